@@ -1,0 +1,14 @@
+"""Image Alignment Studio: `python app.py` serves the studio (host/port from GRADIO_SERVER_NAME/PORT)."""
+from __future__ import annotations
+
+import logging
+import os
+
+from studio.ui.app import CSS, build_app
+
+logging.basicConfig(level=os.environ.get("STUDIO_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+
+demo = build_app()
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=8).launch(css=CSS)

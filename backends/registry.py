@@ -1,0 +1,204 @@
+"""Named backends built lazily from a YAML config.
+
+Config shape (``assets/backends.yaml`` is the default; ``STUDIO_BACKENDS_CONFIG`` points elsewhere)::
+
+    backends:
+      procedural:            # the name users pick
+        engine: procedural   # a key of ENGINES
+        label: Procedural (no weights)
+        options: {}          # passed to the engine's constructor
+      sd15:
+        engine: diffusers-text2image
+        options: {model: runwayml/stable-diffusion-v1-5}
+
+Nothing is imported or loaded until a backend is first asked for, so the app starts fast and a
+broken entry only affects itself: the error names the backend, the reason and what to do.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from backends.base import Backend, BackendLoadError, Capability
+
+#: engine name -> "module:Class". Modules are imported only when a backend of that engine is built.
+ENGINES: dict[str, str] = {
+    "procedural": "backends.procedural:ProceduralBackend",
+    "diffusers-text2image": "backends.diffusers_engine:DiffusersText2Image",
+    "diffusers-edit": "backends.diffusers_engine:DiffusersEdit",
+    "janus": "backends.janus:JanusBackend",
+    "openai-image": "backends.openai_api:OpenAIImageBackend",
+    "openai-chat": "backends.openai_api:OpenAIChatBackend",
+    "transformers-chat": "backends.transformers_chat:TransformersChatBackend",
+}
+
+#: capabilities an engine declares, known without importing it (used to list backends by capability)
+ENGINE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    "procedural": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
+    "diffusers-text2image": frozenset({Capability.TEXT_TO_IMAGE}),
+    "diffusers-edit": frozenset({Capability.EDIT, Capability.INPAINT}),
+    "janus": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
+    "openai-image": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
+    "openai-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
+    "transformers-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
+}
+
+
+class BackendConfigError(ValueError):
+    """The backends config file is malformed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    engine: str
+    label: str
+    options: dict[str, Any] = field(default_factory=dict)
+    capabilities: frozenset[Capability] = frozenset()
+
+
+def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, BackendEntry]:
+    """Validate a loaded YAML document and return its entries by name."""
+    if not isinstance(data, dict) or not isinstance(data.get("backends"), dict):
+        raise BackendConfigError(f"{source}: expected a mapping with a 'backends' mapping at the top")
+    entries: dict[str, BackendEntry] = {}
+    for name, raw in data["backends"].items():
+        where = f"{source}: backends.{name}"
+        if not isinstance(raw, dict):
+            raise BackendConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+        engine = raw.get("engine")
+        if engine not in ENGINES:
+            raise BackendConfigError(
+                f"{where}.engine: unknown engine {engine!r}; known engines: {', '.join(sorted(ENGINES))}"
+            )
+        options = raw.get("options", {}) or {}
+        if not isinstance(options, dict):
+            raise BackendConfigError(f"{where}.options: expected a mapping")
+        caps = ENGINE_CAPABILITIES.get(engine, frozenset())
+        if "capabilities" in raw:
+            try:
+                caps = frozenset(Capability(c) for c in raw["capabilities"])
+            except (ValueError, TypeError) as exc:
+                raise BackendConfigError(
+                    f"{where}.capabilities: {exc}; allowed: {', '.join(c.value for c in Capability)}"
+                ) from None
+        entries[str(name)] = BackendEntry(
+            name=str(name),
+            engine=engine,
+            label=str(raw.get("label") or name),
+            options=options,
+            capabilities=caps,
+        )
+    return entries
+
+
+def load_backends_config(path: str | Path) -> dict[str, BackendEntry]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BackendConfigError(f"{path}: cannot read backends config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BackendConfigError(f"{path}: not valid YAML ({exc})") from None
+    return parse_backends_config(data, str(path))
+
+
+def _import_engine(engine: str) -> type[Backend]:
+    target = ENGINES[engine]
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+class BackendRegistry:
+    """Builds each configured backend once, on first use, one build at a time per name."""
+
+    def __init__(self, entries: dict[str, BackendEntry]) -> None:
+        self._entries = dict(entries)
+        self._instances: dict[str, Backend] = {}
+        self._locks: dict[str, threading.Lock] = {n: threading.Lock() for n in entries}
+        self._guard = threading.Lock()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "BackendRegistry":
+        return cls(load_backends_config(path))
+
+    # -- listing ---------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def entry(self, name: str) -> BackendEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(self._entries) or "none"
+            raise BackendLoadError(
+                name, "is not configured", f"configured backends: {known}; add it to the backends config"
+            ) from None
+
+    def by_capability(self, cap: Capability | str) -> list[BackendEntry]:
+        cap = Capability(cap)
+        return [e for e in self._entries.values() if cap in e.capabilities]
+
+    def add(self, entry: BackendEntry) -> None:
+        """Register a backend at run time (e.g. a fine-tuned adapter as a variant of a base)."""
+        with self._guard:
+            self._entries[entry.name] = entry
+            self._locks.setdefault(entry.name, threading.Lock())
+            old = self._instances.pop(entry.name, None)
+        if old is not None:
+            old.close()
+
+    # -- building --------------------------------------------------------------------------
+    def get(self, name: str) -> Backend:
+        entry = self.entry(name)
+        inst = self._instances.get(name)
+        if inst is not None:
+            return inst
+        with self._locks[name]:
+            inst = self._instances.get(name)
+            if inst is not None:
+                return inst
+            inst = self._build(entry)
+            self._instances[name] = inst
+            return inst
+
+    def _build(self, entry: BackendEntry) -> Backend:
+        try:
+            cls = _import_engine(entry.engine)
+        except ImportError as exc:
+            missing = getattr(exc, "name", None) or str(exc)
+            raise BackendLoadError(
+                entry.name,
+                f"engine '{entry.engine}' needs a Python package that is not installed ({missing})",
+                "run `pip install -r requirements.txt` in the studio's environment",
+            ) from exc
+        try:
+            return cls(name=entry.name, **entry.options)
+        except BackendLoadError:
+            raise
+        except TypeError as exc:
+            raise BackendLoadError(
+                entry.name, f"bad options in the backends config: {exc}", "fix the entry's options"
+            ) from exc
+        except Exception as exc:  # an engine failing to load must not take the studio down
+            raise BackendLoadError(
+                entry.name,
+                f"failed to load: {type(exc).__name__}: {exc}",
+                "check the model id/path and the device, then reload",
+            ) from exc
+
+    def loaded(self) -> Iterable[str]:
+        return list(self._instances)
+
+    def close(self) -> None:
+        for inst in list(self._instances.values()):
+            inst.close()
+        self._instances.clear()

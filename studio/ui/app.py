@@ -1,0 +1,41 @@
+"""Builds the Gradio Blocks app: a header, then one tab per discovered tab module."""
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from studio import __version__
+from studio.core import Studio
+from studio.ui.context import UIContext
+from studio.ui.tabs import discover_tabs
+
+log = logging.getLogger(__name__)
+
+CSS = """
+.studio-procedural-label { font-size: 0.85em; opacity: 0.8; }
+.studio-error { color: var(--error-text-color, #b91c1c); }
+"""
+
+
+def build_app(studio: Studio | None = None) -> gr.Blocks:
+    studio = studio or Studio()
+    specs = discover_tabs()
+    ctx = UIContext(studio=studio, tab_ids=[s.id for s in specs])
+    with gr.Blocks(title="Image Alignment Studio", analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"## Image Alignment Studio <small>v{__version__}</small>\n"
+            "Taxonomy → synthesis → generation/editing → human preference → fine-tuning. "
+            "The default backend is **procedural** (a deterministic scene renderer, not a neural model)."
+        )
+        with gr.Tabs() as tabs:
+            ctx.tabs = tabs
+            for spec in specs:
+                with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}"):
+                    spec.build(ctx)
+        for spec in specs:
+            if spec.wire is not None:
+                spec.wire(ctx)
+    demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
+    demo.studio_css = CSS  # type: ignore[attr-defined]
+    return demo

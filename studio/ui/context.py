@@ -1,0 +1,43 @@
+"""What every tab receives: the studio services and a registry of other tabs' components."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from studio.core import Studio
+
+
+@dataclass
+class TabSpec:
+    """A tab module exposes ``TAB = TabSpec(...)``; tabs are discovered, sorted by ``order``.
+
+    ``build(ctx)`` creates the components inside the already-open ``gr.Tab`` and registers the ones
+    other tabs may need with ``ctx.register``; ``wire(ctx)`` runs after every tab is built, so a
+    tab can connect events to components of tabs that come later.
+    """
+
+    id: str
+    title: str
+    order: int
+    build: Callable[["UIContext"], None]
+    wire: Callable[["UIContext"], None] | None = None
+
+
+@dataclass
+class UIContext:
+    studio: Studio
+    components: dict[str, Any] = field(default_factory=dict)
+    tabs: Any = None  # the gr.Tabs container, to switch tabs programmatically
+    tab_ids: list[str] = field(default_factory=list)
+
+    def register(self, name: str, component: Any) -> Any:
+        if name in self.components:
+            raise KeyError(f"component {name!r} registered twice")
+        self.components[name] = component
+        return component
+
+    def get(self, name: str) -> Any | None:
+        return self.components.get(name)
+
+    def has_tab(self, tab_id: str) -> bool:
+        return tab_id in self.tab_ids
