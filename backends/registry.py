@@ -72,10 +72,14 @@ def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, Back
         if not isinstance(raw, dict):
             raise BackendConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
         engine = raw.get("engine")
-        if engine not in ENGINES:
+        custom = isinstance(engine, str) and ":" in engine  # "package.module:Class" of the user's own
+        if not custom and engine not in ENGINES:
             raise BackendConfigError(
                 f"{where}.engine: unknown engine {engine!r}; known engines: {', '.join(sorted(ENGINES))}"
+                " (or 'package.module:Class' for your own engine)"
             )
+        if custom and "capabilities" not in raw:
+            raise BackendConfigError(f"{where}.capabilities: required for a custom engine ({engine})")
         options = raw.get("options", {}) or {}
         if not isinstance(options, dict):
             raise BackendConfigError(f"{where}.options: expected a mapping")
@@ -111,7 +115,7 @@ def load_backends_config(path: str | Path) -> dict[str, BackendEntry]:
 
 
 def _import_engine(engine: str) -> type[Backend]:
-    target = ENGINES[engine]
+    target = ENGINES.get(engine, engine)
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
