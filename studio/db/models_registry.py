@@ -1,0 +1,5 @@
+"""Imports every module that defines tables, so Base.metadata is complete (metadata checks, tooling).
+
+Each area appends one import line for its models module.
+"""
+import studio.db.models  # noqa: F401
