@@ -129,6 +129,7 @@ class BackendRegistry:
         self._instances: dict[str, Backend] = {}
         self._locks: dict[str, threading.Lock] = {n: threading.Lock() for n in entries}
         self._guard = threading.Lock()
+        self._failures: dict[str, BackendLoadError] = {}
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BackendRegistry":
@@ -170,9 +171,22 @@ class BackendRegistry:
             inst = self._instances.get(name)
             if inst is not None:
                 return inst
-            inst = self._build(entry)
+            try:
+                inst = self._build(entry)
+            except BackendLoadError as exc:
+                self._failures[name] = exc
+                raise
+            self._failures.pop(name, None)
             self._instances[name] = inst
             return inst
+
+    def state(self, name: str) -> str:
+        """'loaded', 'not loaded' or 'failed: <reason>' (the last attempt's)."""
+        if name in self._instances:
+            return "loaded"
+        if name in self._failures:
+            return f"failed: {self._failures[name].reason}"
+        return "not loaded"
 
     def _build(self, entry: BackendEntry) -> Backend:
         try:
@@ -198,6 +212,9 @@ class BackendRegistry:
                 f"failed to load: {type(exc).__name__}: {exc}",
                 "check the model id/path and the device, then reload",
             ) from exc
+
+    def entries(self) -> list[BackendEntry]:
+        return list(self._entries.values())
 
     def loaded(self) -> Iterable[str]:
         return list(self._instances)

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"})
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
+_PROBE_LOCK = threading.Lock()
 
 
 class ImageLoadError(ValueError):
@@ -71,12 +73,18 @@ def load_image(
     else:
         data, name = _read_bytes(source, max_bytes)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                probe = Image.open(io.BytesIO(data))
+            # Opening only parses the header; lift Pillow's global bomb check for that moment so
+            # we can report the real size, then enforce our own limit before any decoding.
+            with _PROBE_LOCK, warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                old_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    probe = Image.open(io.BytesIO(data))
+                finally:
+                    Image.MAX_IMAGE_PIXELS = old_limit
                 fmt = probe.format
                 w, h = probe.size
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except UnidentifiedImageError:
             raise ImageLoadError(
                 f"{name}: not a supported image (allowed: {', '.join(sorted(ALLOWED_FORMATS))})"
             ) from None
@@ -88,15 +96,15 @@ def load_image(
             raise ImageLoadError(
                 f"{name}: image is {w}×{h} pixels, over the {max_pixels:,} pixel limit"
             )
-        old = Image.MAX_IMAGE_PIXELS
         try:
-            Image.MAX_IMAGE_PIXELS = max_pixels
-            img = Image.open(io.BytesIO(data))
-            img.load()
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+                img.load()
+        except Image.DecompressionBombError as exc:
+            raise ImageLoadError(f"{name}: image is over the pixel limit ({exc})") from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ImageLoadError(f"{name}: the image is truncated or corrupt ({exc})") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = old
         info = dict(img.info)
     try:
         img = ImageOps.exif_transpose(img)

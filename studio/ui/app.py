@@ -7,6 +7,7 @@ import gradio as gr
 
 from studio import __version__
 from studio.core import Studio
+from studio.ui import backends_panel
 from studio.ui.context import UIContext
 from studio.ui.tabs import discover_tabs
 
@@ -28,6 +29,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             "Taxonomy → synthesis → generation/editing → human preference → fine-tuning. "
             "The default backend is **procedural** (a deterministic scene renderer, not a neural model)."
         )
+        backends_panel.build(ctx)
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
             for spec in specs:

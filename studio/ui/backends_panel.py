@@ -1,0 +1,30 @@
+"""The shell's Backends panel: configured backends by capability, and a load check with the fix."""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.backend_status import COLUMNS, backend_table, check_backend
+from studio.ui.context import UIContext
+
+
+def build(ctx: UIContext) -> None:
+    registry = ctx.studio.backends
+    with gr.Accordion("Backends", open=False, elem_id="backends-panel"):
+        gr.Markdown(
+            "Backends come from the backends config "
+            f"(`{ctx.studio.settings.backends_config}`; set `STUDIO_BACKENDS_CONFIG` to use your own). "
+            "Outputs of the *procedural* backend are drawn by a deterministic scene renderer, not a neural model."
+        )
+        table = gr.Dataframe(
+            headers=COLUMNS, value=backend_table(registry), interactive=False, elem_id="backends-table"
+        )
+        with gr.Row():
+            pick = gr.Dropdown(registry.names(), label="Backend", value=None, scale=3)
+            check = gr.Button("Load and check", scale=1)
+        result = gr.Markdown(elem_id="backends-check")
+
+    def on_check(name: str | None):
+        return check_backend(registry, name or ""), backend_table(registry)
+
+    check.click(on_check, [pick], [result, table], api_name="check_backend")
+    ctx.register("shell.backends_table", table)

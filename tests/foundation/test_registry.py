@@ -1,0 +1,90 @@
+import pytest
+
+from backends.base import BackendLoadError, Capability, GenerationRequest, UnsupportedOperation
+from backends.registry import BackendConfigError, BackendRegistry, load_backends_config, parse_backends_config
+from tests.support import fake_backends
+
+
+def write(tmp_path, text):
+    p = tmp_path / "backends.yaml"
+    p.write_text(text)
+    return p
+
+
+GOOD = """
+backends:
+  gray:
+    engine: tests.support.fake_backends:SolidColor
+    capabilities: [text-to-image]
+    options: {color: gray}
+  broken:
+    engine: tests.support.fake_backends:FailsToLoad
+    capabilities: [text-to-image]
+  missing-package:
+    engine: no_such_package.engine:Thing
+    capabilities: [edit]
+  chatty:
+    engine: openai-chat
+    options: {model: gpt-4o-mini}
+"""
+
+
+def test_backends_are_built_lazily_once(tmp_path):
+    reg = BackendRegistry.from_file(write(tmp_path, GOOD))
+    before = list(fake_backends.CONSTRUCTED)
+    assert [e.name for e in reg.by_capability(Capability.TEXT_TO_IMAGE)] == ["gray", "broken"]
+    assert [e.name for e in reg.by_capability("chat")] == ["chatty"]
+    assert fake_backends.CONSTRUCTED == before  # listing imports nothing
+    a = reg.get("gray")
+    assert reg.get("gray") is a and fake_backends.CONSTRUCTED.count("gray") == before.count("gray") + 1
+    assert a.generate(GenerationRequest("x", width=8, height=4)).image.size == (8, 4)
+    with pytest.raises(UnsupportedOperation, match="cannot edit"):
+        a.edit(None)
+
+
+def test_load_failures_name_backend_reason_and_fix(tmp_path):
+    reg = BackendRegistry.from_file(write(tmp_path, GOOD))
+    with pytest.raises(BackendLoadError) as exc:
+        reg.get("broken")
+    assert exc.value.backend == "broken" and "out of memory" in exc.value.reason and exc.value.fix
+    with pytest.raises(BackendLoadError, match="not installed") as exc:
+        reg.get("missing-package")
+    assert "pip install" in exc.value.fix
+    with pytest.raises(BackendLoadError, match="not configured") as exc:
+        reg.get("nope")
+    assert "gray" in exc.value.fix
+    assert reg.get("gray")  # the others still work
+
+
+def test_default_config_lists_procedural():
+    from studio.settings import ASSETS_DIR
+
+    entries = load_backends_config(ASSETS_DIR / "backends.yaml")
+    assert entries["procedural"].engine == "procedural"
+    assert Capability.TEXT_TO_IMAGE in entries["procedural"].capabilities
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("backends: [1, 2]", "'backends' mapping"),
+        ("nothing: here", "'backends' mapping"),
+        ("backends:\n  x: 3", "backends.x: expected a mapping"),
+        ("backends:\n  x: {engine: warp-drive}", "backends.x.engine: unknown engine 'warp-drive'"),
+        ("backends:\n  x: {engine: procedural, options: [1]}", "backends.x.options"),
+        ("backends:\n  x: {engine: procedural, capabilities: [teleport]}", "backends.x.capabilities"),
+        ("backends:\n  x: {engine: 'my.mod:Cls'}", "required for a custom engine"),
+    ],
+)
+def test_malformed_config_messages(tmp_path, text, fragment):
+    p = write(tmp_path, text)
+    with pytest.raises(BackendConfigError) as exc:
+        load_backends_config(p)
+    assert fragment in str(exc.value) and "backends.yaml" in str(exc.value)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(BackendConfigError, match="cannot read"):
+        load_backends_config(tmp_path / "absent.yaml")
+    with pytest.raises(BackendConfigError, match="not valid YAML"):
+        load_backends_config(write(tmp_path, "backends: {x: [unclosed"))

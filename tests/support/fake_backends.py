@@ -1,0 +1,31 @@
+"""Tiny test-double engines for registry and UI tests (plugged in as custom 'module:Class' engines)."""
+from __future__ import annotations
+
+from PIL import Image
+
+from backends.base import Backend, Capability, GenerationRequest, ImageResult
+
+CONSTRUCTED: list[str] = []
+
+
+class SolidColor(Backend):
+    """Fills the canvas with a colour from its options; records that it was built."""
+
+    engine = "tests.support.fake_backends:SolidColor"
+    capabilities = frozenset({Capability.TEXT_TO_IMAGE})
+
+    def __init__(self, name: str, color: str = "gray", **options) -> None:
+        super().__init__(name, color=color, **options)
+        CONSTRUCTED.append(name)
+        self.color = color
+
+    def generate(self, request: GenerationRequest) -> ImageResult:
+        return ImageResult(Image.new("RGB", (request.width, request.height), self.color), backend=self.name)
+
+
+class FailsToLoad(Backend):
+    engine = "tests.support.fake_backends:FailsToLoad"
+    capabilities = frozenset({Capability.TEXT_TO_IMAGE})
+
+    def __init__(self, name: str, **options) -> None:
+        raise RuntimeError("CUDA out of memory while loading weights")
