@@ -4,3 +4,4 @@ Each area appends one import line for its models module.
 """
 import studio.db.models  # noqa: F401
 import finetune.models  # noqa: F401
+import studio.annotation.models  # noqa: F401

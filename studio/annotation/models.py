@@ -1,0 +1,122 @@
+"""Tables of the annotation area: comparison batches, their items, assignments and votes.
+
+A *batch* is a set of comparison *items* (one prompt, optional source image, two outputs with their
+model names). An *assignment* records that one annotator was shown one item, with the left/right
+order drawn for that annotator; a *vote* is one committed row per (item, annotator).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from studio.db.base import Base, new_id, utcnow
+
+
+class ComparisonBatch(Base):
+    """A named set of comparisons with its annotation settings (overlap, criteria, guidelines)."""
+
+    __tablename__ = "annotation_batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: how many annotators should judge each item
+    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    #: criteria asked, e.g. ["overall"] or ["overall", "instruction_fidelity", "visual_quality"]
+    criteria: Mapped[list[str]] = mapped_column(JSON, default=list)
+    guidelines: Mapped[str] = mapped_column(Text, default="")
+    #: open (annotators get items) | closed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    #: how the batch was made (generation plan for resume, import source ...)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ComparisonItem(Base):
+    """One prompt (and source image for edits) with two outputs and the models that made them."""
+
+    __tablename__ = "annotation_items"
+    __table_args__ = (UniqueConstraint("batch_id", "item_key", name="uq_annotation_items_batch_key"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    batch_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("annotation_batches.id", ondelete="CASCADE"), index=True
+    )
+    #: order within the batch (items are offered lowest first among equally covered ones)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: a caller-chosen key unique within the batch (generation resume, import de-duplication)
+    item_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: text-to-image | edit
+    task: Mapped[str] = mapped_column(String(32))
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    source_image: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("images.sha256"), nullable=True
+    )
+    output_a: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
+    model_a: Mapped[str] = mapped_column(String(128))
+    output_b: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
+    model_b: Mapped[str] = mapped_column(String(128))
+    taxonomy_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: assignments currently holding a slot (open or voted); never above the batch overlap
+    active: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Assignment(Base):
+    """An item shown to one annotator, with the side the item's output A was placed on."""
+
+    __tablename__ = "annotation_assignments"
+    __table_args__ = (
+        UniqueConstraint("item_id", "annotator", name="uq_annotation_assignments_item_annotator"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    item_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("annotation_items.id", ondelete="CASCADE"), index=True
+    )
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    annotator: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: True when the item's output A is shown on the left (labelled "A" to the annotator)
+    a_on_left: Mapped[bool] = mapped_column(Boolean)
+    #: open | voted | skipped | expired | released
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+
+class PairwiseVote(Base):
+    """One committed judgement; unique per (item, annotator). ``winner`` is from the item's side."""
+
+    __tablename__ = "annotation_votes"
+    __table_args__ = (
+        UniqueConstraint("item_id", "annotator", name="uq_annotation_votes_item_annotator"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    item_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("annotation_items.id", ondelete="CASCADE"), index=True
+    )
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    assignment_id: Mapped[str] = mapped_column(String(32))
+    annotator: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    #: what was clicked: left | right | tie | tie_bad | skip (left is the side labelled "A")
+    shown_choice: Mapped[str] = mapped_column(String(16))
+    a_on_left: Mapped[bool] = mapped_column(Boolean)
+    #: model_a | model_b | tie | tie (bothbad) | skip — for the first criterion
+    winner: Mapped[str] = mapped_column(String(16))
+    #: criterion -> winner, for every criterion of the batch
+    criteria: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: milliseconds between the item being shown and the vote
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
