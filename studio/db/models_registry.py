@@ -4,4 +4,7 @@ Each area appends one import line for its models module.
 """
 import studio.db.models  # noqa: F401
 import finetune.models  # noqa: F401
+import studio.editing.models  # noqa: F401
 import studio.annotation.models  # noqa: F401
+import studio.synthesis.models  # noqa: F401
+import studio.reasoning.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Prompt and instruction synthesis: templates, attribute sampling, LLM composition, batches, datasets."""
