@@ -1,0 +1,78 @@
+"""Time from `python app.py` to the first HTTP 200 of the page, against a bare Gradio Blocks app
+with one textbox, started the same way in the same run. Prints each run, the medians and the ratio
+(target: studio / bare < 1.5).
+
+    .venv/bin/python bench/startup_bench.py [--runs 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BARE = (
+    "import gradio as gr\n"
+    "with gr.Blocks() as demo:\n"
+    "    gr.Textbox()\n"
+    "demo.launch()\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_to_200(argv: list[str], env: dict[str, str], timeout: float = 120.0) -> float:
+    port = free_port()
+    env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - start < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{argv} exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - start
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"{argv} did not serve within {timeout}s")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare_app.py"
+        bare.write_text(BARE)
+        env["STUDIO_DATA_DIR"] = str(Path(tmp) / "data")
+        studio_t, bare_t = [], []
+        time_to_200([sys.executable, "app.py"], env)  # warm-up: first migration, bytecode
+        time_to_200([sys.executable, str(bare)], env)
+        for i in range(args.runs):
+            studio_t.append(time_to_200([sys.executable, "app.py"], env))
+            bare_t.append(time_to_200([sys.executable, str(bare)], env))
+            print(f"run {i + 1}: studio {studio_t[-1]:.2f}s  bare {bare_t[-1]:.2f}s  ratio {studio_t[-1] / bare_t[-1]:.2f}")
+    ms, mb = statistics.median(studio_t), statistics.median(bare_t)
+    ratios = sorted(s / b for s, b in zip(studio_t, bare_t))
+    print(f"median: studio {ms:.2f}s  bare {mb:.2f}s  ratio {ms / mb:.2f} (per-pair ratios {ratios[0]:.2f}..{ratios[-1]:.2f}; target < 1.5)")
+
+
+if __name__ == "__main__":
+    main()
