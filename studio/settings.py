@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     users: str = ""
     #: names (or HF usernames) that get the admin role
     admins: str = ""
+    #: role of a person who just types a name in auth_mode=open: admin suits a single local user,
+    #: annotator a public demo (then nobody sees results in the UI; use the CLI)
+    open_mode_role: Literal["admin", "annotator"] = "admin"
+    #: an unanswered annotation assignment frees its slot for someone else after this many seconds
+    annotation_assignment_timeout_s: int = 1800
     #: uploads larger than this many bytes are refused
     max_upload_bytes: int = 25 * 1024 * 1024
     #: images with more pixels than this are refused (decompression-bomb guard)
@@ -76,7 +81,7 @@ class Settings(BaseSettings):
     openai_api_key: str = ""
     log_level: str = "INFO"
 
-    @field_validator("max_upload_bytes", "max_image_pixels", "max_working_side")
+    @field_validator("max_upload_bytes", "max_image_pixels", "max_working_side", "annotation_assignment_timeout_s")
     @classmethod
     def _positive(cls, v: int) -> int:
         if v <= 0:
