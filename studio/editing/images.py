@@ -1,0 +1,96 @@
+"""Image I/O for the editing chat: safe uploads, storing results, a small cache of decoded images."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from studio.images import fit_within, load_image
+
+_CACHE_SIZE = 48
+_caches: "weakref.WeakKeyDictionary[Any, _ImageCache]" = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+class _ImageCache:
+    """Recently used images by SHA-256 (the chat reads the last output again on the next turn)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, sha: str) -> Image.Image | None:
+        with self._lock:
+            img = self._items.get(sha)
+            if img is not None:
+                self._items.move_to_end(sha)
+            return img
+
+    def put(self, sha: str, img: Image.Image) -> None:
+        with self._lock:
+            self._items[sha] = img
+            self._items.move_to_end(sha)
+            while len(self._items) > _CACHE_SIZE:
+                self._items.popitem(last=False)
+
+
+def _cache(studio) -> _ImageCache:
+    with _caches_lock:
+        cache = _caches.get(studio)
+        if cache is None:
+            cache = _caches[studio] = _ImageCache()
+        return cache
+
+
+def open_upload(studio, source: Any) -> tuple[Image.Image, list[str]]:
+    """An uploaded file (path, bytes, PIL image) through the safe loader, resized to the working size.
+
+    Raises studio.images.ImageLoadError with a message for the user; returns notices (resizes).
+    """
+    s = studio.settings
+    img = load_image(source, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
+    img, notice = fit_within(img, s.max_working_side)
+    return img, [notice] if notice else []
+
+
+def store(studio, img: Image.Image, text: dict[str, Any] | None = None) -> str:
+    """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256.
+
+    Level-1 zlib keeps encoding a small share of a turn; the bytes decode the same at any level.
+    """
+    meta = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        meta.add_itxt(key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", pnginfo=meta, compress_level=1)
+    data = buf.getvalue()
+    f = studio.images.put_bytes(data, fmt="PNG", size=img.size)
+    studio.samples.record_file(f)
+    _cache(studio).put(f.sha256, img)
+    return f.sha256
+
+
+def open_stored(studio, sha: str) -> Image.Image:
+    """A stored image by SHA-256 (cached)."""
+    cache = _cache(studio)
+    img = cache.get(sha)
+    if img is None:
+        img = studio.images.open(sha)
+        cache.put(sha, img)
+    return img
+
+
+def store_region(studio, region: np.ndarray) -> str:
+    """Store a boolean edit region as a 1-bit PNG; returns its SHA-256."""
+    img = Image.fromarray(region.astype(np.uint8) * 255, mode="L").convert("1")
+    return store(studio, img)
+
+
+def open_region(studio, sha: str) -> np.ndarray:
+    return np.asarray(open_stored(studio, sha).convert("L")) > 127

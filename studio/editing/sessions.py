@@ -1,0 +1,402 @@
+"""Edit sessions: start one, run turns, undo, branch, pick the continuing branch, list, delete.
+
+Every write compares-and-sets ``EditSession.version`` so two browser tabs (or two server
+processes) on one session never lose a turn: turns get their ``seq`` in the order they were
+accepted, and a turn always applies to the image its sender was looking at. Sessions belong
+to their owner: another user's session id behaves exactly like one that does not exist.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Sequence
+
+from PIL import Image
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from backends.base import Capability, EditRequest, GenerationRequest
+from studio.db import new_id, utcnow
+from studio.db.models import Sample
+from studio.editing import drift as driftlib
+from studio.editing import images as imgs
+from studio.editing.models import EditSession, EditTurn
+from studio.editing.runner import (
+    DEFAULT_TIMEOUT_S,
+    TurnFailed,
+    call_with_timeout,
+    clean_params,
+    split_params,
+)
+from studio.editing.views import SessionSummary, SessionView, TurnView
+
+log = logging.getLogger(__name__)
+
+_MAX_CAS_TRIES = 50
+#: a turn still "running" this long past its time limit was cut off (server stopped)
+_STALE_GRACE = timedelta(seconds=120)
+
+
+class EditingError(ValueError):
+    """Something the user asked for cannot be done; the message says why."""
+
+
+class SessionNotFound(EditingError):
+    """No such session for this user (also what another user's session looks like)."""
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """A session after a turn, the turn itself, and messages for the user."""
+
+    session: SessionView
+    turn: TurnView
+    notices: list[str] = field(default_factory=list)
+
+
+def _owner(owner: str) -> str:
+    owner = (owner or "").strip()
+    if not owner:
+        raise EditingError("enter your name first: sessions belong to the person who made them")
+    return owner[:128]
+
+
+def _load(s, owner: str, session_id: str) -> EditSession:
+    sess = s.get(EditSession, (session_id or "").strip()) if session_id else None
+    if sess is None or sess.owner != owner:
+        raise SessionNotFound(f"no edit session {session_id!r} for {owner!r}")
+    return sess
+
+
+def _turns(s, session_id: str) -> list[EditTurn]:
+    return list(s.scalars(select(EditTurn).where(EditTurn.session_id == session_id).order_by(EditTurn.seq)))
+
+
+def _with_retries(fn: Callable[[], Any]) -> Any:
+    """Run one compare-and-set transaction until it wins (None from ``fn`` means: lost, retry)."""
+    for attempt in range(_MAX_CAS_TRIES):
+        try:
+            result = fn()
+        except IntegrityError:  # another writer took the same seq a moment earlier
+            result = None
+        except OperationalError as exc:  # SQLite busy under heavy contention
+            if "locked" not in str(exc).lower():
+                raise
+            result = None
+        if result is not None:
+            return result
+        time.sleep(0.005 * (attempt + 1))
+    raise EditingError("the session is too busy right now; try again")
+
+
+def _bump(s, sess: EditSession, **values: Any) -> bool:
+    """Compare-and-set the session row at the version read; False when another writer won."""
+    res = s.execute(
+        update(EditSession)
+        .where(EditSession.id == sess.id, EditSession.version == sess.version)
+        .values(version=sess.version + 1, updated_at=utcnow(), **values)
+    )
+    return res.rowcount == 1
+
+
+# -- starting and listing -----------------------------------------------------------------------
+def create_session(
+    studio, owner: str, image: Image.Image | None, *, origin: str, origin_ref: str = "", title: str = "",
+    source_sha: str | None = None,
+) -> SessionView:
+    """A new session whose source is ``image`` (already loaded safely) or an already stored image."""
+    owner = _owner(owner)
+    sha = source_sha or imgs.store(studio, image.convert("RGB"))
+    sess = EditSession(owner=owner, title=(title or "untitled")[:200], origin=origin,
+                       origin_ref=origin_ref or "", source_image=sha, version=0, turn_count=0)
+    with studio.db.session() as s:
+        s.add(sess)
+    return get_session(studio, owner, sess.id)
+
+
+def start_from_upload(studio, owner: str, source: Any, name: str = "") -> tuple[SessionView, list[str]]:
+    """Start from an uploaded file (path/bytes/PIL); huge images are resized with a notice."""
+    image, notices = imgs.open_upload(studio, source)
+    view = create_session(studio, owner, image, origin="upload", origin_ref=name, title=name or "upload")
+    return view, notices
+
+
+def start_from_prompt(
+    studio, owner: str, prompt: str, backend: str, *, seed: int = 0, width: int = 512, height: int = 512,
+    params: dict[str, Any] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> tuple[SessionView, list[str]]:
+    """Generate the source image from a prompt with a text-to-image backend."""
+    owner = _owner(owner)
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise EditingError("write a prompt to generate the first image from")
+    entry = studio.backends.entry(backend)
+    if Capability.TEXT_TO_IMAGE not in entry.capabilities:
+        raise EditingError(f"backend '{backend}' cannot make images from text; pick a text-to-image backend")
+    fields, extras = split_params(clean_params(params or {}))
+    fields.pop("seed", None)
+    fields = {k: v for k, v in fields.items() if k in ("steps", "guidance_scale", "negative_prompt")}
+    engine = studio.backends.get(backend)
+    try:
+        result = call_with_timeout(
+            lambda cancel: engine.generate(GenerationRequest(
+                prompt=prompt, seed=int(seed), width=int(width), height=int(height),
+                params=extras, cancel=cancel, **fields)),
+            timeout_s, f"backend '{backend}'",
+        )
+    except TurnFailed as exc:
+        raise EditingError(exc.reason) from exc
+    image, notices = imgs.open_upload(studio, result.image)
+    notices = list(result.notices) + notices
+    view = create_session(studio, owner, image, origin="generated", origin_ref=prompt, title=prompt[:200])
+    return view, notices
+
+
+def start_from_sample(studio, owner: str, sample_id: str) -> tuple[SessionView, list[str]]:
+    """Start from a sample in the database: its output image (or its first input)."""
+    sample = studio.samples.get((sample_id or "").strip())
+    if sample is None:
+        raise EditingError(f"no sample {sample_id!r}")
+    sha = sample.output_image or (sample.input_images[0] if sample.input_images else None)
+    if not sha:
+        raise EditingError(f"sample {sample_id} has no image to edit")
+    image, notices = imgs.open_upload(studio, imgs.open_stored(studio, sha))
+    title = (sample.prompt or sample.task)[:200]
+    view = create_session(studio, owner, image, origin="sample", origin_ref=sample.id, title=title,
+                          source_sha=None if notices else sha)
+    return view, notices
+
+
+def recent_samples(studio, limit: int = 100) -> list[tuple[str, str]]:
+    """(label, id) of the newest samples that have an image, for the start-from-sample picker."""
+    stmt = (select(Sample.id, Sample.task, Sample.prompt).where(Sample.output_image.is_not(None))
+            .order_by(Sample.created_at.desc()).limit(limit))
+    with studio.db.session() as s:
+        rows = s.execute(stmt).all()
+    return [(f"{task}: {(prompt or '')[:60]} ({sid[:8]})", sid) for sid, task, prompt in rows]
+
+
+def list_sessions(studio, owner: str) -> list[SessionSummary]:
+    """The owner's sessions, most recently changed first."""
+    owner = _owner(owner)
+    with studio.db.session() as s:
+        rows = s.scalars(select(EditSession).where(EditSession.owner == owner)
+                         .order_by(EditSession.updated_at.desc())).all()
+        return [SessionSummary(r.id, r.title, r.turn_count, r.updated_at) for r in rows]
+
+
+def get_session(studio, owner: str, session_id: str) -> SessionView:
+    """The whole session; turns cut off by a server stop are marked failed on the way."""
+    owner = _owner(owner)
+    with studio.db.session() as s:
+        sess = _load(s, owner, session_id)
+        turns = _turns(s, sess.id)
+        now = utcnow()
+        for t in turns:
+            if t.status != "running":
+                continue
+            limit = timedelta(seconds=float((t.params or {}).get("timeout_s", DEFAULT_TIMEOUT_S))) + _STALE_GRACE
+            started = t.started_at if t.started_at.tzinfo else t.started_at.replace(tzinfo=now.tzinfo)
+            if now - started > limit:
+                t.status, t.error = "failed", "interrupted: the server stopped while this turn ran"
+                t.finished_at = now
+        return SessionView.of(sess, turns)
+
+
+def delete_session(studio, owner: str, session_id: str) -> None:
+    """Delete a session and its turns (stored images stay: samples may use them)."""
+    owner = _owner(owner)
+    with studio.db.session() as s:
+        sess = _load(s, owner, session_id)
+        for t in _turns(s, sess.id):
+            s.delete(t)
+        s.flush()
+        s.delete(sess)
+
+
+# -- moving the head --------------------------------------------------------------------------
+def set_head(studio, owner: str, session_id: str, turn_id: str | None) -> SessionView:
+    """Make ``turn_id`` (None: the source image) the tip that continues; other branches stay."""
+    owner = _owner(owner)
+
+    def attempt() -> bool | None:
+        with studio.db.session() as s:
+            sess = _load(s, owner, session_id)
+            if turn_id is not None:
+                turn = s.get(EditTurn, turn_id)
+                if turn is None or turn.session_id != sess.id:
+                    raise EditingError(f"turn {turn_id!r} is not part of this session")
+            if not _bump(s, sess, head_turn_id=turn_id):
+                s.rollback()
+                return None
+            return True
+
+    _with_retries(attempt)
+    return get_session(studio, owner, session_id)
+
+
+def undo(studio, owner: str, session_id: str, shown: str | None) -> SessionView:
+    """Step back from the turn the user is looking at; the undone turn stays in the tree (redo)."""
+    view = get_session(studio, owner, session_id)
+    if shown is None:
+        raise EditingError("nothing to undo: this is the source image")
+    if shown not in view.turns:
+        raise EditingError(f"turn {shown!r} is not part of this session")
+    return set_head(studio, owner, session_id, view.turns[shown].parent_id)
+
+
+# -- running turns ----------------------------------------------------------------------------
+def submit_turn(
+    studio, owner: str, session_id: str, instruction: str, backend: str, *, shown: str | None,
+    params: dict[str, Any] | None = None, mask: Image.Image | None = None,
+    references: Sequence[Image.Image] = (), timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> TurnOutcome:
+    """Apply ``instruction`` to the image of ``shown`` (the turn the sender sees; None: source).
+
+    The new turn becomes the head. If another tab moved the session meanwhile, its turns are
+    kept on their own branch and the notice says so. A failing backend fails only this turn.
+    """
+    owner = _owner(owner)
+    instruction = (instruction or "").strip()
+    if not instruction:
+        raise EditingError("write an instruction: what should change in the image?")
+    entry = studio.backends.entry(backend)
+    if not entry.capabilities & {Capability.EDIT, Capability.INPAINT}:
+        raise EditingError(f"backend '{backend}' cannot edit images; pick an edit-capable backend")
+    try:
+        params = clean_params(params or {})
+    except ValueError as exc:
+        raise EditingError(str(exc)) from None
+    params["timeout_s"] = float(timeout_s)
+    notices: list[str] = []
+    if mask is not None and Capability.INPAINT not in entry.capabilities:
+        notices.append(f"backend '{backend}' does not declare inpainting; it may ignore the mask")
+    mask_sha = imgs.store(studio, mask.convert("L")) if mask is not None else None
+    ref_shas = [imgs.store(studio, imgs.open_upload(studio, r)[0]) for r in references]
+
+    def attempt() -> tuple[str, list[str]] | None:
+        with studio.db.session() as s:
+            sess = _load(s, owner, session_id)
+            view = SessionView.of(sess, _turns(s, sess.id))
+            if shown is not None and shown not in view.turns:
+                raise EditingError("the turn you are looking at is not part of this session; reload it")
+            base = view.base_of(shown)
+            extra: list[str] = []
+            if sess.head_turn_id != shown:
+                now_at = "the source image" if sess.head_turn_id is None else f"turn #{view.turns[sess.head_turn_id].seq}"
+                extra.append(f"this session changed in another tab (it was at {now_at}); your edit starts "
+                             "its own branch from the image you saw, and the other branch is kept")
+            turn = EditTurn(id=new_id(), session_id=sess.id, parent_id=base, seq=sess.turn_count + 1,
+                            instruction=instruction, backend=backend, params=params,
+                            input_image=view.image_of(base), mask_image=mask_sha,
+                            reference_images=ref_shas, status="running", attempts=1,
+                            honored=[], ignored=[], notices=[], error="", started_at=utcnow())
+            if not _bump(s, sess, head_turn_id=turn.id, turn_count=sess.turn_count + 1):
+                s.rollback()
+                return None
+            s.add(turn)
+            return turn.id, extra
+
+    turn_id, extra = _with_retries(attempt)
+    notices.extend(extra)
+    return _execute(studio, owner, session_id, turn_id, notices)
+
+
+def retry_turn(
+    studio, owner: str, session_id: str, turn_id: str, *, backend: str | None = None,
+    timeout_s: float | None = None,
+) -> TurnOutcome:
+    """Run a failed turn again in place (optionally on another backend)."""
+    owner = _owner(owner)
+    with studio.db.session() as s:
+        sess = _load(s, owner, session_id)
+        turn = s.get(EditTurn, turn_id)
+        if turn is None or turn.session_id != sess.id:
+            raise EditingError(f"turn {turn_id!r} is not part of this session")
+        values: dict[str, Any] = {"status": "running", "attempts": EditTurn.attempts + 1, "error": "",
+                                  "started_at": utcnow(), "finished_at": None}
+        if backend:
+            entry = studio.backends.entry(backend)
+            if not entry.capabilities & {Capability.EDIT, Capability.INPAINT}:
+                raise EditingError(f"backend '{backend}' cannot edit images; pick an edit-capable backend")
+            values["backend"] = backend
+        if timeout_s is not None:
+            values["params"] = {**(turn.params or {}), "timeout_s": float(timeout_s)}
+        res = s.execute(update(EditTurn).where(EditTurn.id == turn_id, EditTurn.status == "failed").values(**values))
+        if res.rowcount != 1:
+            raise EditingError(f"turn #{turn.seq} is {turn.status}; only failed turns can be retried")
+    return _execute(studio, owner, session_id, turn_id, [])
+
+
+def _execute(studio, owner: str, session_id: str, turn_id: str, notices: list[str]) -> TurnOutcome:
+    """Call the backend for a reserved turn, store the result and its drift, or mark it failed."""
+    with studio.db.session() as s:
+        turn = s.get(EditTurn, turn_id)
+        sess = s.get(EditSession, session_id)
+        parent = s.get(EditTurn, turn.parent_id) if turn.parent_id else None
+        source_sha, parent_region = sess.source_image, parent.edited_region if parent else None
+    params = dict(turn.params or {})
+    timeout_s = float(params.get("timeout_s", DEFAULT_TIMEOUT_S))
+    fields, extras = split_params(params)
+    started = time.perf_counter()
+    values: dict[str, Any]
+    try:
+        image = imgs.open_stored(studio, turn.input_image)
+        mask = imgs.open_stored(studio, turn.mask_image).convert("L") if turn.mask_image else None
+        refs = [imgs.open_stored(studio, r) for r in turn.reference_images]
+        try:
+            engine = studio.backends.get(turn.backend)
+        except Exception as exc:  # BackendLoadError: name, reason, what to do
+            raise TurnFailed(str(exc)) from exc
+        result = call_with_timeout(
+            lambda cancel: engine.edit(EditRequest(
+                image=image, instruction=turn.instruction, mask=mask, reference_images=refs,
+                params=extras, cancel=cancel, **fields)),
+            timeout_s, f"backend '{turn.backend}'",
+        )
+        if not isinstance(getattr(result, "image", None), Image.Image):
+            raise TurnFailed(f"backend '{turn.backend}' returned no image")
+        duration = time.perf_counter() - started
+        values = _finish(studio, turn, result, image, mask, source_sha, parent_region)
+        values["duration_s"] = duration
+    except TurnFailed as exc:
+        values = {"status": "failed", "error": exc.reason, "duration_s": time.perf_counter() - started}
+    values["finished_at"] = utcnow()
+    with studio.db.session() as s:
+        s.execute(update(EditTurn).where(EditTurn.id == turn_id).values(**values))
+        s.execute(update(EditSession).where(EditSession.id == session_id)
+                  .values(version=EditSession.version + 1, updated_at=utcnow()))
+    view = get_session(studio, owner, session_id)
+    return TurnOutcome(view, view.turns[turn_id], notices)
+
+
+def _finish(studio, turn: EditTurn, result, image: Image.Image, mask: Image.Image | None,
+            source_sha: str, parent_region: str | None) -> dict[str, Any]:
+    """Store the output and the cumulative edit region; measure drift against the source."""
+    out = result.image.convert("RGB")
+    text = {"scene_graph": result.scene_graph} if result.scene_graph else None
+    out_sha = imgs.store(studio, out, text)
+    source = imgs.open_stored(studio, source_sha)
+    size = source.size
+    src_arr = driftlib.to_array(source)
+    out_arr = driftlib.to_array(out, size)
+    if mask is not None:
+        region = driftlib.mask_region(mask, size)
+    else:
+        region = driftlib.changed_region(driftlib.to_array(image, size), out_arr)
+    if parent_region:
+        region = region | imgs.open_region(studio, parent_region)
+    drift = driftlib.measure_drift(src_arr, out_arr, region)
+    notices = list(result.notices)
+    if out.size != image.size:
+        notices.append(f"the backend returned {out.width}×{out.height} from a {image.width}×{image.height} input")
+    return {
+        "status": "done", "error": "", "output_image": out_sha,
+        "edited_region": imgs.store_region(studio, region),
+        "honored": [str(h) for h in result.honored], "ignored": [str(i) for i in result.ignored],
+        "notices": [str(n) for n in notices], "drift": drift.as_dict(),
+        "backend": turn.backend,
+    }
+
