@@ -84,7 +84,10 @@ def ssim_map(x: np.ndarray, y: np.ndarray, window: int = 11) -> np.ndarray:
 
 
 def masked_ssim(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> float | None:
-    """Mean SSIM of luma over windows whose centre pixel is in ``keep`` (all when None)."""
+    """Mean SSIM of luma over the windows that lie wholly in ``keep`` (all windows when None).
+
+    When no whole window fits (thin untouched strips) windows centred in ``keep`` are used.
+    """
     x, y = luma(a), luma(b)
     window = 11
     if min(x.shape) < window:  # too small for the standard window: fall back to one global window
@@ -93,10 +96,12 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) ->
     if keep is None:
         return float(smap.mean())
     r = window // 2
-    centre = keep[r : r + smap.shape[0], r : r + smap.shape[1]]
-    if not centre.any():
-        return None
-    return float(smap[centre].mean())
+    clean = ~_dilate(~keep, r)
+    for usable in (clean, keep):
+        centre = usable[r : r + smap.shape[0], r : r + smap.shape[1]]
+        if centre.any():
+            return float(smap[centre].mean())
+    return None
 
 
 def masked_psnr(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> float | None:
@@ -113,7 +118,7 @@ def masked_psnr(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) ->
 
 
 def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
-    """Square dilation by ``px`` pixels (max filter) of a boolean array."""
+    """Square dilation by ``px`` pixels (a (2px+1)² max filter) of a boolean array."""
     if px <= 0 or not mask.any():
         return mask
     out = mask.copy()
@@ -121,9 +126,9 @@ def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
         grown = out.copy()
         grown[1:, :] |= out[:-1, :]
         grown[:-1, :] |= out[1:, :]
-        grown[:, 1:] |= out[:, :-1]
-        grown[:, :-1] |= out[:, 1:]
-        out = grown
+        out = grown.copy()
+        out[:, 1:] |= grown[:, :-1]
+        out[:, :-1] |= grown[:, 1:]
     return out
 
 
