@@ -21,7 +21,7 @@ CSS = """
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
     studio = studio or Studio()
-    specs = discover_tabs()
+    specs, failed = discover_tabs()
     ctx = UIContext(studio=studio, tab_ids=[s.id for s in specs])
     with gr.Blocks(title="Image Alignment Studio", analytics_enabled=False) as demo:
         gr.Markdown(
@@ -29,6 +29,12 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
             "Taxonomy → synthesis → generation/editing → human preference → fine-tuning. "
             "The default backend is **procedural** (a deterministic scene renderer, not a neural model)."
         )
+        if failed:
+            gr.Markdown(
+                "**Some tabs could not be loaded** (see the server log): "
+                + "; ".join(f"`{name}`: {err}" for name, err in sorted(failed.items())),
+                elem_classes=["studio-error"],
+            )
         backends_panel.build(ctx)
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
@@ -38,6 +44,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         for spec in specs:
             if spec.wire is not None:
                 spec.wire(ctx)
+    demo.failed_tabs = failed  # type: ignore[attr-defined]
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]
     return demo

@@ -50,3 +50,12 @@ def test_backend_check_through_the_api(data_dir, tmp_path):
         rows = table["data"] if isinstance(table, dict) else table
         states = {r[0]: r[4] for r in rows}
         assert states["gray"] == "loaded" and states["broken"].startswith("failed: ")
+
+
+def test_every_tab_module_loads():
+    from studio.ui.tabs import discover_tabs
+
+    specs, failed = discover_tabs()
+    assert failed == {}
+    ids = [s.id for s in specs]
+    assert len(ids) == len(set(ids)), f"duplicate tab ids: {ids}"
