@@ -1,0 +1,306 @@
+"""The training loop shared by every task: accelerate, checkpoints, resume, stop, samples, tracking.
+
+One optimizer step = ``gradient_accumulation_steps`` batches. A checkpoint is an accelerate state
+folder (model or LoRA weights, optimizer, LR scheduler, RNG) plus ``trainer_state.json`` with the step
+and the position in the epoch, so a resumed run continues with the same batches it would have seen.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import signal
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from finetune.config import TrainConfig
+from finetune.datasets import read_manifest
+from finetune.reporting import RunReporter
+
+log = logging.getLogger("finetune.train")
+
+STATE_FILE = "trainer_state.json"
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT or by a stop request in the tracker; checked between steps."""
+
+    def __init__(self) -> None:
+        self.set = False
+
+    def install(self) -> None:
+        def handler(signum, _frame):
+            log.info("signal %s received: stopping after this step", signum)
+            self.set = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def build_task(config: TrainConfig, device: torch.device, dtype: torch.dtype):
+    if config.task.startswith("janus"):
+        from finetune.janus_task import JanusTask
+
+        return JanusTask(config, device, dtype)
+    from finetune.diffusion_task import DiffusionTask
+
+    return DiffusionTask(config, device, dtype)
+
+
+def checkpoint_dirs(output_dir: str | Path) -> list[Path]:
+    """Checkpoint folders of a run, oldest first (only complete ones: they carry trainer_state.json)."""
+    root = Path(output_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob("checkpoint-*") if (p / STATE_FILE).exists()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict[str, Any]], make) -> None:
+        self.rows, self.make = rows, make
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        return self.make(self.rows[i])
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, reporter: RunReporter | None = None) -> None:
+        from accelerate import Accelerator
+
+        self.config = config
+        self.output_dir = Path(config.output_dir or "finetune-output")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+        self.accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
+                                       mixed_precision=config.mixed_precision, cpu=cpu)
+        self.reporter = reporter or RunReporter.none()
+        if not self.accelerator.is_main_process:
+            self.reporter = RunReporter.none()
+        self.stop = StopFlag()
+
+    # -- setup -----------------------------------------------------------------------------
+    def _split(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        frac = self.config.dataset.validation_split
+        if frac <= 0 or len(rows) < 2:
+            return rows, []
+        g = torch.Generator().manual_seed(self.config.seed)
+        order = torch.randperm(len(rows), generator=g).tolist()
+        n_val = max(1, int(len(rows) * frac))
+        return [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]]
+
+    def _epoch_loader(self, dataset, epoch: int):
+        g = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        order = torch.randperm(len(dataset), generator=g).tolist()
+        subset = torch.utils.data.Subset(dataset, order)
+        loader = torch.utils.data.DataLoader(subset, batch_size=self.config.batch_size, shuffle=False,
+                                             num_workers=self.config.dataloader_workers, drop_last=False)
+        return self.accelerator.prepare(loader)
+
+    def _register_lora_hooks(self, task) -> None:
+        """Checkpoints of a LoRA run hold only the adapter weights, not the frozen base."""
+        if self.config.method != "lora":
+            return
+        from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+        from safetensors.torch import load_file, save_file
+
+        def save_hook(models, weights, out_dir):
+            for m in models:
+                state = get_peft_model_state_dict(self.accelerator.unwrap_model(m))
+                save_file({k: v.contiguous() for k, v in state.items()}, str(Path(out_dir) / "adapter.safetensors"))
+            weights.clear()
+
+        def load_hook(models, in_dir):
+            while models:
+                m = models.pop()
+                set_peft_model_state_dict(self.accelerator.unwrap_model(m),
+                                          load_file(str(Path(in_dir) / "adapter.safetensors")))
+
+        self.accelerator.register_save_state_pre_hook(save_hook)
+        self.accelerator.register_load_state_pre_hook(load_hook)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def save_checkpoint(self, step: int, epoch: int, batches_done: int) -> Path:
+        path = self.output_dir / "checkpoints" / f"checkpoint-{step}"
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(path))
+        if self.accelerator.is_main_process:
+            (path / STATE_FILE).write_text(json.dumps(
+                {"step": step, "epoch": epoch, "batches_done": batches_done}), encoding="utf-8")
+            self.reporter.checkpoint(step, str(path))
+            keep = self.config.checkpoints_total_limit
+            for old in checkpoint_dirs(self.output_dir)[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+                self.reporter.checkpoint_removed(str(old))
+        log.info("checkpoint saved at step %d: %s", step, path)
+        return path
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> str:
+        """Train; returns the final status: completed, stopped (or raises after marking failed)."""
+        self.stop.install()
+        try:
+            return self._run()
+        except BaseException as exc:
+            oom = isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+            msg = ("out of memory: lower the batch size or resolution, or enable gradient "
+                   "checkpointing / mixed precision\n" if oom else "") + traceback.format_exc()
+            log.error("training failed: %s", msg)
+            self.reporter.failed(msg)
+            raise
+        finally:
+            self.reporter.close()
+
+    def _run(self) -> str:
+        from accelerate.utils import set_seed
+        from diffusers.optimization import get_scheduler
+
+        c, acc = self.config, self.accelerator
+        set_seed(c.seed)
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
+        rows = read_manifest(c.manifest)
+        train_rows, val_rows = self._split(rows)
+        task = build_task(c, acc.device, dtype)
+        dataset = _Rows(train_rows, task.make_example)
+        per_epoch = math.ceil(math.ceil(len(dataset) / (c.batch_size * acc.num_processes))
+                              / c.gradient_accumulation_steps)
+        epoch_batches = math.ceil(len(dataset) / (c.batch_size * acc.num_processes))
+        max_steps = c.max_steps or per_epoch * c.num_epochs
+        num_epochs = math.ceil(max_steps / per_epoch)
+        params = task.trainable_parameters()
+        optimizer = torch.optim.AdamW(params, lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2),
+                                      weight_decay=c.weight_decay, eps=c.adam_epsilon)
+        lr_scheduler = get_scheduler(c.lr_scheduler, optimizer=optimizer,
+                                     num_warmup_steps=c.lr_warmup_steps * acc.num_processes,
+                                     num_training_steps=max_steps * acc.num_processes)
+        model = task.trainable_module()
+        self._register_lora_hooks(task)
+        model, optimizer, lr_scheduler = acc.prepare(model, optimizer, lr_scheduler)
+        self.model, self.optimizer, self.lr_scheduler, self.task = model, optimizer, lr_scheduler, task
+
+        step, start_epoch, skip = 0, 0, 0
+        existing = checkpoint_dirs(self.output_dir)
+        if existing:
+            ckpt = existing[-1]
+            acc.load_state(str(ckpt))
+            state = json.loads((ckpt / STATE_FILE).read_text())
+            step, start_epoch, skip = state["step"], state["epoch"], state["batches_done"]
+            log.info("resumed from %s at step %d", ckpt, step)
+        self.reporter.started(device=str(acc.device), host=socket.gethostname(), total_steps=max_steps,
+                              resumed_from=step)
+        log.info("training %s/%s on %s: %d rows (%d validation), %d steps",
+                 c.task, c.method, acc.device, len(train_rows), len(val_rows), max_steps)
+        if step == 0 and c.sample_every:
+            self._sample(0)
+
+        t_last, steps_since = time.perf_counter(), 0
+        accum_loss = 0.0
+        status = "completed"
+        for epoch in range(start_epoch, num_epochs):
+            loader = self._epoch_loader(dataset, epoch)
+            if skip:
+                loader = acc.skip_first_batches(loader, skip)
+            batches_done = skip
+            skip = 0
+            for batch in loader:
+                with acc.accumulate(model):
+                    loss = task.loss(model, batch)
+                    acc.backward(loss)
+                    if acc.sync_gradients:
+                        acc.clip_grad_norm_(params, c.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                batches_done += 1
+                accum_loss += loss.detach().item() / c.gradient_accumulation_steps
+                if not acc.sync_gradients:
+                    continue
+                step += 1
+                steps_since += 1
+                now = time.perf_counter()
+                metrics = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0]}
+                if now - t_last >= 1.0:
+                    metrics["steps_per_s"] = steps_since / (now - t_last)
+                    t_last, steps_since = now, 0
+                self.reporter.metrics(step, metrics)
+                accum_loss = 0.0
+                if c.sample_every and step % c.sample_every == 0:
+                    self._sample(step)
+                finished = step >= max_steps
+                stopping = self._should_stop()
+                if step % c.checkpointing_steps == 0 or stopping or finished:
+                    if val_rows:
+                        self.reporter.metrics(step, {"val_loss": self._val_loss(val_rows)})
+                    if batches_done >= epoch_batches:
+                        self.save_checkpoint(step, epoch + 1, 0)
+                    else:
+                        self.save_checkpoint(step, epoch, batches_done)
+                if stopping and not finished:
+                    status = "stopped"
+                    break
+                if finished:
+                    break
+            if status == "stopped" or step >= max_steps:
+                break
+        self.reporter.flush(step)
+        if status == "completed":
+            if c.sample_every and step % c.sample_every:
+                self._sample(step)
+            acc.wait_for_everyone()
+            result = None
+            if acc.is_main_process:
+                result = task.save_result(acc.unwrap_model(model), self.output_dir / "result")
+            self.reporter.completed(step, str(result) if result else None)
+            log.info("training completed at step %d; result in %s", step, result)
+        else:
+            self.reporter.stopped(step)
+            log.info("training stopped at step %d (checkpoint saved)", step)
+        self.step = step
+        return status
+
+    def _should_stop(self) -> bool:
+        flag = self.stop.set or self.reporter.stop_requested()
+        if self.accelerator.num_processes > 1:
+            t = torch.tensor([1.0 if flag else 0.0], device=self.accelerator.device)
+            flag = bool(self.accelerator.reduce(t, reduction="sum").item() > 0)
+        return flag
+
+    @torch.no_grad()
+    def _val_loss(self, rows: list[dict[str, Any]]) -> float:
+        """Mean loss on the held-out rows with a fixed noise seed, so values compare across steps."""
+        state = torch.random.get_rng_state()
+        torch.manual_seed(self.config.seed)
+        losses = []
+        for i in range(0, len(rows), self.config.batch_size):
+            batch = torch.utils.data.default_collate([self.task.make_example(r) for r in rows[i:i + self.config.batch_size]])
+            losses.append(self.task.loss(self.model, batch).item())
+        torch.random.set_rng_state(state)
+        return sum(losses) / max(1, len(losses))
+
+    def _sample(self, step: int) -> None:
+        if not self.accelerator.is_main_process or not self.config.sample_prompts:
+            return
+        state = torch.random.get_rng_state()
+        rows = read_manifest(self.config.manifest)
+        sources = [r["input_images"][0] for r in rows if r.get("input_images")][:4]
+        images = self.task.sample(self.accelerator.unwrap_model(self.model), self.config.sample_prompts,
+                                  sources, self.config.seed)
+        torch.random.set_rng_state(state)
+        folder = self.output_dir / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        items = []
+        for i, (prompt, img) in enumerate(zip(self.config.sample_prompts, images)):
+            path = folder / f"step-{step:06d}-{i}.png"
+            img.save(path)
+            items.append((prompt, str(path)))
+        self.reporter.samples(step, items)
+        log.info("samples at step %d: %s", step, folder)
