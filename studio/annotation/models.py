@@ -88,7 +88,9 @@ class Assignment(Base):
     )
     batch_id: Mapped[str] = mapped_column(String(32), index=True)
     annotator: Mapped[str] = mapped_column(String(128), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    #: when the item was last put in front of the annotator (vote latency counts from here)
+    shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: True when the item's output A is shown on the left (labelled "A" to the annotator)
     a_on_left: Mapped[bool] = mapped_column(Boolean)
     #: open | voted | skipped | expired | released

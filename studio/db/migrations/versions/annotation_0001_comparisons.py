@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.String(32), nullable=False),
         sa.Column("annotator", sa.String(128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("shown_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("a_on_left", sa.Boolean, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_annotation_assignments"),
@@ -73,6 +74,7 @@ def upgrade() -> None:
     op.create_index("ix_annotation_assignments_item_id", "annotation_assignments", ["item_id"])
     op.create_index("ix_annotation_assignments_batch_id", "annotation_assignments", ["batch_id"])
     op.create_index("ix_annotation_assignments_annotator", "annotation_assignments", ["annotator"])
+    op.create_index("ix_annotation_assignments_created_at", "annotation_assignments", ["created_at"])
     op.create_table(
         "annotation_votes",
         sa.Column("id", sa.String(32), nullable=False),

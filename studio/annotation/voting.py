@@ -1,0 +1,352 @@
+"""What an annotator sees and does: the next item (blind), a vote, undo, progress.
+
+Assignment keeps every item within its batch's overlap under any number of concurrent annotators:
+taking an item is one conditional ``UPDATE annotation_items SET active = active + 1 WHERE id = ? AND
+active < overlap`` (atomic on SQLite and on PostgreSQL), and an annotator holds at most one slot per
+item (unique (item, annotator)). A slot is freed by a skip or when an assignment stays unanswered
+longer than ``settings.annotation_assignment_timeout_s`` (then it expires and goes to someone else).
+
+In-flight margin: the number of non-skip votes on an item never exceeds the overlap, except when an
+annotator answers an assignment *after* it expired and the freed slot was already taken again; each
+such late vote can add one over the overlap (none when every vote arrives within the timeout).
+
+Views handed to the UI contain the prompt, the images as "left"/"right" and an opaque assignment id,
+never the model names; those come back only in the receipt of a vote.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from studio.annotation import AnnotationError
+from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote
+from studio.annotation.service import resolve_batch
+from studio.db.base import utcnow
+
+#: the buttons an annotator has; "left" is the side labelled A
+CHOICES = ("left", "right", "tie", "tie_bad", "skip")
+_rng = random.SystemRandom()
+
+
+@dataclass
+class ItemView:
+    """One blind item for one annotator: no model names, sides as the annotator sees them."""
+
+    assignment_id: str
+    batch_id: str
+    prompt: str
+    task: str
+    left_image: str
+    right_image: str
+    source_image: str | None
+    criteria: list[str]
+    guidelines: str
+
+
+@dataclass
+class Progress:
+    """An annotator's position in a batch and the batch's overall coverage."""
+
+    done: int
+    available: int
+    batch_votes: int
+    batch_target: int
+
+    def text(self) -> str:
+        return (f"You: {self.done} done of {self.available} · "
+                f"batch: {self.batch_votes} / {self.batch_target} votes")
+
+
+@dataclass
+class VoteReceipt:
+    """What the annotator learns after voting: the reveal, and whether the vote was a resend."""
+
+    item_id: str
+    winner: str
+    shown_choice: str
+    left_model: str
+    right_model: str
+    duplicate: bool = False
+    criteria: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        if self.shown_choice == "skip":
+            return "Skipped."
+        label = {"left": "A better", "right": "B better", "tie": "Tie (both good)",
+                 "tie_bad": "Tie (both bad)"}[self.shown_choice]
+        again = " (already recorded)" if self.duplicate else ""
+        return f"Recorded{again}: {label}. A was {self.left_model}, B was {self.right_model}."
+
+
+def _winner(choice: str, a_on_left: bool) -> str:
+    if choice == "left":
+        return "model_a" if a_on_left else "model_b"
+    if choice == "right":
+        return "model_b" if a_on_left else "model_a"
+    return {"tie": "tie", "tie_bad": "tie (bothbad)", "skip": "skip"}[choice]
+
+
+def _view(item: ComparisonItem, batch: ComparisonBatch, a: Assignment) -> ItemView:
+    left, right = (item.output_a, item.output_b) if a.a_on_left else (item.output_b, item.output_a)
+    return ItemView(
+        assignment_id=a.id, batch_id=batch.id, prompt=item.prompt, task=item.task,
+        left_image=left, right_image=right, source_image=item.source_image,
+        criteria=list(batch.criteria or ["overall"]), guidelines=batch.guidelines or "",
+    )
+
+
+def view_image(studio, sha: str) -> Image.Image:
+    """The stored image with every metadata chunk dropped (PNG text may name the model)."""
+    img = studio.images.open(sha)
+    clean = Image.frombytes(img.mode, img.size, img.tobytes())
+    return clean
+
+
+def _timeout(studio) -> timedelta:
+    return timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
+
+
+def expire_stale(studio, batch_id: str) -> int:
+    """Free the slots of assignments left unanswered past the timeout; returns how many."""
+    cutoff = utcnow() - _timeout(studio)
+    freed = 0
+    with studio.db.session() as s:
+        stale = s.execute(
+            select(Assignment.id, Assignment.item_id)
+            .where(Assignment.batch_id == batch_id, Assignment.status == "open", Assignment.shown_at < cutoff)
+            .limit(200)
+        ).all()
+        for aid, item_id in stale:
+            res = s.execute(
+                update(Assignment).where(Assignment.id == aid, Assignment.status == "open").values(status="expired")
+            )
+            if res.rowcount == 1:
+                s.execute(update(ComparisonItem).where(ComparisonItem.id == item_id)
+                          .values(active=ComparisonItem.active - 1))
+                freed += 1
+    return freed
+
+
+def _open_assignment(studio, batch_id: str, annotator: str) -> ItemView | None:
+    with studio.db.session() as s:
+        a = s.scalars(
+            select(Assignment)
+            .where(Assignment.batch_id == batch_id, Assignment.annotator == annotator, Assignment.status == "open")
+            .order_by(Assignment.shown_at.desc(), Assignment.id)
+            .limit(1)
+        ).first()
+        if a is None:
+            return None
+        a.shown_at = utcnow()
+        item = s.get(ComparisonItem, a.item_id)
+        return _view(item, s.get(ComparisonBatch, batch_id), a)
+
+
+def _check_annotator(annotator: str) -> str:
+    annotator = (annotator or "").strip()
+    if not annotator:
+        raise AnnotationError("sign in (or type your name) before annotating")
+    if len(annotator) > 128:
+        raise AnnotationError("annotator names are at most 128 characters")
+    return annotator
+
+
+def next_item(studio, batch: str, annotator: str) -> ItemView | None:
+    """The annotator's current item (resumed after a reload) or a newly assigned one; None when done."""
+    annotator = _check_annotator(annotator)
+    batch_id = resolve_batch(studio, batch)
+    current = _open_assignment(studio, batch_id, annotator)
+    if current is not None:
+        return current
+    with studio.db.session() as s:
+        b = s.get(ComparisonBatch, batch_id)
+        if b.status != "open":
+            raise AnnotationError(f"batch {b.name!r} is closed for annotation")
+        overlap = b.overlap
+    expire_stale(studio, batch_id)
+    for _attempt in range(8):
+        with studio.db.session() as s:
+            seen = select(Assignment.item_id).where(Assignment.annotator == annotator,
+                                                    Assignment.batch_id == batch_id)
+            rows = s.execute(
+                select(ComparisonItem.id, ComparisonItem.active)
+                .where(ComparisonItem.batch_id == batch_id, ComparisonItem.active < overlap,
+                       ComparisonItem.id.not_in(seen))
+                .order_by(ComparisonItem.active, ComparisonItem.position)
+                .limit(24)
+            ).all()
+        if not rows:
+            return None
+        # spread concurrent annotators over equally covered items instead of racing for the first
+        lowest = rows[0][1]
+        candidates = [r[0] for r in rows if r[1] == lowest]
+        _rng.shuffle(candidates)
+        candidates += [r[0] for r in rows if r[1] != lowest]
+        for item_id in candidates:
+            view = _take(studio, batch_id, item_id, annotator, overlap)
+            if view is not None:
+                return view
+        current = _open_assignment(studio, batch_id, annotator)
+        if current is not None:
+            return current
+    return None
+
+
+def _take(studio, batch_id: str, item_id: str, annotator: str, overlap: int) -> ItemView | None:
+    """Claim one slot of ``item_id`` for ``annotator`` atomically; None if it filled up meanwhile."""
+    try:
+        with studio.db.session() as s:
+            res = s.execute(
+                update(ComparisonItem)
+                .where(ComparisonItem.id == item_id, ComparisonItem.active < overlap)
+                .values(active=ComparisonItem.active + 1)
+            )
+            if res.rowcount != 1:
+                return None
+            a = Assignment(item_id=item_id, batch_id=batch_id, annotator=annotator,
+                           a_on_left=_rng.random() < 0.5, status="open")
+            s.add(a)
+            s.flush()
+            return _view(s.get(ComparisonItem, item_id), s.get(ComparisonBatch, batch_id), a)
+    except IntegrityError:  # the same annotator claimed it from another tab at the same moment
+        return None
+
+
+def _receipt(vote: PairwiseVote, item: ComparisonItem, duplicate: bool) -> VoteReceipt:
+    left, right = (item.model_a, item.model_b) if vote.a_on_left else (item.model_b, item.model_a)
+    return VoteReceipt(item_id=item.id, winner=vote.winner, shown_choice=vote.shown_choice,
+                       left_model=left, right_model=right, duplicate=duplicate, criteria=dict(vote.criteria))
+
+
+def vote(
+    studio,
+    assignment_id: str,
+    annotator: str,
+    choice: str,
+    *,
+    criteria_choices: dict[str, str] | None = None,
+) -> VoteReceipt:
+    """Record one vote, committed before returning; a resend of the same assignment returns the first.
+
+    ``choice`` is one of :data:`CHOICES` for the batch's first criterion; ``criteria_choices`` gives
+    the other criteria (left/right/tie/tie_bad), all required when the batch asks for several.
+    """
+    annotator = _check_annotator(annotator)
+    if choice not in CHOICES:
+        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+    for _attempt in range(3):
+        try:
+            return _vote_once(studio, assignment_id, annotator, choice, dict(criteria_choices or {}))
+        except IntegrityError:
+            continue  # a concurrent resend committed first: the next round reads it back
+    raise AnnotationError("the vote could not be stored; please try again")
+
+
+def _vote_once(studio, assignment_id: str, annotator: str, choice: str, extra: dict[str, str]) -> VoteReceipt:
+    with studio.db.session() as s:
+        a = s.get(Assignment, (assignment_id or "").strip())
+        if a is None or a.annotator != annotator:
+            raise AnnotationError("this item is not assigned to you; reload to get your next item")
+        item = s.get(ComparisonItem, a.item_id)
+        existing = s.scalars(
+            select(PairwiseVote).where(PairwiseVote.item_id == a.item_id, PairwiseVote.annotator == annotator)
+        ).first()
+        if existing is not None:
+            return _receipt(existing, item, duplicate=True)
+        batch = s.get(ComparisonBatch, a.batch_id)
+        criteria = list(batch.criteria or ["overall"])
+        by_criterion = {criteria[0]: _winner(choice, a.a_on_left)}
+        if choice != "skip":
+            for crit in criteria[1:]:
+                c = extra.get(crit)
+                if c not in ("left", "right", "tie", "tie_bad"):
+                    raise AnnotationError(f"choose A, B or a tie for “{crit.replace('_', ' ')}” too")
+                by_criterion[crit] = _winner(c, a.a_on_left)
+        now = utcnow()
+        shown = a.shown_at
+        if shown is not None and shown.tzinfo is None:
+            shown = shown.replace(tzinfo=now.tzinfo)
+        latency = int((now - shown).total_seconds() * 1000) if shown is not None else None
+        v = PairwiseVote(item_id=a.item_id, batch_id=a.batch_id, assignment_id=a.id, annotator=annotator,
+                         shown_choice=choice, a_on_left=a.a_on_left, winner=by_criterion[criteria[0]],
+                         criteria=by_criterion, latency_ms=latency, created_at=now)
+        s.add(v)
+        if a.status == "expired" and choice != "skip":
+            # the slot was given up while the annotator was still looking: take one back if there is room
+            s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id, ComparisonItem.active < batch.overlap)
+                      .values(active=ComparisonItem.active + 1))
+        elif a.status == "open" and choice == "skip":
+            s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id)
+                      .values(active=ComparisonItem.active - 1))
+        a.status = "skipped" if choice == "skip" else "voted"
+        s.flush()
+        return _receipt(v, item, duplicate=False)
+
+
+def undo_last(studio, batch: str, annotator: str) -> ItemView | None:
+    """Withdraw the annotator's latest vote in the batch and put that item back in front of them."""
+    annotator = _check_annotator(annotator)
+    batch_id = resolve_batch(studio, batch)
+    with studio.db.session() as s:
+        v = s.scalars(
+            select(PairwiseVote)
+            .where(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator)
+            .order_by(PairwiseVote.created_at.desc(), PairwiseVote.id.desc())
+            .limit(1)
+        ).first()
+        if v is None:
+            raise AnnotationError("nothing to undo")
+        a = s.get(Assignment, v.assignment_id)
+        batch_row = s.get(ComparisonBatch, batch_id)
+        s.execute(delete(PairwiseVote).where(PairwiseVote.id == v.id))
+        if v.winner == "skip":
+            res = s.execute(update(ComparisonItem)
+                            .where(ComparisonItem.id == v.item_id, ComparisonItem.active < batch_row.overlap)
+                            .values(active=ComparisonItem.active + 1))
+            a.status = "open" if res.rowcount == 1 else "released"
+        else:
+            a.status = "open"
+        a.shown_at = utcnow()  # the most recently shown open item is the one put in front of them
+        if a.status != "open":
+            return None
+    return _open_assignment(studio, batch_id, annotator)
+
+
+def progress(studio, batch: str, annotator: str) -> Progress:
+    """Votes (and skips) by this annotator, items still open to them, and the batch's coverage."""
+    annotator = _check_annotator(annotator)
+    batch_id = resolve_batch(studio, batch)
+    with studio.db.session() as s:
+        b = s.get(ComparisonBatch, batch_id)
+        done = s.scalar(select(func.count()).where(PairwiseVote.batch_id == batch_id,
+                                                   PairwiseVote.annotator == annotator)) or 0
+        open_mine = s.scalar(select(func.count()).where(Assignment.batch_id == batch_id,
+                                                        Assignment.annotator == annotator,
+                                                        Assignment.status == "open")) or 0
+        seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == batch_id)
+        free = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id,
+                                                   ComparisonItem.active < b.overlap,
+                                                   ComparisonItem.id.not_in(seen))) or 0
+        items = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id)) or 0
+        votes = s.scalar(select(func.count()).where(PairwiseVote.batch_id == batch_id,
+                                                    PairwiseVote.winner != "skip")) or 0
+    return Progress(done=done, available=done + open_mine + free, batch_votes=votes,
+                    batch_target=items * b.overlap)
+
+
+def annotator_votes(studio, batch: str, annotator: str) -> list[dict[str, Any]]:
+    """The annotator's own votes in a batch (their history; no one else's)."""
+    batch_id = resolve_batch(studio, batch)
+    with studio.db.session() as s:
+        rows = s.execute(
+            select(PairwiseVote.item_id, PairwiseVote.shown_choice, PairwiseVote.created_at)
+            .where(and_(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator))
+            .order_by(PairwiseVote.created_at)
+        ).all()
+    return [{"item_id": r[0], "choice": r[1], "at": r[2].isoformat()} for r in rows]
