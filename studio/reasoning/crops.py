@@ -1,7 +1,8 @@
 """Crop boxes a reasoner points at in the input image (MM Reasoning (O)): parse, validate, clamp, cut.
 
 A box is four numbers ``x1, y1, x2, y2``, optionally followed by a label. When all four lie in
-[0, 1] they are fractions of the width/height; otherwise they are pixels. Swapped corners are put
+[-1, 2] they are fractions of the width/height (a pixel box that small could never make a
+snapshot, and a fraction slightly past 1 is a box reaching over the edge); otherwise pixels. Swapped corners are put
 in order, boxes reaching past the edges are clamped, and a box that is left with (almost) no area
 is rejected with a reason instead of producing an empty snapshot.
 """
@@ -45,7 +46,7 @@ def parse_box(body: str, width: int, height: int) -> CropBox:
     values = [float(m.group()) for m in numbers[:4]]
     label = body[numbers[3].end() :].strip(" ,;:|-—").strip()
     box = CropBox(label=label)
-    if all(0.0 <= v <= 1.0 for v in values):
+    if all(-1.0 <= v <= 2.0 for v in values):
         x1, y1, x2, y2 = values[0] * width, values[1] * height, values[2] * width, values[3] * height
     else:
         x1, y1, x2, y2 = values

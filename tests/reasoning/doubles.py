@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 
 from PIL import Image, ImageDraw
@@ -17,7 +18,8 @@ def _colour(text: str) -> tuple[int, int, int]:
 class PromptPainter(Backend):
     """Paints a colour derived from the prompt; waits ``delay`` seconds (or per-prompt ``delays``).
 
-    A prompt containing "FAIL" raises a BackendError, one containing "HANG" sleeps until cancelled.
+    A prompt containing "FAIL" raises a BackendError, one containing "HANG" sleeps until cancelled,
+    one containing "GATED" waits until the test sets ``gate``.
     """
 
     engine = "tests.reasoning.doubles:PromptPainter"
@@ -28,6 +30,8 @@ class PromptPainter(Backend):
         self.delay = float(delay)
         self.delays = {str(k): float(v) for k, v in (delays or {}).items()}
         self.prompts: list[str] = []
+        self.gate = threading.Event()
+        self.gate.set()
 
     def _wait(self, prompt: str, cancel) -> None:
         if "FAIL" in prompt:
@@ -35,6 +39,10 @@ class PromptPainter(Backend):
         wait = next((v for k, v in self.delays.items() if k in prompt), self.delay)
         if "HANG" in prompt:
             wait = 3600
+        if "GATED" in prompt:
+            while not self.gate.wait(0.01):
+                if cancel is not None and cancel.is_set():
+                    raise BackendError(self.name, "cancelled")
         deadline = time.perf_counter() + wait
         while time.perf_counter() < deadline:
             if cancel is not None and cancel.is_set():
