@@ -1,0 +1,110 @@
+"""How an edit session looks in the Edit chat tab: chat messages, tree, turn pickers, status."""
+from __future__ import annotations
+
+from typing import Any
+
+from studio.editing.drift import format_drift
+from studio.editing.views import SessionView, TurnView
+
+SOURCE = "source"
+
+
+def image_path(studio, sha: str | None) -> str | None:
+    """The stored file of an image, as a path Gradio can serve."""
+    if not sha:
+        return None
+    p = studio.images.find(sha)
+    return str(p) if p else None
+
+
+def _image_message(studio, sha: str | None, caption: str, alt: str) -> dict[str, Any]:
+    path = image_path(studio, sha)
+    content: list[Any] = [caption]
+    if path:
+        content.insert(0, {"path": path, "alt_text": alt})
+    return {"role": "assistant", "content": content}
+
+
+def turn_caption(t: TurnView) -> str:
+    """One paragraph under a turn's image: backend, honored/ignored, notices, drift, time."""
+    parts = [f"**#{t.seq}** · {t.backend}"]
+    if t.duration_s is not None:
+        parts[0] += f" · {t.duration_s:.2f} s"
+    if t.attempts > 1:
+        parts[0] += f" · attempt {t.attempts}"
+    if t.status == "failed":
+        parts.append(f"✗ **failed**: {t.error} — pick the turn and press *Retry*, or send a new instruction")
+        return "\n\n".join(parts)
+    if t.status == "running":
+        parts.append("… working")
+        return "\n\n".join(parts)
+    if t.honored:
+        parts.append("✓ honored: " + "; ".join(t.honored))
+    if t.ignored:
+        parts.append("✗ could not do: " + "; ".join(t.ignored))
+    parts.extend(f"ℹ {n}" for n in t.notices)
+    parts.append(format_drift(t.drift))
+    return "\n\n".join(parts)
+
+
+def chat_messages(studio, view: SessionView | None, pending: str | None = None) -> list[dict[str, Any]]:
+    """The continuing branch as a conversation: source image, then instruction → image per turn."""
+    if view is None:
+        return []
+    origin = {"upload": "uploaded", "generated": "generated from", "sample": "sample"}.get(view.origin, view.origin)
+    msgs = [_image_message(studio, view.source_image, f"Source image ({origin} {view.origin_ref})".strip(), "source image")]
+    for t in view.path():
+        extra = []
+        if t.mask_image:
+            extra.append("with a mask")
+        if t.reference_images:
+            extra.append(f"{len(t.reference_images)} reference image(s)")
+        text = t.instruction + (f"  _({', '.join(extra)})_" if extra else "")
+        msgs.append({"role": "user", "content": text})
+        sha = t.output_image if t.done else None
+        msgs.append(_image_message(studio, sha, turn_caption(t), f"output of turn {t.seq}"))
+    if pending:
+        msgs.append({"role": "user", "content": pending})
+        msgs.append({"role": "assistant", "content": "… working"})
+    return msgs
+
+
+def tree_markdown(view: SessionView | None) -> str:
+    if view is None:
+        return "_No session open. Start one from an upload, a prompt or a sample._"
+    return "```\n" + "\n".join(view.tree_lines()) + "\n```"
+
+
+def turn_choices(view: SessionView | None) -> list[tuple[str, str]]:
+    """Every node of the tree for the 'turn' picker: the source image first, then turns by number."""
+    if view is None:
+        return []
+    turns = sorted(view.turns.values(), key=lambda t: t.seq)
+    return [("#0 source image", SOURCE)] + [(view.turn_label(t), t.id) for t in turns]
+
+
+def done_choices(view: SessionView | None) -> list[tuple[str, str]]:
+    if view is None:
+        return []
+    return [(view.turn_label(t), t.id) for t in sorted(view.turns.values(), key=lambda t: t.seq) if t.done]
+
+
+def before_after(studio, view: SessionView | None, node: str | None) -> tuple[str, str] | None:
+    """(input, output) of a done turn for the slider; source vs itself at the root."""
+    if view is None:
+        return None
+    if node is None or node not in view.turns or not view.turns[node].done:
+        shown = image_path(studio, view.image_of(node))
+        return (shown, shown) if shown else None
+    t = view.turns[node]
+    a, b = image_path(studio, t.input_image), image_path(studio, t.output_image)
+    return (a, b) if a and b else None
+
+
+def status_markdown(view: SessionView | None, notices: list[str] | None = None) -> str:
+    lines = [f"ℹ {n}" for n in notices or []]
+    if view is not None:
+        head = view.turns.get(view.head) if view.head else None
+        where = "the source image" if head is None else f"turn #{head.seq} ({head.status})"
+        lines.append(f"Session `{view.id}` · {len(view.turns)} turn(s) · continuing from {where}")
+    return "\n\n".join(lines)

@@ -1,0 +1,365 @@
+"""Edit chat tab: edit an image turn by turn, undo, branch, and keep the session as data.
+
+Handlers are thin: every decision lives in :mod:`studio.editing`. The session id travels in the
+page URL (``?session=…``) so a reload or a server restart brings the same session back.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from backends.base import BackendError
+from studio import editing
+from studio.editing.runner import DEFAULT_TIMEOUT_S, supports_mask
+from studio.images import ImageLoadError, load_image
+from studio.ui import edit_render as render
+from studio.ui.context import TabSpec, UIContext
+
+log = logging.getLogger(__name__)
+
+USER_ERRORS = (editing.EditingError, BackendError, ImageLoadError, ValueError)
+PARAMS = ("seed", "steps", "guidance_scale", "image_guidance_scale", "strength")
+SET_URL_JS = """(sid) => { const u = new URL(window.location.href);
+  if (sid) { u.searchParams.set('session', sid); } else { u.searchParams.delete('session'); }
+  window.history.replaceState(null, '', u.toString()); return sid; }"""
+
+
+def _who(name: str, request: gr.Request | None) -> str:
+    """The logged-in user when the studio runs with auth; otherwise the name typed in the tab."""
+    user = getattr(request, "username", None) if request is not None else None
+    return str(user) if user else (name or "").strip()
+
+
+def _node(value: str | None) -> str | None:
+    return None if not value or value == render.SOURCE else value
+
+
+def _mask_from_editor(value: Any) -> Image.Image | None:
+    """Everything painted on the editor's layers (any opaque pixel) as an L mask, or None."""
+    if not isinstance(value, dict):
+        return None
+    mask = None
+    for layer in value.get("layers") or []:
+        if layer is None:
+            continue
+        img = layer if isinstance(layer, Image.Image) else Image.open(layer)
+        alpha = np.asarray(img.convert("RGBA"))[..., 3] > 0
+        mask = alpha if mask is None else (mask | alpha)
+    if mask is None or not mask.any():
+        return None
+    return Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
+
+
+def build(ctx: UIContext) -> None:
+    studio = ctx.studio
+    edit_choices = editing.edit_backends(studio)
+    t2i_choices = editing.runner.generate_backends(studio)
+    names = [n for _, n in edit_choices]
+    default_backend = "procedural" if "procedural" in names else (names[0] if names else None)
+    c: dict[str, Any] = {}
+    gr.Markdown(
+        "Edit an image by chatting: each message is an instruction, each answer the edited image. "
+        "Undo, branch from any turn, and export the session as a multi-turn editing sample."
+    )
+    with gr.Row():
+        with gr.Column(scale=1, min_width=320):
+            c["owner"] = gr.Textbox(label="Your name", elem_id="edit-owner",
+                                    info="Sessions belong to this name (the login name when auth is on).")
+            c["sessions"] = gr.Dropdown([], label="Your sessions", elem_id="edit-sessions", interactive=True)
+            with gr.Row():
+                c["refresh"] = gr.Button("Refresh list", size="sm")
+                c["delete"] = gr.Button("Delete session", size="sm", variant="stop", elem_id="edit-delete")
+            with gr.Accordion("Start a new session", open=True):
+                with gr.Tab("Upload"):
+                    c["upload"] = gr.File(label="Image", file_types=["image"], type="filepath",
+                                          elem_id="edit-upload")
+                    c["start_upload"] = gr.Button("Start from this image", elem_id="edit-start-upload")
+                with gr.Tab("From a prompt"):
+                    c["prompt"] = gr.Textbox(label="Prompt", lines=2)
+                    c["t2i"] = gr.Dropdown(t2i_choices, label="Text-to-image backend",
+                                           value=t2i_choices[0][1] if t2i_choices else None)
+                    c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
+                    c["start_prompt"] = gr.Button("Generate and start")
+                with gr.Tab("From a sample"):
+                    c["sample"] = gr.Dropdown([], label="Sample", allow_custom_value=True)
+                    with gr.Row():
+                        c["refresh_samples"] = gr.Button("Refresh", size="sm")
+                        c["start_sample"] = gr.Button("Start from sample", size="sm")
+            c["session_id"] = gr.Textbox(label="Session id (also in the page link)", elem_id="edit-session-id",
+                                         interactive=False)
+            c["head"] = gr.Textbox(visible=False, elem_id="edit-head")
+            c["tree"] = gr.Markdown(render.tree_markdown(None), elem_id="edit-tree")
+            c["turn"] = gr.Dropdown([], label="Turn", elem_id="edit-turn", interactive=True)
+            with gr.Row():
+                c["undo"] = gr.Button("Undo last turn", size="sm", elem_id="edit-undo")
+                c["branch"] = gr.Button("Continue from this turn", size="sm", elem_id="edit-branch")
+                c["retry"] = gr.Button("Retry failed turn", size="sm", elem_id="edit-retry")
+            with gr.Accordion("Keep as data", open=False):
+                c["form"] = gr.Radio(["multi-turn", "triplets"], value="multi-turn", label="Export as")
+                c["dataset"] = gr.Textbox("default", label="Dataset")
+                c["export"] = gr.Button("Export the branch ending at the picked turn", size="sm")
+                c["compare"] = gr.Dropdown([], label="Compare the picked turn with")
+                c["batch"] = gr.Textbox("edit-chat", label="Annotation batch")
+                c["to_annotation"] = gr.Button("Send pair to annotation", size="sm")
+        with gr.Column(scale=2):
+            c["chat"] = gr.Chatbot(label="Edit chat", elem_id="edit-chat", height=560)
+            c["message"] = gr.MultimodalTextbox(
+                placeholder="Describe the edit… (attach images: the source if no session is open, else "
+                            "reference images or a mask)", file_count="multiple", file_types=["image"],
+                elem_id="edit-message", show_label=False)
+            c["attach_as"] = gr.Radio(["reference images", "mask"], value="reference images",
+                                      label="Attached images are", elem_id="edit-attach-as")
+            c["status"] = gr.Markdown(elem_id="edit-status")
+            with gr.Accordion("Backend and parameters", open=False):
+                c["backend"] = gr.Dropdown(edit_choices, value=default_backend, label="Edit backend",
+                                           elem_id="edit-backend")
+                with gr.Row():
+                    c["seed"] = gr.Number(None, label="Seed", precision=0)
+                    c["steps"] = gr.Number(None, label="Steps", precision=0)
+                    c["guidance_scale"] = gr.Number(None, label="Guidance scale")
+                with gr.Row():
+                    c["image_guidance_scale"] = gr.Number(None, label="Image guidance scale")
+                    c["strength"] = gr.Number(None, label="Strength (0–1)")
+                    c["timeout"] = gr.Number(DEFAULT_TIMEOUT_S, label="Time limit (s)")
+            with gr.Accordion("Mask (for inpainting backends)", open=False):
+                c["use_mask"] = gr.Checkbox(False, label="Use the mask painted below on the next turn")
+                c["editor"] = gr.ImageEditor(type="pil", label="Paint the region to change",
+                                             elem_id="edit-mask-editor")
+            c["slider"] = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider")
+            c["owner_store"] = gr.BrowserState("", storage_key="studio-edit-owner")
+    ctx.register("edit.components", c)
+    ctx.register("edit.chat", c["chat"])
+
+
+def _render(studio, view, notices=None, node: str | None = "head") -> tuple:
+    """Values for the components every session handler refreshes (see RENDER_KEYS)."""
+    if view is None:
+        return ("", "", [], render.tree_markdown(None), gr.update(choices=[], value=None),
+                gr.update(choices=[], value=None), None, None, render.status_markdown(None, notices))
+    pick = view.head if node == "head" else node
+    bg = render.image_path(studio, view.image_of(view.head))
+    return (
+        view.id, view.head or "", render.chat_messages(studio, view), render.tree_markdown(view),
+        gr.update(choices=render.turn_choices(view), value=pick or render.SOURCE),
+        gr.update(choices=render.done_choices(view), value=None),
+        render.before_after(studio, view, pick),
+        {"background": bg, "layers": [], "composite": None} if bg else None,
+        render.status_markdown(view, notices),
+    )
+
+
+RENDER_KEYS = ("session_id", "head", "chat", "tree", "turn", "compare", "slider", "editor", "status")
+
+
+def _failed(msg: str) -> tuple:
+    """Leave everything as it is and say why (inline and as a toast)."""
+    gr.Warning(msg)
+    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {msg}",)
+
+
+def wire(ctx: UIContext) -> None:
+    studio = ctx.studio
+    c = ctx.get("edit.components")
+    out = [c[k] for k in RENDER_KEYS]
+    out_list = out + [c["sessions"]]
+
+    def sessions_update(owner: str, value: str | None = None):
+        if not owner:
+            return gr.update(choices=[], value=None)
+        items = editing.list_sessions(studio, owner)
+        return gr.update(choices=[(s.label, s.id) for s in items], value=value)
+
+    def guarded(fn):
+        """Turn a user error into a toast plus an inline message, leaving the outputs as they were."""
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except USER_ERRORS as exc:
+                return _failed(str(exc)) + ((gr.skip(),) if fn.__name__.endswith("_list") else ())
+
+        return run
+
+    # -- starting and opening ------------------------------------------------------------------
+    def on_start_upload_list(owner, path, request: gr.Request = None):
+        if not path:
+            raise editing.EditingError("choose an image file first")
+        who = _who(owner, request)
+        name = str(path).rsplit("/", 1)[-1]
+        view, notices = editing.start_from_upload(studio, who, path, name=name)
+        return _render(studio, view, notices) + (sessions_update(who, view.id),)
+
+    def on_start_prompt_list(owner, prompt, backend, seed, request: gr.Request = None):
+        who = _who(owner, request)
+        view, notices = editing.start_from_prompt(studio, who, prompt, backend or "", seed=int(seed or 0))
+        return _render(studio, view, notices) + (sessions_update(who, view.id),)
+
+    def on_start_sample_list(owner, sample_id, request: gr.Request = None):
+        who = _who(owner, request)
+        view, notices = editing.start_from_sample(studio, who, sample_id or "")
+        return _render(studio, view, notices) + (sessions_update(who, view.id),)
+
+    def on_open(owner, session_id, request: gr.Request = None):
+        if not session_id:
+            return _render(studio, None)
+        return _render(studio, editing.get_session(studio, _who(owner, request), session_id))
+
+    def on_delete_list(owner, session_id, request: gr.Request = None):
+        who = _who(owner, request)
+        if not session_id:
+            raise editing.EditingError("no session is open")
+        editing.delete_session(studio, who, session_id)
+        return _render(studio, None, ["session deleted"]) + (sessions_update(who),)
+
+    c["start_upload"].click(guarded(on_start_upload_list), [c["owner"], c["upload"]], out_list,
+                            api_name="edit_start_upload")
+    c["start_prompt"].click(guarded(on_start_prompt_list), [c["owner"], c["prompt"], c["t2i"], c["gen_seed"]],
+                            out_list, api_name="edit_start_prompt")
+    c["start_sample"].click(guarded(on_start_sample_list), [c["owner"], c["sample"]], out_list,
+                            api_name="edit_start_sample")
+    c["sessions"].input(guarded(on_open), [c["owner"], c["sessions"]], out, api_name="edit_open")
+    c["delete"].click(guarded(on_delete_list), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
+    def on_refresh(owner, session_id, request: gr.Request = None):
+        return sessions_update(_who(owner, request), session_id or None)
+
+    c["refresh"].click(on_refresh, [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
+    c["refresh_samples"].click(lambda: gr.update(choices=editing.recent_samples(studio)), None, [c["sample"]],
+                               api_name=False)
+    c["session_id"].change(None, [c["session_id"]], None, js=SET_URL_JS)
+
+    # -- turns ----------------------------------------------------------------------------------
+    def on_send(owner, session_id, head, message, attach_as, editor, use_mask, backend, seed, steps,
+                guidance_scale, image_guidance_scale, strength, timeout, request: gr.Request = None):
+        values = (seed, steps, guidance_scale, image_guidance_scale, strength)
+        who = _who(owner, request)
+        message = message or {}
+        text = (message.get("text") or "").strip()
+        files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
+        extra_out = (gr.skip(),)
+        try:
+            notices: list[str] = []
+            if not session_id:
+                if not files:
+                    raise editing.EditingError("start a session first: upload an image, or attach one here")
+                view, notices = editing.start_from_upload(studio, who, files[0], name=files[0].rsplit("/", 1)[-1])
+                session_id, head, files = view.id, "", files[1:]
+                extra_out = (sessions_update(who, view.id),)
+                if not text:
+                    yield _render(studio, view, notices) + ({"text": "", "files": []},) + extra_out
+                    return
+            if not text:
+                raise editing.EditingError("write an instruction: what should change in the image?")
+            limits = studio.settings
+            images = [load_image(f, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_image_pixels)
+                      for f in files]
+            mask = _mask_from_editor(editor) if use_mask else None
+            refs: list[Image.Image] = images
+            if attach_as == "mask" and images:
+                mask, refs = images[0].convert("L"), images[1:]
+            if mask is not None and backend and not supports_mask(studio, backend):
+                notices.append(f"'{backend}' is not an inpainting backend; the mask may be ignored")
+            view = editing.get_session(studio, who, session_id)
+            pending = list(_render(studio, view, notices))
+            pending[2] = render.chat_messages(studio, view, pending=text)
+            yield tuple(pending) + (gr.skip(),) + extra_out
+            params = dict(zip(PARAMS, values))
+            result = editing.submit_turn(
+                studio, who, session_id, text, backend or "", shown=_node(head), params=params, mask=mask,
+                references=refs, timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
+            notices += result.notices
+            if result.turn.status == "failed":
+                gr.Warning(f"turn #{result.turn.seq} failed: {result.turn.error}")
+            yield _render(studio, result.session, notices) + ({"text": "", "files": []},) + extra_out
+        except USER_ERRORS as exc:
+            view = None
+            if session_id:
+                try:
+                    view = editing.get_session(studio, who, session_id)
+                except USER_ERRORS:
+                    view = None
+            gr.Warning(str(exc))
+            rendered = _render(studio, view, [f"⚠ {exc}"]) if view is not None else _failed(str(exc))
+            yield rendered + (gr.skip(),) + extra_out
+
+    send_inputs = [c["owner"], c["session_id"], c["head"], c["message"], c["attach_as"], c["editor"],
+                   c["use_mask"], c["backend"]] + [c[p] for p in PARAMS] + [c["timeout"]]
+    c["message"].submit(on_send, send_inputs, out + [c["message"], c["sessions"]], api_name="edit_send")
+
+    def on_undo(owner, session_id, head, request: gr.Request = None):
+        view = editing.undo(studio, _who(owner, request), session_id, _node(head))
+        return _render(studio, view, ["undone: the turn stays in the tree; pick it to redo"])
+
+    def on_branch(owner, session_id, turn, request: gr.Request = None):
+        view = editing.set_head(studio, _who(owner, request), session_id, _node(turn))
+        return _render(studio, view, ["the next instruction continues from here; other branches are kept"])
+
+    def on_retry(owner, session_id, turn, backend, timeout, request: gr.Request = None):
+        if not _node(turn):
+            raise editing.EditingError("pick the failed turn to retry")
+        res = editing.retry_turn(studio, _who(owner, request), session_id, _node(turn), backend=backend or None,
+                                 timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
+        if res.turn.status == "failed":
+            gr.Warning(f"turn #{res.turn.seq} failed again: {res.turn.error}")
+        return _render(studio, res.session, node=res.turn.id)
+
+    def on_pick(owner, session_id, turn, request: gr.Request = None):
+        view = editing.get_session(studio, _who(owner, request), session_id)
+        r = _render(studio, view, node=_node(turn))
+        return (r[5], r[6])
+
+    def on_export(owner, session_id, turn, form, dataset, request: gr.Request = None):
+        who = _who(owner, request)
+        ids = editing.export_branch(studio, who, session_id, tip=_node(turn), form=form, dataset=dataset)
+        view = editing.get_session(studio, who, session_id)
+        return _render(studio, view, [f"exported {len(ids)} {form} sample(s) to dataset '{dataset}': "
+                                      + ", ".join(ids)], node=_node(turn))
+
+    def on_to_annotation(owner, session_id, turn, other, batch, request: gr.Request = None):
+        who = _who(owner, request)
+        item = editing.send_pair_to_annotation(studio, who, session_id, _node(turn) or "", other or "",
+                                               batch=batch)
+        view = editing.get_session(studio, who, session_id)
+        return _render(studio, view, [f"sent to annotation batch '{batch}' (item {item})"], node=_node(turn))
+
+    ids = [c["owner"], c["session_id"]]
+    c["undo"].click(guarded(on_undo), ids + [c["head"]], out, api_name="edit_undo")
+    c["branch"].click(guarded(on_branch), ids + [c["turn"]], out, api_name="edit_branch")
+    c["retry"].click(guarded(on_retry), ids + [c["turn"], c["backend"], c["timeout"]], out, api_name="edit_retry")
+    c["turn"].input(guarded(on_pick), ids + [c["turn"]], [c["compare"], c["slider"]], api_name=False)
+    c["export"].click(guarded(on_export), ids + [c["turn"], c["form"], c["dataset"]], out, api_name="edit_export")
+    c["to_annotation"].click(guarded(on_to_annotation), ids + [c["turn"], c["compare"], c["batch"]], out,
+                             api_name="edit_to_annotation")
+
+    # -- backend defaults, identity and the session in the link -----------------------------------
+    def on_backend(backend):
+        defaults = editing.backend_defaults(studio, backend) if backend else {}
+        return tuple(defaults.get(p) for p in PARAMS)
+
+    c["backend"].change(on_backend, [c["backend"]], [c[p] for p in PARAMS], api_name=False)
+
+    def on_load(stored, request: gr.Request):
+        who = _who(stored, request) or f"guest-{uuid.uuid4().hex[:8]}"
+        wanted = (request.query_params.get("session") or "") if request is not None else ""
+        view, notices = None, []
+        if wanted:
+            try:
+                view = editing.get_session(studio, who, wanted)
+            except USER_ERRORS as exc:
+                notices.append(f"could not open the session in the link: {exc}")
+        defaults = on_backend(c["backend"].value)
+        return (who, who, sessions_update(who, view.id if view else None)) + _render(studio, view, notices) + defaults
+
+    demo = gr.context.Context.root_block
+    demo.load(on_load, [c["owner_store"]],
+              [c["owner"], c["owner_store"], c["sessions"]] + out + [c[p] for p in PARAMS], api_name=False)
+    c["owner"].blur(lambda name: name, [c["owner"]], [c["owner_store"]], api_name=False)
+
+
+TAB = TabSpec(id="edit", title="Edit chat", order=40, build=build, wire=wire)
