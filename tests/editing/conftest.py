@@ -66,3 +66,12 @@ def edit_studio_any_db(data_dir, db_url):
     s = Studio(load_settings(data_dir=data_dir, database_url=db_url, backends_config=write_backends(data_dir)))
     yield s
     s.close()
+
+
+@pytest.fixture
+def edit_app(data_dir):
+    """The real app on loopback with the test-double backends: yields (url, studio)."""
+    from tests.support.live_app import launched_app
+
+    with launched_app(data_dir, backends_config=write_backends(data_dir)) as (url, studio):
+        yield url, studio

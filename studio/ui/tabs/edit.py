@@ -71,7 +71,8 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=1, min_width=320):
             c["owner"] = gr.Textbox(label="Your name", elem_id="edit-owner",
                                     info="Sessions belong to this name (the login name when auth is on).")
-            c["sessions"] = gr.Dropdown([], label="Your sessions", elem_id="edit-sessions", interactive=True)
+            c["sessions"] = gr.Dropdown([], label="Your sessions", elem_id="edit-sessions", interactive=True,
+                                        allow_custom_value=True)
             with gr.Row():
                 c["refresh"] = gr.Button("Refresh list", size="sm")
                 c["delete"] = gr.Button("Delete session", size="sm", variant="stop", elem_id="edit-delete")
@@ -95,7 +96,8 @@ def build(ctx: UIContext) -> None:
                                          interactive=False)
             c["head"] = gr.Textbox(visible=False, elem_id="edit-head")
             c["tree"] = gr.Markdown(render.tree_markdown(None), elem_id="edit-tree")
-            c["turn"] = gr.Dropdown([], label="Turn", elem_id="edit-turn", interactive=True)
+            c["turn"] = gr.Dropdown([], label="Turn", elem_id="edit-turn", interactive=True,
+                                    allow_custom_value=True)
             with gr.Row():
                 c["undo"] = gr.Button("Undo last turn", size="sm", elem_id="edit-undo")
                 c["branch"] = gr.Button("Continue from this turn", size="sm", elem_id="edit-branch")
@@ -104,7 +106,7 @@ def build(ctx: UIContext) -> None:
                 c["form"] = gr.Radio(["multi-turn", "triplets"], value="multi-turn", label="Export as")
                 c["dataset"] = gr.Textbox("default", label="Dataset")
                 c["export"] = gr.Button("Export the branch ending at the picked turn", size="sm")
-                c["compare"] = gr.Dropdown([], label="Compare the picked turn with")
+                c["compare"] = gr.Dropdown([], label="Compare the picked turn with", allow_custom_value=True)
                 c["batch"] = gr.Textbox("edit-chat", label="Annotation batch")
                 c["to_annotation"] = gr.Button("Send pair to annotation", size="sm")
         with gr.Column(scale=2):
