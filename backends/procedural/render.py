@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
-from backends.procedural import drawing
+from backends.procedural import drawing, photo_ops
 from backends.procedural.styles import apply_styles
 from backends.procedural.text import draw_text
 
@@ -17,7 +17,18 @@ def paste_object(canvas: Image.Image, obj: dict[str, Any], shadow: bool = True) 
     if w < 1 or h < 1:
         return
     rgb = drawing.resolve_rgb(obj.get("color"), obj.get("rgb"))
-    img = drawing.object_image(obj["class"], rgb, w, h)
+    attrs = obj.get("attributes") or {}
+    rotation = int(attrs.get("rotation", 0)) % 360
+    if rotation in (90, 270):
+        img = drawing.object_image(obj["class"], rgb, h, w).rotate(-rotation, expand=True)
+    else:
+        img = drawing.object_image(obj["class"], rgb, w, h)
+        if rotation == 180:
+            img = img.rotate(180)
+    if attrs.get("mirrored"):
+        img = ImageOps.mirror(img)
+    if attrs.get("flipped"):
+        img = ImageOps.flip(img)
     pos = (int(round(x0)), int(round(y0)))
     if shadow and canvas.mode == "RGB":
         off = max(1, h // 40)
@@ -31,13 +42,22 @@ def paste_object(canvas: Image.Image, obj: dict[str, Any], shadow: bool = True) 
 
 def render_scene(scene: dict[str, Any], *, styles: bool = True) -> Image.Image:
     """Render a validated scene graph to an RGB image (deterministic)."""
-    canvas = drawing.paint_background(scene)
+    transparent = bool((scene.get("background") or {}).get("transparent"))
+    if transparent:
+        canvas = Image.new("RGBA", (scene["width"], scene["height"]), (0, 0, 0, 0))
+    else:
+        canvas = drawing.paint_background(scene)
     for obj in sorted(scene["objects"], key=lambda o: o["z"]):
         paste_object(canvas, obj)
     for txt in sorted(scene["texts"], key=lambda t: t["z"]):
         draw_text(canvas, txt, tuple(txt.get("rgb") or (20, 20, 20)))
-    if styles and scene.get("style"):
+    if styles and scene.get("style") and not transparent:
         canvas, _ = apply_styles(canvas, list(scene["style"]))
+    for adj in scene.get("adjustments") or []:
+        try:
+            canvas = photo_ops.adjust(canvas, adj["op"], adj["value"])
+        except (KeyError, ValueError, TypeError):
+            continue  # a hand-edited scene with an unknown adjustment: draw the rest
     return canvas
 
 
