@@ -178,24 +178,35 @@ class TaxonomyForest:
         return self
 
 
+def _has_phrase(q: str, text: str) -> bool:
+    """The phrase occurs starting at a word boundary of the (normalised) text."""
+    return re.search(r"(?:^| )" + re.escape(q), text) is not None
+
+
+def _has_words(words: list[str], text: str) -> bool:
+    """Every query word starts some word of the text ("pos" matches "position", "no" not "another")."""
+    tokens = text.split(" ")
+    return all(any(t.startswith(w) for t in tokens) for w in words)
+
+
 def _match_rank(node: TaxonomyNode, q: str, words: list[str]) -> int | None:
     """0 = exact title or id, up to 6 = only a vocabulary entry matches; None = no match."""
     title = _norm(node.title)
     ident = _norm(node.id)
     if q == title or q == ident or q == _norm(node.key):
         return 0
-    if q in title:
+    if _has_phrase(q, title):
         return 1
-    if all(w in title for w in words):
+    if _has_words(words, title):
         return 2
-    if q in ident or all(w in ident for w in words):
+    if _has_phrase(q, ident) or _has_words(words, ident):
         return 3
     definition = _norm(node.definition)
-    if q in definition:
+    if _has_phrase(q, definition):
         return 4
     extras = " ".join([title, ident, definition, *map(_norm, node.examples), _norm(node.kind or "")])
-    if all(w in extras for w in words):
+    if _has_words(words, extras):
         return 5
-    if any(q in _norm(v) for v in node.vocabulary):
+    if any(_has_phrase(q, _norm(v)) for v in node.vocabulary):
         return 6
     return None

@@ -1,0 +1,239 @@
+"""Taxonomy tab: browse and search the paper taxonomies, see a node's definition, target and coverage.
+
+Counts come from the database on every search, selection, refresh and on switching to this tab, so
+samples added by other tabs show up. The taxonomy files can be reloaded after editing them.
+"""
+from __future__ import annotations
+
+import html
+import logging
+
+import gradio as gr
+
+from studio.core import Studio
+from studio.taxonomy import TaxonomyError, TaxonomyForest
+from studio.taxonomy.coverage import coverage_from_store
+from studio.ui.context import TabSpec, UIContext
+from studio.ui.taxonomy_view import (
+    CHART_COLORS,
+    TREE_HEADERS,
+    chart_frame,
+    chart_module,
+    node_card,
+    node_choices,
+    tree_rows,
+    unknown_ids_note,
+)
+
+log = logging.getLogger(__name__)
+
+ALL_DATASETS = "(all datasets)"
+PICK_HINT = "<p>Pick a node in the tree, in the node list, or search for one.</p>"
+
+
+def _forest(studio: Studio) -> tuple[TaxonomyForest | None, str]:
+    """The loaded taxonomies, or None and the loader's message naming file, path and problem."""
+    try:
+        return studio.taxonomy, ""
+    except TaxonomyError as exc:
+        return None, str(exc)
+
+
+def _dataset_filter(dataset: str | None) -> str | None:
+    return None if not dataset or dataset == ALL_DATASETS else dataset
+
+
+def _error_html(message: str) -> str:
+    return (
+        "<div class='studio-error'><b>The taxonomy files could not be loaded.</b> Fix the file and press "
+        f"“Reload taxonomy files”.<pre style='white-space:pre-wrap'>{html.escape(message)}</pre></div>"
+    )
+
+
+def _status_html(forest: TaxonomyForest, unknown: dict[str, int], extra: str = "") -> str:
+    parts = [html.escape(f"{len(forest):,} nodes in {len(forest.roots)} taxonomies from {len(forest.files)} files ({forest.source}).")]
+    if extra:
+        parts.append(html.escape(extra))
+    note = unknown_ids_note(unknown)
+    if note:
+        parts.append(f"<span class='studio-error'>{note}</span>")
+    return "<p>" + " ".join(parts) + "</p>"
+
+
+def _chart(forest: TaxonomyForest | None, node_id: str | None, coverage) -> gr.BarPlot:
+    if forest is None or not node_id or node_id not in forest:
+        return gr.BarPlot(value=None, title="Coverage")
+    module = chart_module(forest, node_id)
+    frame = chart_frame(forest, node_id, coverage)
+    return gr.BarPlot(
+        value=frame, title=f"Coverage of {module.title}: samples held vs paper target",
+        sort=[c.title for c in (module.children or [module])],
+    )
+
+
+def _details(studio: Studio, node_id: str | None, dataset: str | None):
+    """(card HTML, chart) for the selected node, with counts read from the database now."""
+    forest, error = _forest(studio)
+    if forest is None:
+        return _error_html(error), _chart(None, None, {})
+    if not node_id:
+        return PICK_HINT, _chart(None, None, {})
+    node = forest.find(node_id)
+    if node is None:
+        return f"<p class='studio-error'>{html.escape(f'No taxonomy node {node_id!r}.')}</p>", _chart(None, None, {})
+    coverage, _ = coverage_from_store(forest, studio.samples, _dataset_filter(dataset))
+    return node_card(node, coverage.get(node.id)), _chart(forest, node.id, coverage)
+
+
+def _initial_node(studio: Studio) -> str | None:
+    forest, _ = _forest(studio)
+    return forest.roots[0].id if forest is not None and forest.roots else None
+
+
+def build(ctx: UIContext) -> None:
+    studio = ctx.studio
+    forest, error = _forest(studio)
+    first = _initial_node(studio)
+
+    gr.Markdown(
+        "Task taxonomies from the papers, loaded from the YAML files in the taxonomy folder "
+        "(add a subtask or a whole taxonomy by adding a file there, then reload). "
+        "Sample counts are read from the studio's database."
+    )
+    with gr.Row():
+        search = gr.Textbox(label="Search", placeholder="title, id or words of a definition, e.g. relative position",
+                            elem_id="taxonomy-search", scale=4)
+        dataset = gr.Dropdown([ALL_DATASETS], value=ALL_DATASETS, label="Count samples of", scale=2,
+                              elem_id="taxonomy-dataset")
+        refresh = gr.Button("Refresh counts", scale=1, elem_id="taxonomy-refresh")
+        reload_files = gr.Button("Reload taxonomy files", scale=1, elem_id="taxonomy-reload")
+    status = gr.HTML(_error_html(error) if forest is None else "", elem_id="taxonomy-status")
+    with gr.Row():
+        with gr.Column(scale=3):
+            tree = gr.Dataframe(
+                headers=TREE_HEADERS, datatype="str", interactive=False, elem_id="taxonomy-tree",
+                value=lambda: _tree_now(studio), max_height=560, column_widths=["46%", "30%", "8%", "8%", "8%"],
+                label="Tree (click a row to select it)",
+            )
+        with gr.Column(scale=2):
+            selected = gr.Dropdown(
+                node_choices(forest), value=first, label="Selected node", elem_id="taxonomy-selected",
+                filterable=True,
+            )
+            details = gr.HTML(lambda: _details(studio, first, None)[0], elem_id="taxonomy-details")
+            synthesize = gr.Button("Synthesize prompts for this node", variant="primary", visible=False,
+                                   elem_id="taxonomy-synthesize")
+    chart = gr.BarPlot(
+        value=lambda: _chart_now(studio, first),
+        sort=[c.title for c in chart_module(forest, first).children] if forest is not None and first else None,
+        x="subtask", y="samples", color="series",
+        color_map=CHART_COLORS, tooltip="all", x_label_angle=-25, y_title="samples", x_title="",
+        elem_id="taxonomy-chart", height=320,
+    )
+
+    def on_search(query: str, ds: str | None):
+        forest, error = _forest(studio)
+        if forest is None:
+            return [], gr.skip(), _error_html(error)
+        coverage, unknown = coverage_from_store(forest, studio.samples, _dataset_filter(ds))
+        if not (query or "").strip():
+            return tree_rows(forest, coverage), gr.skip(), _status_html(forest, unknown)
+        hits = forest.search(query)
+        if not hits:
+            return [], gr.skip(), _status_html(forest, unknown, f"No node matches “{query.strip()}”.")
+        extra = f"{len(hits)} nodes match “{query.strip()}”; the best match is selected."
+        return tree_rows(forest, coverage, hits), hits[0].id, _status_html(forest, unknown, extra)
+
+    def on_select(node_id: str | None, ds: str | None):
+        return _details(studio, node_id, ds)
+
+    def on_row(evt: gr.SelectData):
+        row = evt.row_value or []
+        return row[1] if len(row) > 1 and row[1] else gr.skip()
+
+    def on_refresh(query: str, node_id: str | None, ds: str | None):
+        forest, error = _forest(studio)
+        datasets = [ALL_DATASETS, *studio.samples.datasets()]
+        ds = ds if ds in datasets else ALL_DATASETS
+        rows, _, status_html = on_search(query, ds)
+        card, bars = _details(studio, node_id, ds)
+        return rows, gr.Dropdown(choices=datasets, value=ds), card, bars, status_html
+
+    def on_reload(query: str, node_id: str | None, ds: str | None):
+        forest, error = _forest(studio)
+        try:
+            forest = forest.reload() if forest is not None else studio.taxonomy
+        except TaxonomyError as exc:
+            gr.Warning("The taxonomy files have errors; the previous taxonomy stays in use. See the message above the tree.")
+            return gr.skip(), gr.skip(), _error_html(str(exc)), gr.skip(), gr.skip()
+        keep = node_id if node_id in forest else (forest.roots[0].id if forest.roots else None)
+        rows, _, status_html = on_search(query, ds)
+        card, bars = _details(studio, keep, ds)
+        return rows, gr.Dropdown(choices=node_choices(forest), value=keep), status_html, card, bars
+
+    search.change(on_search, [search, dataset], [tree, selected, status], api_name="taxonomy_search",
+                  trigger_mode="always_last", show_progress="hidden")
+    selected.change(on_select, [selected, dataset], [details, chart], api_name="taxonomy_select",
+                    show_progress="hidden")
+    dataset.change(on_refresh, [search, selected, dataset], [tree, dataset, details, chart, status],
+                   api_visibility="private", show_progress="hidden")
+    tree.select(on_row, None, [selected], api_visibility="private")
+    refresh.click(on_refresh, [search, selected, dataset], [tree, dataset, details, chart, status],
+                  api_name="taxonomy_refresh")
+    reload_files.click(on_reload, [search, selected, dataset], [tree, selected, status, details, chart],
+                       api_name="taxonomy_reload")
+
+    ctx.register("taxonomy.selected", selected)
+    ctx.register("taxonomy.synthesize_button", synthesize)
+    _WIRING[id(ctx)] = (search, selected, dataset, tree, details, chart, status, synthesize, on_refresh)
+
+
+def _tree_now(studio: Studio) -> list[list[str]]:
+    forest, _ = _forest(studio)
+    if forest is None:
+        return []
+    coverage, _ = coverage_from_store(forest, studio.samples)
+    return tree_rows(forest, coverage)
+
+
+def _chart_now(studio: Studio, node_id: str | None):
+    forest, _ = _forest(studio)
+    if forest is None or not node_id or node_id not in forest:
+        return None
+    coverage, _ = coverage_from_store(forest, studio.samples)
+    return chart_frame(forest, node_id, coverage)
+
+
+#: components build() hands to wire(), per UI context
+_WIRING: dict[int, tuple] = {}
+
+
+def wire(ctx: UIContext) -> None:
+    """Refresh counts when the tab is opened; link to the Synthesis tab when it registered its node picker."""
+    search, selected, dataset, tree, details, chart, status, synthesize, on_refresh = _WIRING.pop(id(ctx))
+
+    if ctx.tabs is not None:
+        def on_tab(query: str, node_id: str | None, ds: str | None, evt: gr.SelectData):
+            if evt.value != TAB.title and getattr(evt, "index", None) != TAB.id:
+                return (gr.skip(),) * 5
+            return on_refresh(query, node_id, ds)
+
+        ctx.tabs.select(on_tab, [search, selected, dataset], [tree, dataset, details, chart, status],
+                        api_visibility="private", show_progress="hidden")
+
+    target = ctx.get("synthesis.nodes")
+    if target is None or ctx.tabs is None:
+        return  # no Synthesis tab: the button stays hidden
+    synthesize.visible = True
+    multiselect = bool(getattr(target, "multiselect", False))
+
+    def on_synthesize(node_id: str | None):
+        if not node_id:
+            gr.Warning("Select a taxonomy node first.")
+            return gr.skip(), gr.skip()
+        return ([node_id] if multiselect else node_id), gr.Tabs(selected="synthesis")
+
+    synthesize.click(on_synthesize, [selected], [target, ctx.tabs], api_name="taxonomy_synthesize")
+
+
+TAB = TabSpec(id="taxonomy", title="Taxonomy", order=10, build=build, wire=wire)
