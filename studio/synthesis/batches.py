@@ -1,0 +1,440 @@
+"""Synthesis batches: plan once, store every item, run resumably.
+
+``create_batch`` plans the rows and stores them as items; ``run_batch`` works through the items that
+are not done. An item's sample is written in the same transaction that marks the item done, so a
+crash at any point leaves either a done item with its sample or a pending item without one: resuming
+never duplicates or loses a sample. Failures are recorded with their error (and the LLM's raw text)
+and can be retried; they are never stored as successes. A heartbeat tells a live runner from a dead
+one, so a batch whose process died can be resumed while a running one cannot be started twice.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable
+
+from sqlalchemy import func, insert, select, update
+
+from backends.base import BackendError, Cancelled, Capability
+from studio.db import new_id, utcnow
+from studio.synthesis.batch_exec import ItemExecutor
+from studio.synthesis.llm import LLMComposer, LLMOutputError, resolve_chat_backend
+from studio.synthesis.models import SynthesisBatch, SynthesisItem
+from studio.synthesis.planner import Planner, SynthesisRequest
+from studio.synthesis.rows import PlannedRow
+from studio.synthesis.templates import SynthesisError
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 5.0
+STALE_AFTER_S = 60.0
+_ACTIVE: dict[str, "BatchRunner"] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+@dataclass
+class BatchOptions:
+    """How to run a batch (stored with it so a resume runs it the same way)."""
+
+    dataset: str = "synthesis"
+    images_backend: str | None = None
+    chat_backend: str | None = None
+    concurrency: int = 4
+    requests_per_minute: float | None = None
+    width: int = 512
+    height: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "BatchOptions":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class BatchStatus:
+    id: str
+    name: str
+    status: str
+    method: str
+    dataset: str
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    eta_s: float | None = None
+    elapsed_s: float | None = None
+    error: str | None = None
+    runner_alive: bool = False
+
+    @property
+    def done(self) -> int:
+        return self.counts.get("done", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    def summary(self) -> str:
+        eta = f", ETA {self.eta_s:.0f} s" if self.eta_s is not None and self.status == "running" else ""
+        tokens = (f"; LLM {self.llm_calls} calls, {self.prompt_tokens + self.completion_tokens} tokens"
+                  + (f", ${self.cost_usd:.4f}" if self.cost_usd else "")) if self.llm_calls else ""
+        return (f"{self.name or self.id[:8]}: {self.status} — {self.done}/{self.total} done, "
+                f"{self.failed} failed, {self.counts.get('pending', 0) + self.counts.get('running', 0)} "
+                f"to go{eta}{tokens}" + (f" ({self.error})" if self.error else ""))
+
+
+def _runner_id() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"[:64]
+
+
+def _runner_alive(runner: str | None, heartbeat) -> bool:
+    if not runner:
+        return False
+    pid, _, host = runner.partition("@")
+    host = host.split("#", 1)[0]
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return runner in {r.runner for r in _ACTIVE.values()}
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+    if heartbeat is None:
+        return False
+    if heartbeat.tzinfo is None:
+        from datetime import timezone
+        heartbeat = heartbeat.replace(tzinfo=timezone.utc)
+    return utcnow() - heartbeat < timedelta(seconds=STALE_AFTER_S)
+
+
+def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> None:
+    """Errors a user can fix before anything is stored (missing backends, bad limits)."""
+    if options.images_backend:
+        entry = studio.backends.entry(options.images_backend)  # BackendLoadError names the fix
+        planner = Planner(studio.taxonomy)
+        leaves = planner.resolve(request.nodes)
+        needs_edit = any(n in planner.res.node_specs and planner.res.specs[planner.res.node_specs[n]]["kind"] != "generation"
+                         for n in leaves)
+        if Capability.TEXT_TO_IMAGE not in entry.capabilities:
+            raise SynthesisError(f"backend {options.images_backend!r} cannot generate images from text")
+        if needs_edit and Capability.EDIT not in entry.capabilities:
+            raise SynthesisError(f"backend {options.images_backend!r} cannot edit images, and edit subtasks "
+                                 "were picked; choose an edit-capable backend")
+    if request.method == "llm" or request.image_first:
+        options.chat_backend = resolve_chat_backend(studio, options.chat_backend)
+    if not 1 <= int(options.concurrency) <= 64:
+        raise SynthesisError("concurrency must be between 1 and 64")
+    if options.requests_per_minute is not None and options.requests_per_minute <= 0:
+        raise SynthesisError("requests per minute must be positive (or empty for no limit)")
+    if not (64 <= options.width <= 2048 and 64 <= options.height <= 2048):
+        raise SynthesisError("image size must be between 64 and 2048 pixels per side")
+
+
+def create_batch(studio, request: SynthesisRequest, options: BatchOptions | None = None,
+                 name: str = "") -> str:
+    """Plan the rows and store the batch with one pending item per row; returns the batch id."""
+    options = options or BatchOptions()
+    dataset = (options.dataset or "synthesis").strip()[:128] or "synthesis"
+    options.dataset = dataset
+    check_options(studio, request, options)
+    plan = Planner(studio.taxonomy).plan(request)
+    batch_id = new_id()
+    now = utcnow()
+    with studio.db.session() as s:
+        s.add(SynthesisBatch(
+            id=batch_id, name=(name or "")[:128], dataset=dataset, method=request.method, status="pending",
+            config={"request": request.to_config(), "options": options.to_dict(),
+                    "dedup": {"method": plan.dedup.method, "dropped": plan.dedup.dropped[:500],
+                              "notices": plan.dedup.notices}, "notices": plan.notices},
+            total=len(plan.rows), created_at=now, updated_at=now,
+            llm_calls=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
+        ))
+        s.flush()
+        chunk = []
+        for pos, row in enumerate(plan.rows):
+            chunk.append({"id": new_id(), "batch_id": batch_id, "position": pos, "taxonomy_id": row.taxonomy_id,
+                          "spec": row.to_dict(), "state": "pending", "attempts": 0, "updated_at": now})
+            if len(chunk) >= 1000:
+                s.execute(insert(SynthesisItem), chunk)
+                chunk = []
+        if chunk:
+            s.execute(insert(SynthesisItem), chunk)
+    return batch_id
+
+
+def batch_status(studio, batch_id: str) -> BatchStatus:
+    with studio.db.session() as s:
+        b = s.get(SynthesisBatch, batch_id)
+        if b is None:
+            raise SynthesisError(f"no batch {batch_id!r}")
+        counts = dict(s.execute(select(SynthesisItem.state, func.count()).where(
+            SynthesisItem.batch_id == batch_id).group_by(SynthesisItem.state)).all())
+    st = BatchStatus(
+        id=b.id, name=b.name, status=b.status, method=b.method, dataset=b.dataset, total=b.total,
+        counts={k: int(v) for k, v in counts.items()}, llm_calls=b.llm_calls, prompt_tokens=b.prompt_tokens,
+        completion_tokens=b.completion_tokens, cost_usd=b.cost_usd, error=b.error,
+        runner_alive=b.status in ("running", "cancelling") and _runner_alive(b.runner, b.heartbeat_at),
+    )
+    if b.started_at is not None:
+        start = b.started_at if b.started_at.tzinfo else b.started_at.replace(tzinfo=utcnow().tzinfo)
+        end = b.finished_at or utcnow()
+        end = end if end.tzinfo else end.replace(tzinfo=utcnow().tzinfo)
+        st.elapsed_s = max(0.0, (end - start).total_seconds())
+        finished = st.done + st.failed
+        left = st.total - finished
+        if finished and left and b.status == "running":
+            st.eta_s = st.elapsed_s / finished * left
+    if b.status == "running" and not st.runner_alive:
+        st.status = "interrupted"
+    return st
+
+
+def list_batches(studio, limit: int = 50) -> list[BatchStatus]:
+    with studio.db.session() as s:
+        ids = [i for (i,) in s.execute(select(SynthesisBatch.id).order_by(
+            SynthesisBatch.created_at.desc()).limit(limit))]
+    return [batch_status(studio, i) for i in ids]
+
+
+def batch_items(studio, batch_id: str, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    stmt = select(SynthesisItem).where(SynthesisItem.batch_id == batch_id)
+    if state:
+        stmt = stmt.where(SynthesisItem.state == state)
+    with studio.db.session() as s:
+        items = s.execute(stmt.order_by(SynthesisItem.position).limit(limit)).scalars().all()
+        return [{"position": it.position, "state": it.state, "node": it.taxonomy_id,
+                 "text": PlannedRow.from_dict(it.spec).preview_text(), "error": it.error,
+                 "raw_output": it.raw_output, "attempts": it.attempts, "sample_id": it.sample_id}
+                for it in items]
+
+
+def cancel_batch(studio, batch_id: str) -> str:
+    """Ask the runner to stop after the items in flight; a batch not running is cancelled at once."""
+    runner = _ACTIVE.get(batch_id)
+    if runner is not None:
+        runner.cancel.set()
+    with studio.db.session() as s:
+        b = s.get(SynthesisBatch, batch_id)
+        if b is None:
+            raise SynthesisError(f"no batch {batch_id!r}")
+        if b.status in ("done", "cancelled"):
+            return b.status
+        alive = b.status in ("running", "cancelling") and _runner_alive(b.runner, b.heartbeat_at)
+        b.status = "cancelling" if alive else "cancelled"
+        b.updated_at = utcnow()
+        return b.status
+
+
+def retry_failed(studio, batch_id: str) -> int:
+    """Put failed items back to pending; returns how many."""
+    with studio.db.session() as s:
+        n = s.execute(update(SynthesisItem).where(SynthesisItem.batch_id == batch_id,
+                                                  SynthesisItem.state == "failed")
+                      .values(state="pending", updated_at=utcnow())).rowcount
+        b = s.get(SynthesisBatch, batch_id)
+        if b is not None and b.status in ("done", "failed", "cancelled", "interrupted"):
+            b.status = "pending"
+            b.error = None
+    return int(n or 0)
+
+
+class BatchRunner:
+    """Processes one batch's open items with a pool of workers."""
+
+    def __init__(self, studio, batch_id: str, progress: Callable[[BatchStatus], None] | None = None) -> None:
+        self.studio = studio
+        self.batch_id = batch_id
+        self.progress = progress
+        self.cancel = threading.Event()
+        self.runner = _runner_id() + f"#{id(self) % 10000}"
+        self.runner = self.runner[:64]
+        self._stop_heartbeat = threading.Event()
+
+    def claim(self, force: bool = False) -> SynthesisBatch:
+        with self.studio.db.session() as s:
+            b = s.get(SynthesisBatch, self.batch_id, with_for_update=True)
+            if b is None:
+                raise SynthesisError(f"no batch {self.batch_id!r}")
+            if b.status == "done" and not _open_items(s, self.batch_id):
+                raise SynthesisError(f"batch {self.batch_id[:8]} is already done")
+            if b.status in ("running", "cancelling") and _runner_alive(b.runner, b.heartbeat_at) and not force:
+                raise SynthesisError(f"batch {self.batch_id[:8]} is being run by {b.runner}; wait or cancel it")
+            # items a dead runner left half-done go back to the queue (their sample was never written)
+            s.execute(update(SynthesisItem).where(SynthesisItem.batch_id == self.batch_id,
+                                                  SynthesisItem.state == "running")
+                      .values(state="pending", updated_at=utcnow()))
+            b.status, b.runner, b.heartbeat_at, b.error = "running", self.runner, utcnow(), None
+            b.started_at = b.started_at or utcnow()
+            b.finished_at = None
+            return b
+
+    def _heartbeat(self) -> None:
+        while not self._stop_heartbeat.wait(HEARTBEAT_S):
+            try:
+                with self.studio.db.session() as s:
+                    b = s.get(SynthesisBatch, self.batch_id)
+                    if b is None:
+                        return
+                    b.heartbeat_at = utcnow()
+                    if b.status == "cancelling":
+                        self.cancel.set()
+            except Exception:  # noqa: BLE001 - a missed heartbeat is not fatal
+                log.exception("heartbeat of batch %s failed", self.batch_id)
+
+    def run(self, force: bool = False) -> BatchStatus:
+        b = self.claim(force)
+        cfg = b.config
+        options = BatchOptions.from_dict(cfg.get("options") or {})
+        composer = None
+        if options.chat_backend:
+            composer = LLMComposer(self.studio, options.chat_backend,
+                                   requests_per_minute=options.requests_per_minute)
+        executor = ItemExecutor(self.studio, options, composer, self.batch_id)
+        with _ACTIVE_LOCK:
+            _ACTIVE[self.batch_id] = self
+        hb = threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}")
+        hb.start()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, int(options.concurrency))) as pool:
+                while not self.cancel.is_set():
+                    ids = self._next_ids(limit=max(1, int(options.concurrency)) * 4)
+                    if not ids:
+                        break
+                    list(pool.map(lambda iid: self._process(executor, iid), ids))
+                    if self._cancel_requested():
+                        self.cancel.set()
+                    if self.progress:
+                        self.progress(batch_status(self.studio, self.batch_id))
+        finally:
+            self._stop_heartbeat.set()
+            with _ACTIVE_LOCK:
+                _ACTIVE.pop(self.batch_id, None)
+            self._finish()
+        return batch_status(self.studio, self.batch_id)
+
+    def _cancel_requested(self) -> bool:
+        with self.studio.db.session() as s:
+            b = s.get(SynthesisBatch, self.batch_id)
+            return b is None or b.status in ("cancelling", "cancelled")
+
+    def _next_ids(self, limit: int) -> list[str]:
+        with self.studio.db.session() as s:
+            return [i for (i,) in s.execute(select(SynthesisItem.id).where(
+                SynthesisItem.batch_id == self.batch_id, SynthesisItem.state == "pending")
+                .order_by(SynthesisItem.position).limit(limit))]
+
+    def _process(self, executor: "ItemExecutor", item_id: str) -> None:
+        if self.cancel.is_set():
+            return
+        with self.studio.db.session() as s:
+            it = s.get(SynthesisItem, item_id)
+            if it is None or it.state != "pending":
+                return
+            it.state, it.attempts, it.updated_at = "running", it.attempts + 1, utcnow()
+            spec = dict(it.spec)
+            position = it.position
+        row = PlannedRow.from_dict(spec)
+        llm_usage = (0, 0, 0, 0.0)
+        try:
+            result = executor.execute(row, item_id, position, self.cancel)
+        except Cancelled:
+            self._set_item(item_id, "pending", None, None)
+            return
+        except LLMOutputError as exc:
+            outcome = getattr(exc, "outcome", None)
+            if outcome is not None:
+                llm_usage = (len(outcome.calls), outcome.prompt_tokens, outcome.completion_tokens, outcome.cost_usd)
+            self._set_item(item_id, "failed", f"LLM answer not usable: {exc}", exc.raw, llm_usage)
+            return
+        except (BackendError, SynthesisError, ValueError, OSError) as exc:
+            self._set_item(item_id, "failed", str(exc), None)
+            return
+        except Exception as exc:  # noqa: BLE001 - our bug: logged, surfaces as a failed item
+            log.exception("synthesis item %s failed", item_id)
+            self._set_item(item_id, "failed", f"{type(exc).__name__}: {exc}", None)
+            return
+        executor.store(result, item_id, self.batch_id)
+
+    def _set_item(self, item_id: str, state: str, error: str | None, raw: str | None,
+                  llm_usage: tuple[int, int, int, float] = (0, 0, 0, 0.0)) -> None:
+        with self.studio.db.session() as s:
+            s.execute(update(SynthesisItem).where(SynthesisItem.id == item_id).values(
+                state=state, error=error, raw_output=raw, updated_at=utcnow()))
+            if llm_usage[0]:
+                s.execute(update(SynthesisBatch).where(SynthesisBatch.id == self.batch_id).values(
+                    llm_calls=SynthesisBatch.llm_calls + llm_usage[0],
+                    prompt_tokens=SynthesisBatch.prompt_tokens + llm_usage[1],
+                    completion_tokens=SynthesisBatch.completion_tokens + llm_usage[2],
+                    cost_usd=SynthesisBatch.cost_usd + llm_usage[3]))
+
+    def _finish(self) -> None:
+        with self.studio.db.session() as s:
+            b = s.get(SynthesisBatch, self.batch_id)
+            if b is None:
+                return
+            left = _open_items(s, self.batch_id)
+            failed = s.execute(select(func.count()).where(SynthesisItem.batch_id == self.batch_id,
+                                                          SynthesisItem.state == "failed")).scalar_one()
+            if b.status in ("cancelling", "cancelled") or (self.cancel.is_set() and left):
+                b.status = "cancelled"
+            elif left:
+                b.status = "interrupted"
+            else:
+                b.status = "done"
+                b.error = f"{failed} item(s) failed; retry them" if failed else None
+            b.finished_at = utcnow()
+            b.runner = None
+            b.updated_at = utcnow()
+
+
+def _open_items(s, batch_id: str) -> int:
+    return int(s.execute(select(func.count()).where(SynthesisItem.batch_id == batch_id,
+                                                    SynthesisItem.state.in_(("pending", "running")))).scalar_one())
+
+
+def run_batch(studio, batch_id: str, *, force: bool = False,
+              progress: Callable[[BatchStatus], None] | None = None) -> BatchStatus:
+    """Run (or resume) a batch in this thread until its open items are done or it is cancelled."""
+    return BatchRunner(studio, batch_id, progress).run(force=force)
+
+
+def start_batch(studio, batch_id: str) -> threading.Thread:
+    """Run a batch on a background thread of this process (the UI's way: survives a closed browser)."""
+    BatchRunner(studio, batch_id).claim()  # fail now, in the caller, if it cannot run
+
+    def work() -> None:
+        try:
+            BatchRunner(studio, batch_id).run(force=True)
+        except Exception:  # noqa: BLE001
+            log.exception("batch %s stopped with an error", batch_id)
+            with studio.db.session() as s:
+                b = s.get(SynthesisBatch, batch_id)
+                if b is not None:
+                    b.status, b.error = "failed", "the runner stopped with an internal error (see the log)"
+
+    t = threading.Thread(target=work, daemon=True, name=f"synthesis-{batch_id[:8]}")
+    t.start()
+    return t
+
+
+def mark_interrupted(studio) -> int:
+    """At start-up: batches left 'running' by a dead process become 'interrupted' (resumable)."""
+    n = 0
+    with studio.db.session() as s:
+        for b in s.execute(select(SynthesisBatch).where(
+                SynthesisBatch.status.in_(("running", "cancelling")))).scalars():
+            if not _runner_alive(b.runner, b.heartbeat_at):
+                b.status = "interrupted" if b.status == "running" else "cancelled"
+                n += 1
+    return n
