@@ -147,6 +147,11 @@ def extract_final_answer(text: str) -> str | None:
     return None
 
 
+def strip_final_answer(text: str) -> str:
+    """``text`` without its "Final answer: …" lines (the answer is shown and exported on its own)."""
+    return _FINAL_ANSWER.sub("", text).strip()
+
+
 _REFUSAL = re.compile(
     r"^\s*(?:i'?m sorry|sorry,|i am sorry|i can(?:'|no)t|i cannot|i am unable|i'm unable|i won'?t)\b",
     re.IGNORECASE,

@@ -17,7 +17,7 @@ from backends.base import Backend, BackendError, Capability, ChatMessage, EditRe
 from studio.reasoning import ReasoningInputError
 from studio.reasoning.calls import ReasonerError, ask, describe_error, llm_record, run_image_jobs
 from studio.reasoning.crops import cut, parse_box
-from studio.reasoning.interleaved import extract_final_answer, looks_like_refusal, parse_rationale
+from studio.reasoning.interleaved import extract_final_answer, looks_like_refusal, parse_rationale, strip_final_answer
 from studio.reasoning.modes import MAX_IMAGES_LIMIT, MAX_ROUNDS_LIMIT, Mode, get_mode
 from studio.reasoning.state import RunRequest, RunState, ViewItem
 from studio.reasoning.store import RunStore
@@ -168,8 +168,9 @@ class ReasoningRunner:
         slots: list[ViewItem] = []
         for seg in parsed.segments:
             if seg.kind == "text":
-                if seg.raw.strip():
-                    state.items.append(ViewItem("text", seg.raw.strip()))
+                prose = strip_final_answer(seg.raw)
+                if prose:
+                    state.items.append(ViewItem("text", prose))
             elif seg.kind == "malformed":
                 state.items.append(ViewItem("text", seg.raw.strip(), status="skipped", error=seg.problem))
             elif seg.kind == "crop":
