@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 
+from studio.annotation.identity import password_checker
 from studio.ui.app import CSS, build_app
 
 logging.basicConfig(level=os.environ.get("STUDIO_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
@@ -11,4 +12,5 @@ logging.basicConfig(level=os.environ.get("STUDIO_LOG_LEVEL", "INFO"), format="%(
 demo = build_app()
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=8).launch(css=CSS)
+    # STUDIO_AUTH_MODE=password: the web server asks for a login from STUDIO_USERS (None otherwise)
+    demo.queue(default_concurrency_limit=8).launch(css=CSS, auth=password_checker(demo.studio.settings))
