@@ -40,8 +40,8 @@ class ProceduralBackend(Backend):
     default_params: ClassVar[Mapping[str, Any]] = {"seed": 0, "width": 512, "height": 512}
 
     def _size(self, width: int, height: int, notices: list[str]) -> tuple[int, int]:
-        w = min(MAX_SIDE, max(MIN_SIDE, int(width or 512)))
-        h = min(MAX_SIDE, max(MIN_SIDE, int(height or 512)))
+        w = min(MAX_SIDE, max(MIN_SIDE, int(width if width is not None else 512)))
+        h = min(MAX_SIDE, max(MIN_SIDE, int(height if height is not None else 512)))
         if (w, h) != (width, height):
             notices.append(f"size {width}×{height} is outside {MIN_SIDE}–{MAX_SIDE}px; drew {w}×{h}")
         return w, h

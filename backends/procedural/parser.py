@@ -148,6 +148,8 @@ class _Scanner:
 
     # -- lookup -----------------------------------------------------------------------------
     def match(self, i: int) -> tuple[int, list[tuple[str, object]]] | None:
+        if self.tokens[i].isdigit() and len(self.tokens[i]) <= 6:
+            return 1, [("number", int(self.tokens[i]))]
         for n in range(min(_MAX_PHRASE, len(self.tokens) - i), 0, -1):
             phrase = " ".join(self.tokens[i : i + n])
             if phrase in LEXICON:
@@ -168,7 +170,7 @@ class _Scanner:
                 return None
             n, kinds = m
             kind_names = [k for k, _ in kinds]
-            if "class" in kind_names and "color" not in kind_names:
+            if "class" in kind_names:
                 return "class", kinds[kind_names.index("class")][1]
             if "setting" in kind_names:
                 return "setting", None
@@ -291,7 +293,9 @@ class _Scanner:
             kind_names = [k for k, _ in kinds]
             if "class" in kind_names and "color" in kind_names:  # "orange": color before a noun, else fruit
                 ahead = self.next_content(i + n)
-                kinds = [k for k in kinds if k[0] == ("color" if ahead and ahead[0] == "class" else "class")]
+                predicative = i > 0 and toks[i - 1] in ("is", "are", "was", "were", "colored", "coloured", "painted")
+                as_color = (ahead is not None and ahead[0] == "class") or (predicative and self.last_entity is not None)
+                kinds = [k for k in kinds if k[0] == ("color" if as_color else "class")]
             kind, value = kinds[0]
             end = i + n
             if kind == "class":
