@@ -142,9 +142,14 @@ def _change(rest: str, chunk: str) -> EditOp:
     if sep and dest_target.cls and target.cls and dest_target.cls != target.cls:
         return EditOp("replace", chunk, target=target, args={"spec": _object_spec(dest)})
     factor = size_factor(dest)
+    colors = [lx.COLOR_SYNONYMS.get(w, w) for w in re.findall(r"[a-z]+", rest) if w in lx.COLORS or w in lx.COLOR_SYNONYMS]
+    if target.pronoun and not style and not first_of(lx.SETTINGS, dest) and not first_of(lx.TIMES, dest):
+        if factor:
+            return EditOp("resize", chunk, target=target, args={"factor": factor})
+        if colors and not _adjust(dest):
+            return EditOp("recolor", chunk, target=target, args={"color": colors[-1]})
     if target.cls and factor:
         return EditOp("resize", chunk, target=target, args={"factor": factor})
-    colors = [lx.COLOR_SYNONYMS.get(w, w) for w in re.findall(r"[a-z]+", rest) if w in lx.COLORS or w in lx.COLOR_SYNONYMS]
     if target.cls and colors and not style:
         if target.cls == "orange" and colors == ["orange"] and len(re.findall(r"\borange\b", rest)) < 2:
             colors = []
