@@ -29,6 +29,10 @@ SET_URL_JS = """(sid) => { const u = new URL(window.location.href);
   if (sid) { u.searchParams.set('session', sid); } else { u.searchParams.delete('session'); }
   window.history.replaceState(null, '', u.toString()); return sid; }"""
 
+#: the open-mode name is remembered by the browser, so a reload finds the same user's sessions
+LOAD_OWNER_JS = "(o) => window.localStorage.getItem('studio-edit-owner') || ''"
+SAVE_OWNER_JS = "(o) => { if (o) { window.localStorage.setItem('studio-edit-owner', o); } return o; }"
+
 
 def _who(name: str, request: gr.Request | None) -> str:
     """The logged-in user when the studio runs with auth; otherwise the name typed in the tab."""
@@ -133,8 +137,7 @@ def build(ctx: UIContext) -> None:
                 c["use_mask"] = gr.Checkbox(False, label="Use the mask painted below on the next turn")
                 c["editor"] = gr.ImageEditor(type="pil", label="Paint the region to change",
                                              elem_id="edit-mask-editor")
-            c["slider"] = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider")
-            c["owner_store"] = gr.BrowserState("", storage_key="studio-edit-owner")
+            c["slider"] = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider", max_height=360)
     ctx.register("edit.components", c)
     ctx.register("edit.chat", c["chat"])
 
@@ -346,7 +349,7 @@ def wire(ctx: UIContext) -> None:
 
     c["backend"].change(on_backend, [c["backend"]], [c[p] for p in PARAMS], api_name=False)
 
-    def on_load(stored, request: gr.Request):
+    def on_load(stored: str, request: gr.Request):
         who = _who(stored, request) or f"guest-{uuid.uuid4().hex[:8]}"
         wanted = (request.query_params.get("session") or "") if request is not None else ""
         view, notices = None, []
@@ -356,12 +359,13 @@ def wire(ctx: UIContext) -> None:
             except USER_ERRORS as exc:
                 notices.append(f"could not open the session in the link: {exc}")
         defaults = on_backend(c["backend"].value)
-        return (who, who, sessions_update(who, view.id if view else None)) + _render(studio, view, notices) + defaults
+        return (who, sessions_update(who, view.id if view else None)) + _render(studio, view, notices) + defaults
 
     demo = gr.context.Context.root_block
-    demo.load(on_load, [c["owner_store"]],
-              [c["owner"], c["owner_store"], c["sessions"]] + out + [c[p] for p in PARAMS], api_name=False)
-    c["owner"].blur(lambda name: name, [c["owner"]], [c["owner_store"]], api_name=False)
+    loaded = demo.load(on_load, [c["owner"]], [c["owner"], c["sessions"]] + out + [c[p] for p in PARAMS],
+                       js=LOAD_OWNER_JS, api_name=False)
+    loaded.then(None, [c["owner"]], None, js=SAVE_OWNER_JS)
+    c["owner"].blur(None, [c["owner"]], None, js=SAVE_OWNER_JS)
 
 
 TAB = TabSpec(id="edit", title="Edit chat", order=40, build=build, wire=wire)
