@@ -183,7 +183,7 @@ def deduplicate(rows: Sequence[Any], settings: DedupSettings, report: DedupRepor
     kept: list[Any] = []
     thr = float(settings.threshold)
     for pos, (row, text) in enumerate(zip(rows, texts)):
-        idx = getattr(row, "index", pos)
+        idx = pos if isinstance(row, str) else getattr(row, "index", pos)
         key = normalize(text)
         if key in state.exact:
             other = state.exact[key]

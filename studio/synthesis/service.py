@@ -1,0 +1,137 @@
+"""What the Synthesis tab calls: preview tables, the k distribution, batch control, coverage, datasets."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from studio.synthesis.batches import (BatchOptions, batch_items, batch_status, cancel_batch, create_batch,
+                                      list_batches, mark_interrupted, retry_failed, start_batch)
+from studio.synthesis.dedup import DedupSettings
+from studio.synthesis.export import export_dataset
+from studio.synthesis.importer import ImportFailed, import_dataset
+from studio.synthesis.ksampler import k_distribution
+from studio.synthesis.planner import Planner, SynthesisRequest, describe_row, parse_difficulty_mix
+from studio.synthesis.templates import SynthesisError
+
+__all__ = ["batch_items", "batch_status", "cancel_batch", "create_batch", "list_batches", "retry_failed",
+           "start_batch", "mark_interrupted", "export_dataset", "import_dataset", "ImportFailed"]
+
+PREVIEW_COLUMNS = ["#", "text", "node", "difficulty", "why", "template", "attributes", "source image"]
+
+
+def node_choices(studio) -> list[str]:
+    return Planner(studio.taxonomy).synthesizable_ids()
+
+
+def build_request(nodes, count, seed, method, difficulty, lam, near, threshold, image_first=False) -> SynthesisRequest:
+    """A request from UI values; errors read as the user typed them."""
+    try:
+        count_i, seed_i = int(count), int(seed)
+    except (TypeError, ValueError):
+        raise SynthesisError("count and seed must be whole numbers") from None
+    if count_i != float(count):
+        raise SynthesisError("count must be a whole number")
+    return SynthesisRequest(
+        nodes=list(nodes or []), count=count_i, seed=seed_i, method=method,
+        difficulty_mix=parse_difficulty_mix(difficulty), lam=float(lam),
+        image_first=bool(image_first), dedup=DedupSettings(near=near, threshold=float(threshold)))
+
+
+def preview(studio, request: SynthesisRequest) -> dict[str, Any]:
+    """Rows as table cells, dropped rows with reasons, notices, and the rendered meta-prompts."""
+    plan = Planner(studio.taxonomy).plan(request)
+    table = []
+    for r in plan.rows:
+        d = describe_row(r)
+        d["attributes"] = json.dumps(d["attributes"], ensure_ascii=False)
+        table.append([d[c] for c in PREVIEW_COLUMNS])
+    meta = [{"row": r.index, "kind": r.meta_prompt_kind, "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
+    dropped = [[d["index"], d["text"], d["reason"]] for d in plan.dedup.dropped]
+    return {"table": table, "dropped": dropped, "notices": plan.notices + plan.dedup.notices,
+            "dedup_method": plan.dedup.method, "meta_prompts": meta, "rows": plan.rows}
+
+
+def k_table(lam: float, k_max: int = 30) -> list[dict[str, Any]]:
+    """P(k) for k = 1..k_max (the tail beyond is tiny for usual λ) for the plot."""
+    probs = k_distribution(float(lam))
+    return [{"k": k, "probability": probs[k - 1]} for k in range(1, k_max + 1)]
+
+
+def coverage_rows(studio, dataset: str | None = None) -> list[dict[str, Any]]:
+    """Per synthesizable leaf: samples held vs the paper's target, and both as shares of their family."""
+    from studio.taxonomy import compute_coverage
+
+    forest = studio.taxonomy
+    cov = compute_coverage(forest, studio.samples.count_by_taxonomy(dataset or None))
+    planner = Planner(forest)
+    leaves = [n for n in forest if n.is_leaf and planner.synthesizable(n.id)]
+    fam_target: dict[str, int] = {}
+    fam_samples: dict[str, int] = {}
+    for n in leaves:
+        fam = "/".join(n.id.split("/")[:2])
+        fam_target[fam] = fam_target.get(fam, 0) + (n.target_count or 0)
+        fam_samples[fam] = fam_samples.get(fam, 0) + cov[n.id].samples
+    rows = []
+    for n in leaves:
+        fam = "/".join(n.id.split("/")[:2])
+        c = cov[n.id]
+        rows.append({
+            "node": n.id, "samples": c.samples, "target": n.target_count,
+            "coverage": c.summary(),
+            "share": round(c.samples / fam_samples[fam], 4) if fam_samples[fam] else 0.0,
+            "target share": round((n.target_count or 0) / fam_target[fam], 4) if fam_target[fam] else None,
+        })
+    return rows
+
+
+def export_zip(studio, fmt: str, dataset: str | None) -> tuple[Path, str]:
+    """Export into the exports folder and zip it for download; returns (zip path, summary)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = studio.settings.exports_dir / f"{dataset or 'all'}-{fmt}-{stamp}"
+    report = export_dataset(studio, out, fmt, dataset or None)
+    archive = shutil.make_archive(str(out), "zip", root_dir=out)
+    return Path(archive), report.summary()
+
+
+def import_upload(studio, upload: str | Path, good_rows_only: bool, dataset: str | None):
+    """Import an uploaded .json/.jsonl file, or a .zip holding a dataset folder (members checked)."""
+    path = Path(upload)
+    if path.suffix.lower() != ".zip":
+        return import_dataset(studio, path, good_rows_only=good_rows_only, dataset=dataset or None)
+    tmp = Path(tempfile.mkdtemp(prefix="studio-import-"))
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in zf.namelist():
+                target = (tmp / member).resolve()
+                if tmp.resolve() not in target.parents and target != tmp.resolve():
+                    raise ImportFailed(f"{path.name}: member {member!r} escapes the archive folder (refused)")
+            zf.extractall(tmp)
+        roots = [p for p in tmp.iterdir()]
+        base = roots[0] if len(roots) == 1 and roots[0].is_dir() else tmp
+        return import_dataset(studio, base, good_rows_only=good_rows_only, dataset=dataset or None)
+    except zipfile.BadZipFile:
+        raise ImportFailed(f"{path.name}: not a valid zip archive") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def batch_choices(studio) -> list[tuple[str, str]]:
+    return [(f"{b.name or b.id[:8]} · {b.status} · {b.done}/{b.total}", b.id) for b in list_batches(studio)]
+
+
+def progress_markdown(studio, batch_id: str | None) -> str:
+    if not batch_id:
+        return "No batch selected."
+    st = batch_status(studio, batch_id)
+    frac = (st.done + st.failed) / st.total if st.total else 1.0
+    bar = "█" * int(frac * 30) + "░" * (30 - int(frac * 30))
+    return f"`{bar}` {frac:.0%}\n\n{st.summary()}\n\nbatch id `{st.id}`"
+
+
+__all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "k_table", "coverage_rows",
+            "export_zip", "import_upload", "batch_choices", "progress_markdown", "node_choices"]

@@ -1,0 +1,236 @@
+"""Synthesis tab: pick nodes, preview prompts, run batches, dedup, coverage, import and export."""
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pandas as pd
+
+from studio.ui.context import TabSpec, UIContext
+
+METHODS = [("Template (OpenGPT-4o-Image pools)", "template"),
+           ("Attributes (ShareGPT-4o-Image six dimensions)", "attributes"), ("LLM composition", "llm")]
+MIXES = ["balanced", "natural", "easy", "medium", "hard", "1:2:1"]
+
+
+def _svc():
+    from studio.synthesis import service
+
+    return service
+
+
+def build(ctx: UIContext) -> None:
+    studio = ctx.studio
+    c: dict = {}
+    try:
+        choices = _svc().node_choices(studio)
+    except Exception as exc:  # a broken taxonomy file must not take the tab down
+        choices = []
+        gr.Markdown(f"⚠️ Taxonomy not loaded: {exc}")
+    gr.Markdown("### Synthesize prompts and edit instructions\nPreview first: nothing calls a model until you run a batch.")
+    with gr.Row():
+        c["nodes"] = ctx.register("synthesis.nodes", gr.Dropdown(
+            choices=choices, multiselect=True, label="Taxonomy nodes", elem_id="synth-nodes", scale=3))
+        c["count"] = gr.Number(value=8, precision=0, label="Count", elem_id="synth-count", minimum=1)
+        c["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="synth-seed")
+    with gr.Row():
+        c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method")
+        c["mix"] = gr.Dropdown(MIXES, value="balanced", allow_custom_value=True, label="Difficulty mix (easy:medium:hard)")
+        c["image_first"] = gr.Checkbox(False, label="LLM: caption the generated image (image-first)")
+    with gr.Row():
+        c["lam"] = gr.Number(value=0.5, label="λ for k ~ exp(-λ(k-1)), k = 1..100", elem_id="synth-lambda")
+        c["near"] = gr.Dropdown(["auto", "embedding", "minhash", "off"], value="auto", label="Near-duplicates")
+        c["threshold"] = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Near-duplicate threshold")
+    c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(0.5)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
+                            elem_id="synth-kplot")
+    c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
+    c["notice"] = gr.Markdown(elem_id="synth-notice")
+    c["table"] = gr.Dataframe(headers=_svc().PREVIEW_COLUMNS, interactive=False, wrap=True, elem_id="synth-table")
+    with gr.Accordion("Dropped duplicates", open=False):
+        c["dropped"] = gr.Dataframe(headers=["#", "text", "reason"], interactive=False, wrap=True)
+    with gr.Accordion("Meta-prompts sent to the LLM", open=False):
+        c["meta"] = gr.JSON(label="Rendered meta-prompts (LLM method)")
+
+    gr.Markdown("### Batch")
+    t2i = ["(prompts only)"] + [e.name for e in studio.backends.by_capability("text-to-image")]
+    chat = ["(none)"] + [e.name for e in studio.backends.by_capability("chat")]
+    with gr.Row():
+        c["images"] = gr.Dropdown(t2i, value=t2i[1] if len(t2i) > 1 else t2i[0], label="Image backend", elem_id="synth-images")
+        c["chat"] = gr.Dropdown(chat, value=chat[1] if len(chat) > 1 else chat[0], label="Chat backend (LLM method)")
+        c["dataset"] = gr.Textbox("synthesis", label="Dataset name", elem_id="synth-dataset")
+        c["concurrency"] = gr.Number(4, precision=0, label="Concurrency")
+        c["rpm"] = gr.Number(None, label="LLM requests/minute (empty: no limit)")
+    with gr.Row():
+        c["run_btn"] = gr.Button("Run batch", variant="primary", elem_id="synth-run")
+        c["batch"] = gr.Dropdown(choices=_safe_batches(studio), label="Batches (they keep running if you close the browser)",
+                                 elem_id="synth-batch", scale=3)
+    c["progress"] = gr.Markdown("No batch selected.", elem_id="synth-progress")
+    with gr.Row():
+        c["cancel_btn"] = gr.Button("Cancel")
+        c["resume_btn"] = gr.Button("Resume")
+        c["retry_btn"] = gr.Button("Retry failed")
+    with gr.Accordion("Failed items", open=False):
+        c["failures"] = gr.Dataframe(headers=["position", "node", "text", "error", "raw_output"], interactive=False, wrap=True)
+    c["timer"] = gr.Timer(2.0)
+
+    gr.Markdown("### Coverage")
+    with gr.Row():
+        c["cov_dataset"] = gr.Textbox("", label="Dataset (empty: all)")
+        c["cov_btn"] = gr.Button("Refresh coverage", elem_id="synth-coverage-btn")
+    c["cov_plot"] = gr.BarPlot(x="node", y="value", color="series", title="Share of samples vs paper target share",
+                               x_label_angle=-60, height=320)
+    c["cov_table"] = gr.Dataframe(interactive=False, elem_id="synth-coverage")
+
+    gr.Markdown("### Import / export")
+    with gr.Row():
+        c["upload"] = gr.File(label="Dataset (.json, .jsonl, or .zip of a dataset folder)", file_types=[".json", ".jsonl", ".zip"])
+        c["server_path"] = gr.Textbox(label="…or a path on the server")
+        c["good_only"] = gr.Checkbox(False, label="Import the good rows even if some are bad")
+        c["imp_dataset"] = gr.Textbox("", label="Dataset name (empty: from the file)")
+        c["import_btn"] = gr.Button("Import")
+    c["import_report"] = gr.Markdown()
+    with gr.Row():
+        c["exp_fmt"] = gr.Dropdown(["sharegpt4o", "opengpt4o", "studio"], value="sharegpt4o", label="Layout")
+        c["exp_dataset"] = gr.Textbox("", label="Dataset (empty: all)")
+        c["export_btn"] = gr.Button("Export")
+        c["export_file"] = gr.File(label="Download", interactive=False)
+    c["export_report"] = gr.Markdown()
+    ctx.components["synthesis._all"] = c
+
+
+def _safe_batches(studio):
+    try:
+        _svc().mark_interrupted(studio)
+        return _svc().batch_choices(studio)
+    except Exception:  # noqa: BLE001 - the list is refreshed by the timer
+        return []
+
+
+def wire(ctx: UIContext) -> None:
+    c = ctx.components["synthesis._all"]
+    studio = ctx.studio
+    svc = _svc()
+
+    def kplot(lam):
+        try:
+            return pd.DataFrame(svc.k_table(float(lam)))
+        except (TypeError, ValueError) as exc:
+            gr.Warning(str(exc))
+            return gr.skip()
+
+    c["lam"].change(kplot, [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
+
+    def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first):
+        try:
+            req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first)
+            res = svc.preview(studio, req)
+        except (svc.SynthesisError, ValueError) as exc:
+            raise gr.Error(str(exc))
+        note = f"{len(res['table'])} rows · dedup: {res['dedup_method']}, {len(res['dropped'])} dropped"
+        if res["notices"]:
+            note += "\n\n" + "\n".join(f"⚠️ {n}" for n in res["notices"])
+        return res["table"], res["dropped"], res["meta_prompts"], note
+
+    inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"], c["image_first"]]
+    c["preview_btn"].click(do_preview, inputs, [c["table"], c["dropped"], c["meta"], c["notice"]], api_name="synthesis_preview")
+
+    def do_run(nodes, count, seed, method, mix, lam, near, thr, image_first, images, chat, dataset, conc, rpm):
+        from backends.base import BackendError
+        from studio.synthesis.llm import NoChatBackend
+
+        try:
+            req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first)
+            opts = svc.BatchOptions(dataset=dataset, images_backend=None if images in (None, "(prompts only)") else images,
+                                    chat_backend=None if chat in (None, "(none)") else chat,
+                                    concurrency=int(conc or 1), requests_per_minute=float(rpm) if rpm else None)
+            batch_id = svc.create_batch(studio, req, opts, name=f"{method} seed {int(seed)}")
+            svc.start_batch(studio, batch_id)
+        except (svc.SynthesisError, NoChatBackend, BackendError, ValueError) as exc:
+            raise gr.Error(str(exc))
+        return gr.Dropdown(choices=svc.batch_choices(studio), value=batch_id), svc.progress_markdown(studio, batch_id)
+
+    c["run_btn"].click(do_run, inputs + [c["images"], c["chat"], c["dataset"], c["concurrency"], c["rpm"]],
+                       [c["batch"], c["progress"]], api_name="synthesis_run")
+
+    def poll(batch_id):
+        if not batch_id:
+            return gr.skip(), gr.skip()
+        try:
+            failures = [[f["position"], f["node"], f["text"], f["error"], f["raw_output"]]
+                        for f in svc.batch_items(studio, batch_id, "failed", 100)]
+            return svc.progress_markdown(studio, batch_id), failures
+        except svc.SynthesisError as exc:
+            return str(exc), []
+
+    c["timer"].tick(poll, [c["batch"]], [c["progress"], c["failures"]], show_progress="hidden")
+    c["batch"].change(poll, [c["batch"]], [c["progress"], c["failures"]], api_name="synthesis_status")
+    c["batch"].focus(lambda: gr.Dropdown(choices=svc.batch_choices(studio)), None, [c["batch"]])
+
+    def control(action):
+        def handler(batch_id):
+            if not batch_id:
+                raise gr.Error("Pick a batch first.")
+            try:
+                if action == "cancel":
+                    gr.Info(f"Batch {svc.cancel_batch(studio, batch_id)}.")
+                elif action == "retry":
+                    n = svc.retry_failed(studio, batch_id)
+                    gr.Info(f"{n} failed item(s) queued again.")
+                    svc.start_batch(studio, batch_id)
+                else:
+                    svc.start_batch(studio, batch_id)
+            except svc.SynthesisError as exc:
+                raise gr.Error(str(exc))
+            return svc.progress_markdown(studio, batch_id)
+        return handler
+
+    c["cancel_btn"].click(control("cancel"), [c["batch"]], [c["progress"]], api_name="synthesis_cancel")
+    c["resume_btn"].click(control("resume"), [c["batch"]], [c["progress"]], api_name="synthesis_resume")
+    c["retry_btn"].click(control("retry"), [c["batch"]], [c["progress"]], api_name="synthesis_retry")
+
+    def coverage(dataset):
+        rows = svc.coverage_rows(studio, dataset.strip() or None)
+        df = pd.DataFrame(rows)
+        held = [r for r in rows if r["samples"]] or rows[:20]
+        plot = pd.DataFrame([{"node": r["node"].split("/", 1)[-1], "series": s, "value": r[k] or 0}
+                             for r in held for s, k in (("samples share", "share"), ("paper target share", "target share"))])
+        return plot, df
+
+    c["cov_btn"].click(coverage, [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
+
+    def do_import(upload, server_path, good_only, dataset, progress=gr.Progress()):
+        path = upload or (server_path or "").strip()
+        if not path:
+            raise gr.Error("Upload a dataset file or give a server path.")
+        try:
+            if upload:
+                report = svc.import_upload(studio, upload, good_only, dataset)
+            else:
+                report = svc.import_dataset(studio, path, good_rows_only=good_only, dataset=dataset or None,
+                                            progress=lambda d, t: progress(d / max(t, 1), desc=f"{d}/{t} rows"))
+        except svc.ImportFailed as exc:
+            raise gr.Error(str(exc))
+        lines = [f"**{report.summary()}**"] + [f"- {i}" for i in report.issues[:100]]
+        if len(report.issues) > 100:
+            lines.append(f"- … and {len(report.issues) - 100} more")
+        if report.issues and not report.applied:
+            lines.append("\nTick *Import the good rows* to import the rows without problems.")
+        return "\n".join(lines)
+
+    c["import_btn"].click(do_import, [c["upload"], c["server_path"], c["good_only"], c["imp_dataset"]],
+                          [c["import_report"]], api_name="synthesis_import")
+
+    def do_export(fmt, dataset):
+        from studio.synthesis.export import ExportError
+
+        try:
+            path, summary = svc.export_zip(studio, fmt, dataset.strip() or None)
+        except ExportError as exc:
+            raise gr.Error(str(exc))
+        return str(path), summary
+
+    c["export_btn"].click(do_export, [c["exp_fmt"], c["exp_dataset"]], [c["export_file"], c["export_report"]],
+                          api_name="synthesis_export")
+
+
+TAB = TabSpec(id="synthesis", title="Synthesis", order=20, build=build, wire=wire)
