@@ -320,6 +320,6 @@ def _text_element(k: int, spec: Any, box: list[float] | None) -> dict[str, Any]:
     rgb = lx.COLORS.get(spec.color) if spec.color else None
     return {
         "id": f"text-{k + 1}", "text": spec.text, "bbox": [round(v, 1) for v in box] if box else [0, 0, 1, 1],
-        "color": spec.color, "rgb": list(rgb) if rgb else [20, 20, 20], "weight": spec.weight,
+        "color": spec.color, "rgb": list(rgb) if rgb else None, "weight": spec.weight,
         "style": spec.style, "family": spec.family, "case": spec.case, "z": 1000 + k,
     }

@@ -40,6 +40,18 @@ def paste_object(canvas: Image.Image, obj: dict[str, Any], shadow: bool = True) 
         canvas.paste(img, pos, img)
 
 
+def text_rgb(canvas: Image.Image, txt: dict[str, Any]) -> tuple[int, int, int]:
+    """The text's own color, or near-black/near-white, whichever contrasts with what lies under it."""
+    if txt.get("rgb"):
+        return tuple(int(v) for v in txt["rgb"])  # type: ignore[return-value]
+    x0, y0, x1, y1 = (int(round(v)) for v in txt["bbox"])
+    box = (max(0, x0), max(0, y0), min(canvas.width, max(x0 + 1, x1)), min(canvas.height, max(y0 + 1, y1)))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return (20, 20, 20)
+    patch = canvas.convert("L").crop(box)
+    return (20, 20, 20) if sum(patch.getdata()) / max(1, patch.width * patch.height) > 110 else (245, 245, 245)
+
+
 def render_scene(scene: dict[str, Any], *, styles: bool = True) -> Image.Image:
     """Render a validated scene graph to an RGB image (deterministic)."""
     transparent = bool((scene.get("background") or {}).get("transparent"))
@@ -50,7 +62,7 @@ def render_scene(scene: dict[str, Any], *, styles: bool = True) -> Image.Image:
     for obj in sorted(scene["objects"], key=lambda o: o["z"]):
         paste_object(canvas, obj)
     for txt in sorted(scene["texts"], key=lambda t: t["z"]):
-        draw_text(canvas, txt, tuple(txt.get("rgb") or (20, 20, 20)))
+        draw_text(canvas, txt, text_rgb(canvas, txt))
     if styles and scene.get("style") and not transparent:
         canvas, _ = apply_styles(canvas, list(scene["style"]))
     for adj in scene.get("adjustments") or []:
@@ -60,15 +72,3 @@ def render_scene(scene: dict[str, Any], *, styles: bool = True) -> Image.Image:
             continue  # a hand-edited scene with an unknown adjustment: draw the rest
     return canvas
 
-
-def render_objects_alone(scene: dict[str, Any], ids: list[str], transparent: bool, rgb: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
-    """Only the given objects (and texts carried by them), on a transparent or plain background."""
-    size = (scene["width"], scene["height"])
-    canvas = Image.new("RGBA", size, (0, 0, 0, 0)) if transparent else Image.new("RGB", size, rgb)
-    for obj in sorted((o for o in scene["objects"] if o["id"] in ids), key=lambda o: o["z"]):
-        paste_object(canvas, obj, shadow=not transparent)
-    carried = {o["attributes"].get("carries_text") for o in scene["objects"] if o["id"] in ids}
-    for txt in scene["texts"]:
-        if txt["id"] in carried or txt["id"] in ids:
-            draw_text(canvas, txt, tuple(txt.get("rgb") or (20, 20, 20)))
-    return canvas

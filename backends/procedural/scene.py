@@ -102,7 +102,7 @@ def validate_scene(data: Any) -> dict[str, Any]:
             raise SceneGraphError(f"{where}: expected an object with a 'text' string")
         txt["bbox"] = _check_box(where, txt.get("bbox"))
         txt.setdefault("id", f"text-{i}")
-        txt.setdefault("rgb", [20, 20, 20])
+        txt.setdefault("rgb", None)
         txt.setdefault("color", None)
         txt.setdefault("weight", "normal")
         txt.setdefault("style", "normal")

@@ -48,7 +48,7 @@ class SceneWideOps:
                 box = [w * 0.05, max(0.0, (fy - 0.08) * h), w * 0.95, min(float(h), (fy + 0.08) * h)]
             color = op.args.get("color")
             element = {"id": next_id(s, "text"), "text": text, "bbox": [round(v, 1) for v in box], "color": color,
-                       "rgb": list(lx.COLORS[color]) if color else [20, 20, 20], "weight": op.args.get("weight") or "normal",
+                       "rgb": list(lx.COLORS[color]) if color else None, "weight": op.args.get("weight") or "normal",
                        "style": op.args.get("style") or "normal", "family": "sans", "case": None,
                        "z": 1000 + len(s["texts"]) + k}
             textmod.layout_text(element)
