@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 TASKS = ("text-to-image", "edit", "janus-t2i", "janus-ti2i")
 METHODS = ("lora", "full")
-#: which sample kinds a task trains on ("edit" samples carry a source image)
+#: which rows a task trains on ("edit" rows carry a source image; "mixed" takes both, as Janus-4o)
 TASK_SAMPLE_KIND = {"text-to-image": "text-to-image", "edit": "edit", "janus-t2i": "text-to-image",
-                    "janus-ti2i": "edit"}
+                    "janus-ti2i": "mixed"}
 
 
 class ConfigError(ValueError):

@@ -193,7 +193,7 @@ def validate_rows(rows: Iterable[dict[str, Any]], task: str, resolution: int) ->
             report.add_error(ref, "task mismatch", f"a {row['sample_task']} sample cannot train {task}")
             ok = False
         images = ([row["output_image"]] if row["output_image"] else []) + (
-            row["input_images"][:1] if want == "edit" else [])
+            row["input_images"][:1] if want in ("edit", "mixed") else [])
         if not row["output_image"]:
             report.add_error(ref, "missing image", "no output image")
             ok = False

@@ -133,6 +133,31 @@ def start_next_queued(db: Database | str) -> list[str]:
     return started
 
 
+def check_base_model(config: TrainConfig) -> None:
+    """Refuse combinations that cannot train, before a process starts (local folders only)."""
+    base = Path(config.base_model).expanduser()
+    if config.task.startswith("janus"):
+        if base.is_dir() and not (base / "config.json").exists():
+            raise LaunchError(f"{base} has no config.json; a Janus base is a transformers Janus folder")
+        return
+    if not base.exists():
+        if base.is_absolute() or str(config.base_model).startswith((".", "~")):
+            raise LaunchError(f"base model folder {base} does not exist")
+        return  # a hub id: checked by the training process
+    unet_cfg = base / "unet" / "config.json"
+    if not unet_cfg.exists():
+        raise LaunchError(f"{base} is not a diffusers UNet pipeline folder (no unet/config.json)")
+    import json
+
+    in_ch = json.loads(unet_cfg.read_text()).get("in_channels", 4)
+    if config.task == "edit" and in_ch == 4 and config.method == "lora":
+        raise LaunchError("LoRA editing needs an InstructPix2Pix base (a UNet with 8 input channels); "
+                          "use full fine-tuning to turn a text-to-image model into an editor")
+    if config.task == "text-to-image" and in_ch != 4:
+        raise LaunchError(f"the base UNet takes {in_ch} input channels (an editing model); "
+                          "pick the edit task or a text-to-image base model")
+
+
 class Launcher:
     """Submit / stop / resume / delete runs of one studio (its database and runs folder)."""
 
@@ -158,6 +183,7 @@ class Launcher:
 
         if config.method == "lora":
             resolve_targets(config.lora, "janus" if config.task.startswith("janus") else "unet")
+        check_base_model(config)
         run_id = new_id()
         run_dir = self.studio.settings.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)

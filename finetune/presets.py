@@ -1,0 +1,109 @@
+"""Training presets: the papers' recipes, the diffusers example defaults, and the user's own.
+
+A preset is a partial config (the form fills the rest). Built-in presets are read-only; user
+presets and a run's config saved "as preset" are YAML files under ``<data_dir>/finetune_presets``.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from studio.settings import ASSETS_DIR
+
+#: the small CPU base model the studio trains itself (scripts/train_cpu_base_model.py)
+CPU_BASE_MODEL = ASSETS_DIR / "models" / "tiny-shapes"
+
+BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
+    # diffusers examples/text_to_image/train_text_to_image_lora.py, README command
+    "diffusers LoRA (text-to-image)": {
+        "task": "text-to-image", "method": "lora",
+        "lora": {"rank": 4, "alpha": 4.0, "dropout": 0.0, "target_modules": "unet-attention"},
+        "learning_rate": 1e-4, "lr_scheduler": "cosine", "lr_warmup_steps": 0, "max_steps": 15000,
+        "batch_size": 1, "gradient_accumulation_steps": 4, "resolution": 512, "random_flip": True,
+        "center_crop": True, "mixed_precision": "fp16", "seed": 1337, "checkpointing_steps": 500,
+        "checkpoints_total_limit": 2, "max_grad_norm": 1.0,
+    },
+    # diffusers examples/instruct_pix2pix/train_instruct_pix2pix.py, README command
+    "InstructPix2Pix (full, diffusers example)": {
+        "task": "edit", "method": "full", "learning_rate": 5e-5, "lr_scheduler": "constant",
+        "lr_warmup_steps": 0, "max_steps": 15000, "batch_size": 4, "gradient_accumulation_steps": 4,
+        "resolution": 256, "random_flip": True, "gradient_checkpointing": True, "mixed_precision": "fp16",
+        "conditioning_dropout": 0.05, "seed": 42, "max_grad_norm": 1.0, "checkpointing_steps": 5000,
+    },
+    # ShareGPT-4o-Image paper, §3.3: full fine-tune of Janus-Pro, lr 5e-6, batch 128, 3 epochs,
+    # T2I and text-and-image-to-image jointly; 10% prompts masked, 50% input-image tokens masked.
+    # batch 128 = batch_size 16 × accumulation 8 on one device (8 GPUs: batch_size 16, accumulation 1).
+    "Janus-4o (paper: full, lr 5e-6, batch 128, 3 epochs)": {
+        "task": "janus-ti2i", "method": "full", "learning_rate": 5e-6, "lr_scheduler": "constant",
+        "num_epochs": 3, "max_steps": 0, "batch_size": 16, "gradient_accumulation_steps": 8,
+        "resolution": 384, "mixed_precision": "bf16", "gradient_checkpointing": True,
+        "prompt_mask_prob": 0.1, "image_token_mask_prob": 0.5, "checkpointing_steps": 500,
+    },
+    "Janus LoRA (text-to-image)": {
+        "task": "janus-t2i", "method": "lora",
+        "lora": {"rank": 16, "alpha": 32.0, "dropout": 0.05, "target_modules": "janus-llm"},
+        "learning_rate": 1e-4, "num_epochs": 1, "batch_size": 4, "resolution": 384,
+        "mixed_precision": "bf16", "prompt_mask_prob": 0.1,
+    },
+    # minutes on 2 CPU cores: teach the tiny shapes model a colour it has never seen
+    "CPU: teach the tiny model a new colour (LoRA)": {
+        "base_model": str(CPU_BASE_MODEL), "task": "text-to-image", "method": "lora",
+        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention-ff"},
+        "learning_rate": 2e-3, "lr_scheduler": "constant", "max_steps": 150, "batch_size": 4,
+        "resolution": 32, "device": "cpu", "checkpointing_steps": 50, "sample_every": 50,
+        "sample_steps": 20, "seed": 0,
+        "sample_prompts": ["a teal circle", "a teal square", "a red circle"],
+    },
+}
+
+_NAME = re.compile(r"^[\w .()+,-]{1,80}$")
+
+
+class PresetError(ValueError):
+    """The preset name or file is unusable; the message says why."""
+
+
+def presets_dir(studio) -> Path:
+    d = Path(studio.settings.data_dir) / "finetune_presets"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def list_presets(studio) -> list[str]:
+    user = sorted(p.stem for p in presets_dir(studio).glob("*.yaml"))
+    return list(BUILTIN_PRESETS) + [u for u in user if u not in BUILTIN_PRESETS]
+
+
+def load_preset(studio, name: str) -> dict[str, Any]:
+    if name in BUILTIN_PRESETS:
+        return dict(BUILTIN_PRESETS[name])
+    path = presets_dir(studio) / f"{name}.yaml"
+    if not _NAME.match(name) or not path.exists():
+        raise PresetError(f"no preset named {name!r}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PresetError(f"preset {name!r} is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise PresetError(f"preset {name!r} is not a mapping of settings")
+    return data
+
+
+#: fields that belong to one run, never to a reusable preset
+RUN_ONLY = ("output_dir", "run_id", "database_url", "manifest")
+
+
+def save_preset(studio, name: str, config: dict[str, Any]) -> Path:
+    """Save a (partial) config under ``name``; built-in names cannot be overwritten."""
+    name = name.strip()
+    if not _NAME.match(name):
+        raise PresetError("a preset name is 1-80 letters, digits, spaces or . ( ) + , - _")
+    if name in BUILTIN_PRESETS:
+        raise PresetError(f"{name!r} is a built-in preset; choose another name")
+    data = {k: v for k, v in config.items() if k not in RUN_ONLY}
+    path = presets_dir(studio) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path

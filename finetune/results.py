@@ -1,0 +1,62 @@
+"""A completed run's adapter or weights as a backend variant every tab can pick."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from backends.base import Capability
+from backends.registry import BackendEntry
+from finetune.tracker import RunInfo, RunTracker
+
+
+class ResultError(ValueError):
+    """The run has no usable result (not completed, or its files are gone)."""
+
+
+def backend_name(run: RunInfo) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", run.name.lower()).strip("-")[:40] or run.id[:8]
+    return f"ft-{slug}-{run.id[:6]}"
+
+
+def result_entry(run: RunInfo) -> BackendEntry:
+    """The backends-config entry for a completed run (LoRA on its base, or the full weights)."""
+    if run.status != "completed" or not run.result_path:
+        raise ResultError(f"run {run.name} is {run.status}; only a completed run has a result to use")
+    if not Path(run.result_path).exists():
+        raise ResultError(f"the result of run {run.name} is gone ({run.result_path})")
+    label = f"{run.name} ({run.method} of {Path(run.base_model).name or run.base_model})"
+    if run.task.startswith("janus"):
+        return BackendEntry(name=backend_name(run), engine="janus", label=label,
+                            options={"model": run.result_path},
+                            capabilities=frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}))
+    if run.task == "edit":
+        return BackendEntry(name=backend_name(run), engine="diffusers-edit", label=label,
+                            options={"model": run.result_path}, capabilities=frozenset({Capability.EDIT}))
+    options = ({"model": run.base_model, "loras": [{"path": run.result_path, "scale": 1.0}]}
+               if run.method == "lora" else {"model": run.result_path})
+    return BackendEntry(name=backend_name(run), engine="diffusers-text2image", label=label,
+                        options=options, capabilities=frozenset({Capability.TEXT_TO_IMAGE}))
+
+
+def register_result(studio, run_id: str) -> str:
+    """Add the run's result to the studio's backends; returns the backend name."""
+    run = RunTracker(studio.db).get(run_id)
+    if run is None:
+        raise ResultError(f"no run with id {run_id}")
+    entry = result_entry(run)
+    studio.backends.add(entry)
+    return entry.name
+
+
+def register_completed_runs(studio) -> list[str]:
+    """Make every completed run with files on disk a backend (called when the app starts)."""
+    names = []
+    for run in RunTracker(studio.db).list_runs(statuses=("completed",), limit=1000):
+        try:
+            entry = result_entry(run)
+        except ResultError:
+            continue
+        if entry.name not in studio.backends.names():
+            studio.backends.add(entry)
+        names.append(entry.name)
+    return names

@@ -1,0 +1,281 @@
+"""Fine-tune tab: configure a run, validate its dataset, launch it as a process, watch and compare runs.
+
+Handlers only call the fine-tuning engine (finetune.launcher / tracker / presets / results); the
+training itself runs in its own process, so closing the browser or restarting the UI leaves it alone.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+from typing import Any
+
+import gradio as gr
+
+from studio.ui.context import TabSpec, UIContext
+
+log = logging.getLogger(__name__)
+
+TASK_CHOICES = [("Text-to-image (diffusers UNet)", "text-to-image"),
+                ("Editing (InstructPix2Pix: source image as extra input)", "edit"),
+                ("Janus text-to-image", "janus-t2i"),
+                ("Janus text + image to image (Janus-4o recipe, joint)", "janus-ti2i")]
+#: form fields in the order the components are created: (config key path, label)
+NUMBER_FIELDS = [
+    ("lora.rank", "LoRA rank", 4, 0), ("lora.alpha", "LoRA alpha", 4.0, None),
+    ("lora.dropout", "LoRA dropout", 0.0, None), ("learning_rate", "Learning rate", 1e-4, None),
+    ("lr_warmup_steps", "Warmup steps", 0, 0), ("max_steps", "Max steps (0 = from epochs)", 0, 0),
+    ("num_epochs", "Epochs", 1, 0), ("batch_size", "Batch size", 1, 0),
+    ("gradient_accumulation_steps", "Gradient accumulation", 1, 0), ("resolution", "Resolution", 512, 0),
+    ("seed", "Seed", 0, 0), ("checkpointing_steps", "Checkpoint every N steps", 500, 0),
+    ("checkpoints_total_limit", "Checkpoints to keep", 2, 0), ("sample_every", "Sample every N steps (0 = off)", 0, 0),
+    ("sample_steps", "Sampling steps", 20, 0), ("prompt_mask_prob", "Janus: prompt masking", 0.1, None),
+    ("image_token_mask_prob", "Janus: input-image token masking", 0.5, None),
+    ("conditioning_dropout", "Edit: conditioning dropout", 0.05, None),
+    ("dataset.validation_split", "Validation split", 0.0, None),
+]
+
+
+def _set(d: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for p in parents:
+        d = d.setdefault(p, {})
+    d[leaf] = value
+
+
+def _get(d: dict[str, Any], path: str, default: Any = None) -> Any:
+    for p in path.split("."):
+        if not isinstance(d, dict) or p not in d:
+            return default
+        d = d[p]
+    return d
+
+
+def build(ctx: UIContext) -> None:
+    from finetune.lora import TARGET_PRESETS
+    from finetune.presets import CPU_BASE_MODEL, list_presets
+
+    studio = ctx.studio
+    c: dict[str, Any] = {}
+    gr.Markdown("Train LoRA adapters or full fine-tunes on studio datasets or imported ShareGPT-4o-Image / "
+                "OpenGPT-4o-Image files. Each run is its own process; this page only reads its tracker.")
+    with gr.Row():
+        with gr.Column(scale=5):
+            with gr.Row():
+                c["preset"] = gr.Dropdown(list_presets(studio), label="Preset", value=None, scale=3)
+                c["load_preset"] = gr.Button("Load preset", scale=1)
+            base_choices = [str(CPU_BASE_MODEL)] + sorted({
+                str(studio.backends.entry(n).options.get("model")) for n in studio.backends.names()
+                if studio.backends.entry(n).options.get("model")})
+            c["base_model"] = gr.Dropdown(base_choices, value=base_choices[0], allow_custom_value=True,
+                                          label="Base model (diffusers folder or hub id; Janus folder)",
+                                          elem_id="ft-base-model")
+            with gr.Row():
+                c["task"] = gr.Dropdown(TASK_CHOICES, value="text-to-image", label="Task")
+                c["method"] = gr.Radio([("LoRA", "lora"), ("Full fine-tune", "full")], value="lora", label="Method")
+            with gr.Row():
+                c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file")],
+                                               value="studio", label="Dataset source")
+                c["dataset.name"] = gr.Dropdown(studio.samples.datasets(), allow_custom_value=True, value="default",
+                                                label="Studio dataset name, or JSON file path",
+                                                elem_id="ft-dataset-name")
+            c["dataset.skip_invalid"] = gr.Checkbox(False, label="Skip invalid rows")
+            c["lora.target_modules"] = gr.Dropdown(["auto", *TARGET_PRESETS], value="auto",
+                                                   label="LoRA target modules (preset per architecture)")
+            with gr.Accordion("Hyperparameters", open=False):
+                with gr.Row():
+                    c["lr_scheduler"] = gr.Dropdown(["constant", "constant_with_warmup", "linear", "cosine"],
+                                                    value="constant", label="LR schedule")
+                    c["mixed_precision"] = gr.Dropdown(["no", "fp16", "bf16"], value="no", label="Mixed precision")
+                    c["device"] = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", allow_custom_value=True,
+                                              label="Device")
+                    c["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing")
+                with gr.Row(equal_height=True):
+                    for key, label, default, precision in NUMBER_FIELDS:
+                        c[key] = gr.Number(default, label=label, precision=precision, min_width=140,
+                                           elem_id="ft-" + key.replace(".", "-").replace("_", "-"))
+                c["sample_prompts"] = gr.Textbox(label="Sample prompts (one per line)", lines=3)
+            c["name"] = gr.Textbox(label="Run name (optional)", elem_id="ft-run-name")
+            with gr.Row():
+                c["validate"] = gr.Button("Validate dataset")
+                c["launch"] = gr.Button("Launch", variant="primary", elem_id="ft-launch")
+            c["report"] = gr.Markdown(elem_id="ft-report")
+            c["command"] = gr.Textbox(label="Command (this run, one GPU / several GPUs)", lines=2,
+                                      interactive=False, elem_id="ft-command")
+            with gr.Row():
+                c["preset_name"] = gr.Textbox(label="Save form as preset named", scale=3)
+                c["save_preset"] = gr.Button("Save preset", scale=1)
+        with gr.Column(scale=6):
+            c["runs"] = gr.Dataframe(label="Runs", interactive=False, elem_id="ft-runs", wrap=True)
+            c["run"] = gr.Dropdown([], label="Selected run", elem_id="ft-run-select")
+            c["status"] = gr.Markdown(elem_id="ft-status")
+            with gr.Row():
+                c["stop"] = gr.Button("Stop (checkpoint)", elem_id="ft-stop")
+                c["resume"] = gr.Button("Resume")
+                c["use"] = gr.Button("Use as backend")
+                c["load_run"] = gr.Button("Load config into form")
+                c["delete"] = gr.Button("Delete run", variant="stop")
+            c["curve"] = gr.LinePlot(x="step", y="value", color="series", label="Loss", elem_id="ft-curve",
+                                     height=260)
+            c["samples"] = gr.Gallery(label="Samples (step 0 = before training)", columns=4, height=220)
+            c["log"] = gr.Textbox(label="Log tail", lines=8, max_lines=12, elem_id="ft-log")
+            with gr.Accordion("Compare runs", open=False):
+                c["compare_ids"] = gr.Dropdown([], multiselect=True, label="Runs to compare")
+                c["compare_plot"] = gr.LinePlot(x="step", y="value", color="series", height=260)
+                c["compare_table"] = gr.Dataframe(interactive=False)
+    c["timer"] = gr.Timer(2.0)
+    ctx.register("finetune.components", c)
+
+
+def _form_inputs(c: dict[str, Any]) -> list[Any]:
+    keys = ["base_model", "task", "method", "dataset.source", "dataset.name", "dataset.skip_invalid",
+            "lora.target_modules", "lr_scheduler", "mixed_precision", "device", "gradient_checkpointing",
+            "sample_prompts", "name"] + [k for k, *_ in NUMBER_FIELDS]
+    return keys, [c[k] for k in keys]
+
+
+def wire(ctx: UIContext) -> None:
+    from finetune import presets as presets_mod
+    from finetune.config import ConfigError
+    from finetune.datasets import DatasetError
+    from finetune.launcher import LaunchError, Launcher, train_command
+    from finetune.results import ResultError, register_completed_runs, register_result
+    from finetune.summary import RUN_COLUMNS, compare_rows, curve_rows, run_row, status_text
+
+    studio = ctx.studio
+    c = ctx.get("finetune.components")
+    launcher = Launcher(studio)
+    tracker = launcher.tracker
+    keys, inputs = _form_inputs(c)
+    try:
+        register_completed_runs(studio)
+    except Exception:  # a broken result must not keep the studio from starting
+        log.exception("could not register finished fine-tune runs as backends")
+
+    def form_to_config(*values) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for key, value in zip(keys, values):
+            if key == "sample_prompts":
+                value = [line.strip() for line in (value or "").splitlines() if line.strip()]
+            if value is None:
+                continue
+            _set(data, key, value)
+        if not data.get("sample_prompts"):
+            data["sample_every"] = 0
+        return data
+
+    def config_to_form(data: dict[str, Any]) -> list[Any]:
+        out = []
+        for key in keys:
+            value = _get(data, key, gr.update())
+            if key == "sample_prompts" and isinstance(value, list):
+                value = "\n".join(value)
+            out.append(value)
+        return out
+
+    def validate(*values):
+        try:
+            config, report = launcher.validate(form_to_config(*values))
+        except (ConfigError, DatasetError) as exc:
+            return f"⚠️ {exc}"
+        ok = report.launchable(config.dataset.skip_invalid)
+        return ("✅ ready to launch\n\n" if ok else "❌ not launchable\n\n") + report.to_markdown()
+
+    def launch(*values):
+        try:
+            run_id = launcher.submit(form_to_config(*values))
+        except (ConfigError, DatasetError, LaunchError, ValueError) as exc:
+            gr.Warning(str(exc).splitlines()[0])
+            return f"⚠️ {exc}", gr.update(), gr.update()
+        run = tracker.get(run_id)
+        cfg_path = f"{run.output_dir}/config.yaml"
+        cmd = run.command + "\n" + shlex.join(train_command(cfg_path, accelerate=True, num_processes=8))
+        return f"Launched **{run.name}** ({run.status}).", cmd, gr.update(value=run_id)
+
+    def refresh(selected):
+        launcher.reconcile()
+        runs = tracker.list_runs()
+        import pandas as pd
+
+        table = pd.DataFrame([run_row(r) for r in runs], columns=RUN_COLUMNS)
+        choices = [(f"{r.name} · {r.status}", r.id) for r in runs]
+        run = tracker.get(selected) if selected else None
+        if run is None:
+            return table, gr.update(choices=choices), "Select a run.", pd.DataFrame(
+                columns=["step", "value", "series"]), [], ""
+        curve = pd.DataFrame(curve_rows(tracker, [run]), columns=["run", "metric", "series", "step", "value"])
+        gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
+        return (table, gr.update(choices=choices), status_text(run), curve, gallery,
+                launcher.log_tail(run.id, 40))
+
+    refresh_outputs = [c["runs"], c["run"], c["status"], c["curve"], c["samples"], c["log"]]
+    c["timer"].tick(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
+    c["run"].change(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
+    c["validate"].click(validate, inputs, c["report"])
+    c["launch"].click(launch, inputs, [c["report"], c["command"], c["run"]])
+
+    def act(action, run_id):
+        if not run_id:
+            gr.Warning("select a run first")
+            return gr.update()
+        try:
+            if action == "stop":
+                return f"Run {launcher.stop(run_id)}."
+            if action == "resume":
+                return f"Run {launcher.resume(run_id)}: it continues from its latest checkpoint."
+            if action == "delete":
+                launcher.delete(run_id)
+                return "Run deleted with its files."
+            if action == "use":
+                name = register_result(studio, run_id)
+                return f"Backend **{name}** added: pick it in the other tabs."
+        except (LaunchError, ResultError) as exc:
+            gr.Warning(str(exc))
+            return f"⚠️ {exc}"
+        return gr.update()
+
+    for action in ("stop", "resume", "delete", "use"):
+        c[action].click(lambda run_id, a=action: act(a, run_id), [c["run"]], c["report"])
+
+    def load_preset(name):
+        if not name:
+            gr.Warning("pick a preset first")
+            return [gr.update()] * len(keys)
+        try:
+            return config_to_form(presets_mod.load_preset(studio, name))
+        except presets_mod.PresetError as exc:
+            gr.Warning(str(exc))
+            return [gr.update()] * len(keys)
+
+    def save_preset(name, *values):
+        try:
+            presets_mod.save_preset(studio, name or "", form_to_config(*values))
+        except presets_mod.PresetError as exc:
+            gr.Warning(str(exc))
+            return gr.update(), f"⚠️ {exc}"
+        return gr.update(choices=presets_mod.list_presets(studio), value=name.strip()), f"Preset **{name}** saved."
+
+    def load_run(run_id):
+        run = tracker.get(run_id) if run_id else None
+        if run is None:
+            gr.Warning("select a run first")
+            return [gr.update()] * len(keys)
+        return config_to_form(run.config)
+
+    c["load_preset"].click(load_preset, [c["preset"]], inputs)
+    c["save_preset"].click(save_preset, [c["preset_name"], *inputs], [c["preset"], c["report"]])
+    c["load_run"].click(load_run, [c["run"]], inputs)
+
+    def compare(ids):
+        import pandas as pd
+
+        runs = [r for r in (tracker.get(i) for i in ids or []) if r is not None]
+        header, rows = compare_rows(tracker, runs)
+        curve = pd.DataFrame(curve_rows(tracker, runs), columns=["run", "metric", "series", "step", "value"])
+        return curve, pd.DataFrame(rows, columns=header)
+
+    c["compare_ids"].change(compare, [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
+    c["compare_ids"].focus(lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
+                           None, c["compare_ids"], show_progress="hidden")
+
+
+TAB = TabSpec(id="finetune", title="Fine-tune", order=60, build=build, wire=wire)
