@@ -199,6 +199,8 @@ class ReasoningRunner:
         if parsed.problems:
             state.notices.extend(parsed.problems)
         state.final_answer = extract_final_answer(text)
+        if any(i.kind == "crop" and i.image for i in state.items):
+            state.timings.setdefault("first_image_s", round(time.perf_counter() - t0, 4))
         yield state
         yield from self._render(req, mode, state, slots, t0)
         ready = [i.image for i in state.items if i.kind in ("image", "crop") and i.image]

@@ -110,6 +110,11 @@ def backends_help(registry) -> str:
     if not registry.by_capability(Capability.CHAT):
         text += (
             "\n\nNo reasoner is configured, so **write or paste a rationale** (or load an example) and press "
-            f"*Render this rationale*. To let a model write rationales, {HOW_TO_CONFIGURE}."
+            "*Render this rationale*."
         )
+    text += (
+        "\n\nA reasoner is any chat backend: `openai-chat` (OpenAI or any OpenAI-compatible server such as "
+        "vLLM, Ollama or a llama.cpp server) or `transformers-chat` (a local model). Modes 3, 4 and 6 and the "
+        f"critic need one that reads images (vision-language). To add one, {HOW_TO_CONFIGURE}; then restart."
+    )
     return text

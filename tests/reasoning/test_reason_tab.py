@@ -74,6 +74,7 @@ def test_load_example_fills_the_form(client):
     assert image and "[crop:" in rationale and "boat-person" in note
 
 
+@pytest.mark.browser
 def test_mode_one_in_a_browser_shows_text_then_image(app, page):
     url, _, stub = app
     example = get_example("nine-lives")

@@ -9,7 +9,7 @@ import gradio as gr
 from backends.base import Capability
 from studio.images import ImageLoadError, fit_within, load_image
 from studio.reasoning import ReasoningInputError
-from studio.reasoning.examples import get_example, load_examples
+from studio.reasoning.examples import EXAMPLES_DIR, get_example, load_examples
 from studio.reasoning.modes import DEFAULT_MAX_IMAGES, DEFAULT_MAX_ROUNDS, MAX_IMAGES_LIMIT, MAX_ROUNDS_LIMIT, MODES
 from studio.reasoning.runner import ReasoningRunner
 from studio.reasoning.state import RunRequest
@@ -41,7 +41,8 @@ def _run_choices(studio) -> list[tuple[str, str]]:
 
 def build(ctx: UIContext) -> None:
     studio = ctx.studio
-    gr.set_static_paths([studio.settings.images_dir])  # stored images are shown in the stream as files
+    # stored images are shown in the stream as files; example inputs are loaded from the assets
+    gr.set_static_paths([studio.settings.images_dir, EXAMPLES_DIR / "images"])
     c: dict = {}
     gr.Markdown(
         "Ask a question; a text reasoner writes a rationale in which pictures appear as `[image: description]` "
