@@ -15,13 +15,14 @@ from typing import Any
 
 from backends.base import Capability, ChatMessage, ChatRequest, ChatResult
 from studio.synthesis.rows import PlannedRow
+from studio.synthesis.templates import SynthesisError
 
 _PREAMBLE = re.compile(r"^(sure|certainly|of course|here is|here's|as an ai|i'm sorry|i cannot|i can't)\b", re.I)
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•]|round \d+:|turn \d+:)\s*", re.I)
 MAX_ANSWER_CHARS = 2000
 
 
-class NoChatBackend(RuntimeError):
+class NoChatBackend(SynthesisError):
     """No chat backend is configured (or the named one cannot chat); the message says what to do."""
 
 
