@@ -55,6 +55,12 @@ def test_ask_streams_an_interleaved_answer_and_exports_it(app, client):
     assert client.predict(run_id, "uv", api_name="/reason_export").startswith("✅ exported as sample")
     assert "already exported" in client.predict(run_id, "uv", api_name="/reason_export")
     assert studio.samples.datasets() == ["uv"]
+    # a second run of the same question goes to annotation against the first
+    stub.enqueue(text=example.rationale)
+    _, _, run2, _, _ = call(client, "/reason_ask", question=example.question, seed=5)
+    sent = client.predict(run_id, run2["value"], "leaf-pairs", api_name="/reason_send")
+    assert sent.startswith("✅ added to annotation batch **leaf-pairs**")
+    assert "pick two different runs" in client.predict(run_id, run_id, "leaf-pairs", api_name="/reason_send")
 
 
 def test_render_a_pasted_rationale_and_report_bad_input(app, client):
