@@ -276,6 +276,7 @@ def build_class_index() -> dict[str, str]:
         for syn in syns:
             add(syn, cls)
     index["mice"] = "mouse"
+    index["computer mice"] = "mouse"
     index["people"] = "person"
     index["persons"] = "person"
     index["men"] = "person"
@@ -303,7 +304,8 @@ def plural_forms(word: str) -> list[str]:
         forms = [last]
     if last.endswith("o"):
         forms.append(last + "es")
-    return [prefix + f for f in forms]
+    forms.append(last + "s")  # naive plurals as benchmark templates write them ("knifes", "sheeps")
+    return [prefix + f for f in dict.fromkeys(forms)]
 
 
 def glyph_for(cls: str) -> str | None:
