@@ -257,10 +257,10 @@ def _convert_row(file: Path, num: int, row: Any, images: _Images, dataset: str |
         "task": _task_for(file, row), "taxonomy_id": row.get("taxonomy") if isinstance(row.get("taxonomy"), str) else None,
         "prompt": prompt, "input_images": in_shas, "output_image": out_sha, "turns": turns,
         "attributes": row.get("attributes") or {}, "seed": row.get("seed"), "backend": row.get("backend"),
-        "method": row.get("method") or "import", "difficulty": row.get("difficulty"),
+        "method": row["method"] if "method" in row else "import", "difficulty": row.get("difficulty"),
         "source": row.get("source") or "import",
         "dataset": dataset or (row.get("dataset") if isinstance(row.get("dataset"), str) else None) or file.parent.name[:128] or "import",
-        "provenance": row.get("provenance") or {"imported_from": str(file), "row": num},
+        "provenance": row["provenance"] if isinstance(row.get("provenance"), dict) else {"imported_from": str(file), "row": num},
         "llm": row.get("llm"),
     }
 
