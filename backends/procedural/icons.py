@@ -65,7 +65,7 @@ def _heart(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
 
 def _shape(name: str) -> DrawFn:
     def draw(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-        lw = max(2, w // 40)
+        lw = max(2, min(w, h) // 40)
         cx, cy, r = w / 2, h / 2, min(w, h) / 2 - lw * 2
         if name in ("circle", "ellipse"):
             d.ellipse([lw, lw, w - lw, h - lw], fill=c, outline=o, width=lw)
@@ -91,7 +91,7 @@ def _shape(name: str) -> DrawFn:
 
 
 def _hydrant(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 30)
+    lw = max(2, min(w, h) // 30)
     d.rounded_rectangle([w * .05, h * .88, w * .95, h * .98], radius=lw, fill=c, outline=o, width=lw)
     d.rounded_rectangle([w * .2, h * .3, w * .8, h * .9], radius=lw * 3, fill=c, outline=o, width=lw)
     d.rectangle([w * .02, h * .45, w * .98, h * .6], fill=c, outline=o, width=lw)
@@ -101,7 +101,7 @@ def _hydrant(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _meter(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 15)
+    lw = max(2, min(w, h) // 15)
     d.rectangle([w * .4, h * .45, w * .6, h * .98], fill=darker(c, .7), outline=o, width=lw)
     d.rounded_rectangle([w * .05, h * .02, w * .95, h * .48], radius=w * .3, fill=c, outline=o, width=lw)
     d.rounded_rectangle([w * .2, h * .1, w * .8, h * .25], radius=lw, fill=(230, 240, 235), outline=o, width=lw)
@@ -109,7 +109,7 @@ def _meter(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _bench(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 60)
+    lw = max(2, min(w, h) // 60)
     metal = (60, 60, 65)
     for x in (.12, .82):
         d.rectangle([w * x, h * .15, w * (x + .05), h * .98], fill=metal)
@@ -119,7 +119,7 @@ def _bench(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _table(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 60)
+    lw = max(2, min(w, h) // 60)
     for x in (.1, .84):
         d.rectangle([w * x, h * .25, w * (x + .06), h * .98], fill=darker(c, .75), outline=o, width=lw)
     d.rounded_rectangle([0, h * .12, w, h * .3], radius=lw * 2, fill=c, outline=o, width=lw)
@@ -127,7 +127,7 @@ def _table(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _remote(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 12)
+    lw = max(2, min(w, h) // 12)
     d.rounded_rectangle([w * .05, h * .02, w * .95, h * .98], radius=w * .3, fill=c, outline=darker(c, .4), width=lw)
     d.ellipse([w * .3, h * .08, w * .7, h * .16], fill=(220, 40, 40))
     for row in range(5):
@@ -138,7 +138,7 @@ def _remote(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 def _box_appliance(window: str) -> DrawFn:
     def draw(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-        lw = max(2, w // 40)
+        lw = max(2, min(w, h) // 40)
         d.rounded_rectangle([lw, lw, w - lw, h - lw], radius=lw * 3, fill=c, outline=o, width=lw)
         if window == "microwave":
             d.rounded_rectangle([w * .07, h * .14, w * .68, h * .86], radius=lw * 2, fill=(40, 45, 50), outline=o, width=lw)
@@ -158,7 +158,7 @@ def _box_appliance(window: str) -> DrawFn:
 
 
 def _toaster(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 40)
+    lw = max(2, min(w, h) // 40)
     d.rounded_rectangle([w * .05, h * .25, w * .95, h * .95], radius=w * .15, fill=c, outline=o, width=lw)
     for x in (.22, .55):
         d.rounded_rectangle([w * x, h * .05, w * (x + .23), h * .32], radius=lw, fill=(205, 150, 80), outline=o, width=lw)
@@ -167,7 +167,7 @@ def _toaster(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _sink(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 50)
+    lw = max(2, min(w, h) // 50)
     metal = (170, 175, 185)
     d.rounded_rectangle([w * .46, h * .05, w * .54, h * .35], radius=lw, fill=metal, outline=o, width=lw)
     d.rounded_rectangle([w * .46, h * .05, w * .7, h * .13], radius=lw, fill=metal, outline=o, width=lw)
@@ -177,7 +177,7 @@ def _sink(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _drier(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 40)
+    lw = max(2, min(w, h) // 40)
     d.rounded_rectangle([w * .25, h * .45, w * .45, h * .98], radius=w * .08, fill=darker(c, .85), outline=o, width=lw)
     d.rounded_rectangle([w * .05, h * .05, w * .78, h * .5], radius=h * .2, fill=c, outline=o, width=lw)
     d.rectangle([w * .72, h * .12, w * .95, h * .42], fill=darker(c, .7), outline=o, width=lw)
@@ -185,7 +185,7 @@ def _drier(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
 
 
 def _sign(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
-    lw = max(2, w // 60)
+    lw = max(2, min(w, h) // 60)
     wood = (120, 80, 45)
     d.rectangle([w * .46, h * .6, w * .54, h], fill=wood)
     d.rounded_rectangle([lw, lw, w - lw, h * .7], radius=lw * 3, fill=wood)
@@ -214,8 +214,12 @@ def icon_image(cls: str, rgb: RGB | None, width: int, height: int) -> Image.Imag
     """The vector icon of ``cls`` at width×height in ``rgb`` (natural color if None)."""
     color = rgb or DEFAULT_COLORS.get(cls, (150, 150, 150))
     outline = darker(color) if sum(color) > 120 else (90, 90, 90)
-    big = Image.new("RGBA", (max(2, width * 2), max(2, height * 2)), (0, 0, 0, 0))
-    ICONS[cls](ImageDraw.Draw(big), big.width, big.height, color, outline)
+    k = max(2.0, 48.0 / max(1, min(width, height)))  # draw big enough for every primitive, then scale down
+    big = Image.new("RGBA", (int(max(1, width) * k), int(max(1, height) * k)), (0, 0, 0, 0))
+    try:
+        ICONS[cls](ImageDraw.Draw(big), big.width, big.height, color, outline)
+    except ValueError:  # extreme aspect ratios: a flat silhouette instead of the detailed drawing
+        big = Image.new("RGBA", big.size, color + (255,))
     return big.resize((max(1, width), max(1, height)), Image.LANCZOS)
 
 
@@ -223,6 +227,9 @@ def labelled_box(label: str, rgb: RGB | None, width: int, height: int) -> Image.
     """Last-resort drawing for a class with neither glyph nor icon: a rounded box with its name."""
     color = rgb or (170, 170, 170)
     img = Image.new("RGBA", (max(1, width), max(1, height)), (0, 0, 0, 0))
+    if width < 8 or height < 8:
+        img.paste(color + (255,), (0, 0, img.width, img.height))
+        return img
     d = ImageDraw.Draw(img)
     d.rounded_rectangle([1, 1, width - 2, height - 2], radius=max(2, width // 10), fill=color, outline=darker(color), width=2)
     d.text((width / 2, height / 2), label, fill=(0, 0, 0) if sum(color) > 380 else (255, 255, 255), anchor="mm")

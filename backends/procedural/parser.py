@@ -148,7 +148,7 @@ class _Scanner:
 
     # -- lookup -----------------------------------------------------------------------------
     def match(self, i: int) -> tuple[int, list[tuple[str, object]]] | None:
-        if self.tokens[i].isdigit() and len(self.tokens[i]) <= 6:
+        if self.tokens[i].isascii() and self.tokens[i].isdigit() and len(self.tokens[i]) <= 6:
             return 1, [("number", int(self.tokens[i]))]
         for n in range(min(_MAX_PHRASE, len(self.tokens) - i), 0, -1):
             phrase = " ".join(self.tokens[i : i + n])
