@@ -44,6 +44,7 @@ KNOWN_CRITERIA = {
     "instruction_fidelity": "Instruction fidelity",
     "visual_quality": "Visual quality",
 }
+MAX_CRITERIA = 4
 _CRITERION_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -89,6 +90,8 @@ def _clean_criteria(criteria: Iterable[str]) -> list[str]:
             out.append(c)
     if not out:
         raise AnnotationError("a batch needs at least one criterion (e.g. overall)")
+    if len(out) > MAX_CRITERIA:
+        raise AnnotationError(f"at most {MAX_CRITERIA} criteria per batch")
     return out
 
 

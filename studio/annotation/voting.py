@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from PIL import Image
 from sqlalchemy import and_, delete, func, select, update
@@ -230,25 +230,27 @@ def vote(
     annotator: str,
     choice: str,
     *,
-    criteria_choices: dict[str, str] | None = None,
+    criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
 ) -> VoteReceipt:
     """Record one vote, committed before returning; a resend of the same assignment returns the first.
 
     ``choice`` is one of :data:`CHOICES` for the batch's first criterion; ``criteria_choices`` gives
-    the other criteria (left/right/tie/tie_bad), all required when the batch asks for several.
+    the other criteria (left/right/tie/tie_bad), all required when the batch asks for several: a
+    dict by criterion name, or a list in the batch's order of criteria after the first.
     """
     annotator = _check_annotator(annotator)
     if choice not in CHOICES:
         raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
     for _attempt in range(3):
         try:
-            return _vote_once(studio, assignment_id, annotator, choice, dict(criteria_choices or {}))
+            return _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})
         except IntegrityError:
             continue  # a concurrent resend committed first: the next round reads it back
     raise AnnotationError("the vote could not be stored; please try again")
 
 
-def _vote_once(studio, assignment_id: str, annotator: str, choice: str, extra: dict[str, str]) -> VoteReceipt:
+def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
+               extra: dict[str, str] | Sequence[str | None]) -> VoteReceipt:
     with studio.db.session() as s:
         a = s.get(Assignment, (assignment_id or "").strip())
         if a is None or a.annotator != annotator:
@@ -261,6 +263,8 @@ def _vote_once(studio, assignment_id: str, annotator: str, choice: str, extra: d
             return _receipt(existing, item, duplicate=True)
         batch = s.get(ComparisonBatch, a.batch_id)
         criteria = list(batch.criteria or ["overall"])
+        if not isinstance(extra, dict):
+            extra = {crit: val for crit, val in zip(criteria[1:], extra) if val}
         by_criterion = {criteria[0]: _winner(choice, a.a_on_left)}
         if choice != "skip":
             for crit in criteria[1:]:

@@ -1,0 +1,148 @@
+"""Annotate tab, admin part: results (win/tie/loss chart, leaderboard, matrices, quality) and exports."""
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.annotation import AnnotationError, results, service
+from studio.annotation.battles import Battles, build_battles, read_battles_jsonl
+from studio.annotation.report import ANNOTATOR_COLUMNS, BOARD_COLUMNS, PAIR_COLUMNS, build_report, chart_for
+from studio.ui.annotate_identity import require_admin
+from studio.ui.context import UIContext
+
+ALL = "__all__"
+BY = [("Opponent", "opponent"), ("Task (T2I vs edit)", "task"), ("Taxonomy node", "taxonomy")]
+
+
+def build(ctx: UIContext, c: dict[str, Any]) -> None:
+    with gr.Accordion("Results", open=True, elem_id="annotate-results"):
+        with gr.Row():
+            c["res_source"] = gr.Radio([("This studio's votes", "studio"), ("Uploaded battles JSONL", "file")],
+                                       value="studio", label="Votes from")
+            c["res_batch"] = gr.Dropdown([("All batches", ALL)], value=ALL, label="Batch", elem_id="annotate-res-batch",
+                                       allow_custom_value=True)
+            c["res_criterion"] = gr.Textbox(label="Criterion (empty: the batch's first)", max_lines=1)
+            c["res_bootstrap"] = gr.Number(200, label="Bootstrap rounds", precision=0, minimum=0, maximum=5000)
+        c["res_file"] = gr.File(label="Battles JSONL (model_a, model_b, winner[, judge, question_id, tstamp])",
+                                file_types=[".jsonl", ".json"], type="filepath")
+        c["res_go"] = gr.Button("Compute results", variant="primary", elem_id="annotate-res-go")
+        c["res_battles"] = gr.State(None)
+        c["res_summary"] = gr.Textbox(label="Summary and quality checks", interactive=False, lines=3,
+                                      elem_id="annotate-res-summary")
+        with gr.Row():
+            c["res_model"] = gr.Dropdown([], label="Win/tie/loss from the side of", elem_id="annotate-res-model",
+                                        allow_custom_value=True)
+            c["res_by"] = gr.Radio(BY, value="opponent", label="Bars per")
+            c["res_depth"] = gr.Slider(1, 5, value=2, step=1, label="Taxonomy depth")
+        c["res_chart"] = gr.BarPlot(x="bar", y="percent", color="outcome", label="Win / tie / loss (%)",
+                                    elem_id="annotate-res-chart", y_lim=[0, 100], height=360)
+        c["res_wtl"] = gr.Dataframe(headers=PAIR_COLUMNS, label="Win / tie / loss with 95% Wilson intervals",
+                                    interactive=False, elem_id="annotate-res-wtl")
+        c["res_board"] = gr.Dataframe(headers=BOARD_COLUMNS, label="Leaderboard: Bradley–Terry (bootstrap 95% CI) "
+                                      "and online Elo", interactive=False, elem_id="annotate-res-board")
+        c["res_pairs"] = gr.Dataframe(headers=PAIR_COLUMNS, label="All pairs", interactive=False)
+        with gr.Row():
+            c["res_winfrac"] = gr.Dataframe(label="Win fraction of row over column (non-tied battles)", interactive=False)
+            c["res_counts"] = gr.Dataframe(label="Battle counts", interactive=False)
+        c["res_kappa"] = gr.Dataframe(headers=["annotator 1", "annotator 2", "shared items", "Cohen's kappa"],
+                                      label="Agreement per annotator pair", interactive=False)
+        c["res_annotators"] = gr.Dataframe(headers=ANNOTATOR_COLUMNS, label="Annotators: speed, side bias, outliers",
+                                           interactive=False)
+    with gr.Accordion("Export", open=False):
+        with gr.Row():
+            c["exp_votes_jsonl"] = gr.Button("Votes as JSONL")
+            c["exp_votes_csv"] = gr.Button("Votes as CSV")
+            c["exp_pairs"] = gr.Button("Revealed pairs with images (zip of the selected batch)")
+        c["exp_file"] = gr.File(label="Download", interactive=False, elem_id="annotate-export-file")
+
+
+def _batches(studio) -> list[tuple[str, str]]:
+    return [("All batches", ALL)] + [(b.name, b.id) for b in service.list_batches(studio)]
+
+
+def _chart(battles: Battles | None, model: str | None, by: str, depth: float):
+    if battles is None or not model or model not in battles.models:
+        return pd.DataFrame({"bar": [], "outcome": [], "percent": []}), []
+    rows, wtl = chart_for(battles, model, by or "opponent", int(depth or 2))
+    from studio.annotation.report import pair_rows
+
+    return pd.DataFrame(rows, columns=["bar", "outcome", "percent"]), pair_rows(wtl)
+
+
+def wire(ctx: UIContext, c: dict[str, Any]) -> None:
+    studio = ctx.studio
+
+    def refresh_batches(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
+        from studio.ui.annotate_identity import current_identity
+
+        who = current_identity(studio, name, request, profile)
+        if who is None or not who.is_admin:
+            return gr.update()
+        return gr.update(choices=_batches(studio))
+
+    c["refresh_results"] = refresh_batches
+
+    def compute(name: str, source: str, batch: str, criterion: str, bootstrap, upload: str | None, by: str,
+                depth: float, request: gr.Request, profile: gr.OAuthProfile | None):
+        require_admin(studio, name, request, profile)
+        try:
+            if source == "file":
+                if not upload:
+                    raise AnnotationError("upload a battles JSONL first")
+                battles = build_battles(read_battles_jsonl(upload))
+            else:
+                battles = results.studio_battles(studio, None if batch in (None, "", ALL) else batch,
+                                                 (criterion or "").strip() or None)
+            rep = build_report(battles, bootstrap=max(0, min(5000, int(bootstrap or 0))))
+        except (AnnotationError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+        model = rep.leaderboard[0][1] if rep.leaderboard else None
+        chart, wtl = _chart(battles, model, by, depth)
+        mm = ["model", *rep.matrix_models]
+        return (battles, rep.quality, gr.update(choices=rep.models, value=model), chart, wtl, rep.leaderboard,
+                rep.pairs, pd.DataFrame(rep.win_matrix, columns=mm), pd.DataFrame(rep.count_matrix, columns=mm),
+                [[k["annotator_1"], k["annotator_2"], k["shared_items"], k["kappa"]] for k in rep.kappas],
+                rep.annotators)
+
+    c["res_go"].click(
+        compute,
+        [c["name"], c["res_source"], c["res_batch"], c["res_criterion"], c["res_bootstrap"], c["res_file"],
+         c["res_by"], c["res_depth"]],
+        [c["res_battles"], c["res_summary"], c["res_model"], c["res_chart"], c["res_wtl"], c["res_board"],
+         c["res_pairs"], c["res_winfrac"], c["res_counts"], c["res_kappa"], c["res_annotators"]],
+        api_name="annotate_results",
+    )
+
+    def rechart(name: str, battles: Battles | None, model: str | None, by: str, depth: float,
+                request: gr.Request, profile: gr.OAuthProfile | None):
+        require_admin(studio, name, request, profile)
+        return _chart(battles, model, by, depth)
+
+    gr.on([c["res_model"].input, c["res_by"].input, c["res_depth"].release], rechart,
+          [c["name"], c["res_battles"], c["res_model"], c["res_by"], c["res_depth"]],
+          [c["res_chart"], c["res_wtl"]], api_visibility="private")
+
+    def export(kind: str):
+        def run(name: str, batch: str, request: gr.Request, profile: gr.OAuthProfile | None):
+            require_admin(studio, name, request, profile)
+            chosen = None if batch in (None, "", ALL) else batch
+            try:
+                if kind == "pairs":
+                    if chosen is None:
+                        raise AnnotationError("choose one batch (not all) to export its pairs")
+                    path = results.export_pairs(studio, chosen)
+                else:
+                    path = results.export_votes(studio, chosen, kind)
+            except (AnnotationError, ValueError) as exc:
+                raise gr.Error(str(exc)) from None
+            # a copy in a temp folder: the web server serves temp files wherever the data folder lives
+            copy = Path(tempfile.mkdtemp(prefix="studio-export-")) / path.name
+            shutil.copyfile(path, copy)
+            return str(copy)
+        return run
+
+    for kind, button in (("jsonl", "exp_votes_jsonl"), ("csv", "exp_votes_csv"), ("pairs", "exp_pairs")):
+        c[button].click(export(kind), [c["name"], c["res_batch"]], [c["exp_file"]], api_name=f"annotate_export_{kind}")

@@ -1,0 +1,101 @@
+"""The Annotate tab's handlers through the app's HTTP API (password mode): blindness, idempotency, roles."""
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import pytest
+
+from studio.annotation import service
+from tests.annotation.helpers import make_batch
+from tests.annotation.live import ApiError, call, file_urls, login
+
+MODELS = ("model-alpha-zq", "model-beta-kx")
+TOKEN, PROMPT = 9, 5  # positions in annotate_start's outputs
+
+
+def _start(client, url, batch, raw=None):
+    return call(client, url, "annotate_start", ["", batch], raw)
+
+
+@contextlib.contextmanager
+def _client(url, user):
+    with httpx.Client(timeout=30) as client:
+        login(client, url, user, f"{user}-pw")
+        yield client
+
+
+def test_nothing_the_client_gets_before_voting_names_a_model(pw_app):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "blind-http", 3, models=MODELS)
+    first = service.batch_items(studio, batch_id)[0]
+    service.add_comparison(studio, batch_id, prompt="<script>alert('x')</script> a cat", task="text-to-image",
+                           output_a=first["output_a"], model_a=MODELS[0], output_b=first["output_b"], model_b=MODELS[1])
+    with _client(url, "ann") as client:
+        raw = [client.get(url + "/").text, client.get(url + "/config").text]
+        for _ in range(4):
+            out = _start(client, url, batch_id, raw)
+            for f in file_urls("".join(raw)):
+                raw.append(client.get(f).content.decode("latin-1"))
+            joined = "".join(raw)
+            assert out[TOKEN] and all(m not in joined for m in MODELS), "a model name reached the client"
+            receipt = call(client, url, "vote_left", ["", batch_id, out[TOKEN], None, None, None])
+            assert any(m in receipt[0] for m in MODELS)  # revealed after the vote
+            raw = []
+        assert "No items left" in _start(client, url, batch_id)[PROMPT]
+
+
+def test_a_resent_vote_over_http_stores_one_row(pw_app):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "idem-http", 2, models=MODELS)
+    with _client(url, "ann") as client:
+        token = _start(client, url, batch_id)[TOKEN]
+        first = call(client, url, "vote_right", ["", batch_id, token, None, None, None])
+        second = call(client, url, "vote_right", ["", batch_id, token, None, None, None])
+    assert "already recorded" in second[0] and "already recorded" not in first[0]
+    assert service.get_batch(studio, batch_id).votes == 1
+
+
+def test_the_typed_name_cannot_impersonate_in_password_mode(pw_app):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "impersonate", 1, models=MODELS)
+    with _client(url, "bob") as client:
+        out = call(client, url, "annotate_start", ["boss", batch_id])
+        assert out[1] == "bob (annotator)"
+        call(client, url, "vote_tie", ["boss", batch_id, out[TOKEN], None, None, None])
+    from studio.annotation.results import vote_records
+
+    assert [r["annotator"] for r in vote_records(studio, batch_id)] == ["bob"]
+    with httpx.Client(timeout=30) as anonymous, pytest.raises(httpx.HTTPStatusError):
+        call(anonymous, url, "annotate_start", ["", batch_id])
+
+
+def test_annotators_cannot_reach_results_or_exports(pw_app):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "roles", 2, models=MODELS)
+    with _client(url, "bob") as client:
+        for api, data in (("annotate_results", ["", "studio", "__all__", "", 0, None, "opponent", 2]),
+                          ("annotate_export_jsonl", ["", "__all__"]),
+                          ("annotate_batch_settings", ["", batch_id])):
+            with pytest.raises(ApiError, match="Only admins"):
+                call(client, url, api, data)
+
+
+def test_admin_gets_results_and_exports(pw_app):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "admin", 3, models=MODELS)
+    for name in ("ann", "bob"):
+        with _client(url, name) as client:
+            for _ in range(3):
+                token = _start(client, url, batch_id)[TOKEN]
+                if token:
+                    call(client, url, "vote_left", ["", batch_id, token, None, None, None])
+    with _client(url, "boss") as client:
+        out = call(client, url, "annotate_results", ["", "studio", batch_id, "", 20, None, "opponent", 2])
+        summary, board = out[1], out[5]
+        assert "votes on 2 models" in summary
+        assert {row[1] for row in board["data"]} == set(MODELS)
+        exported = call(client, url, "annotate_export_csv", ["", batch_id])
+        csv_text = client.get(exported[0]["url"]).text
+    assert csv_text.splitlines()[0].startswith("vote_id,batch,item_id,annotator")
+    assert len(csv_text.strip().splitlines()) == 1 + service.get_batch(studio, batch_id).votes
