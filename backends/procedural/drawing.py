@@ -126,7 +126,7 @@ def paint_background(scene: dict[str, Any]) -> Image.Image:
         for _ in range(14):
             x, y, r = rng.randrange(w), rng.randrange(h), rng.randint(3, max(4, w // 40))
             d.ellipse([x - r, y - r, x + r, y + r], outline=(200, 235, 255), width=2)
-    _place_scenery(img, setting, h, w, hy, rng)
+    _place_scenery(img, setting, h, w, hy, rng, {"night": 0.5, "sunset": 0.8}.get(time or "", 1.0))
     if setting not in ("space", "underwater", "room") and time in (None, "day") and setting is not None:
         _paste_glyph(img, "scenery_sun", int(w * .85), int(h * .16), int(h * .14))
     if time == "night" and setting not in ("room", "underwater"):
@@ -145,22 +145,25 @@ def _apply_time_overlay(img: Image.Image, time: str | None, scene: dict[str, Any
     return img
 
 
-def _place_scenery(img: Image.Image, setting: str | None, h: int, w: int, hy: int, rng: random.Random) -> None:
+def _place_scenery(img: Image.Image, setting: str | None, h: int, w: int, hy: int, rng: random.Random, light: float) -> None:
     for name, y, size, jitter, n in _SCENERY.get(setting or "", []):
         side = int(h * size)
         for k in range(n):
             base_x = (k + 0.5) / n
             x = int(w * min(.97, max(.03, base_x + rng.uniform(-jitter, jitter) / n)))
             s = int(side * rng.uniform(.8, 1.15))
-            _paste_glyph(img, name, x, int(h * y) - s // 2, s)
+            _paste_glyph(img, name, x, int(h * y) - s // 2, s, light)
 
 
-def _paste_glyph(img: Image.Image, name: str, cx: int, cy: int, side: int) -> None:
+def _paste_glyph(img: Image.Image, name: str, cx: int, cy: int, side: int, light: float = 1.0) -> None:
     g = glyphs.load_glyph(name)
     if g is None or side < 2:
         return
     scale = side / max(g.size)
     g = g.resize((max(1, int(g.width * scale)), max(1, int(g.height * scale))), Image.LANCZOS)
+    if light != 1.0:
+        r, gr, b, a = g.split()
+        g = Image.merge("RGBA", [c.point(lambda v: int(v * light)) for c in (r, gr, b)] + [a])
     img.paste(g, (cx - g.width // 2, cy - g.height // 2), g)
 
 

@@ -231,7 +231,7 @@ class _Layout:
                     share = spec.count if len(host_boxes) < spec.count else 1
                     frac = {"inside": 0.5, "on top of": 0.62, "in front of": 0.75}[rel] * min(self.size[g], 1.3)
                     frac /= math.sqrt(share)
-                    side = min(hw, hh) * frac
+                    side = min(hw, hh) * frac if rel != "on top of" else min(max(hw, hh) * 0.55, hh * 1.1) / math.sqrt(share)
                     bw, bh = (side, side / aspect) if aspect >= 1 else (side * aspect, side)
                     slot = (k if len(host_boxes) < spec.count else 0)
                     offs = (slot - (share - 1) / 2) * bw * 1.05

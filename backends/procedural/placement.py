@@ -61,7 +61,7 @@ def relative_box(anchor: Box, relation: str, bw: float, bh: float, w: int, h: in
     if rel == "next to":
         rel = "right of" if w - ax1 >= bw + gap or ax0 < bw + gap and w - ax1 >= ax0 else "left of"
     if rel == "on top of":
-        bw, bh = size_for(bw / max(bh, 1e-6), min(aw, ah) * 0.62)
+        bw, bh = size_for(bw / max(bh, 1e-6), min(max(aw, ah) * 0.55, ah * 1.1))
         box = box_at(acx, ay0 - bh / 2 + ah * 0.08, bw, bh)
     elif rel == "inside":
         bw, bh = size_for(bw / max(bh, 1e-6), min(aw, ah) * 0.5)

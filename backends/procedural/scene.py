@@ -11,6 +11,8 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 PNG_KEY = "scene_graph"
+MAX_ITEMS = 500  # objects or texts a scene may hold (a PNG chunk is untrusted input)
+MAX_TEXT_CHARS = 2000
 
 
 class SceneGraphError(ValueError):
@@ -53,10 +55,13 @@ def make_object(
     }
 
 
-def _check_box(where: str, box: Any) -> list[float]:
-    if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+def _check_box(where: str, box: Any, limit: float) -> list[float]:
+    if not (isinstance(box, (list, tuple)) and len(box) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
         raise SceneGraphError(f"{where}.bbox: expected [x0, y0, x1, y1] numbers, got {box!r}")
     x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(abs(v) <= limit for v in (x0, y0, x1, y1)):
+        raise SceneGraphError(f"{where}.bbox: coordinates beyond ±{limit:.0f}px ({box!r})")
     if x1 < x0 or y1 < y0:
         raise SceneGraphError(f"{where}.bbox: x1/y1 must not be smaller than x0/y0 ({box!r})")
     return [x0, y0, x1, y1]
@@ -85,11 +90,17 @@ def validate_scene(data: Any) -> dict[str, Any]:
     for key in ("style", "objects", "texts", "relations", "history"):
         if not isinstance(scene.setdefault(key, []), list):
             raise SceneGraphError(f"scene graph: {key} must be a list")
+    limit = 4.0 * max(scene["width"], scene["height"])
+    for key in ("objects", "texts"):
+        if len(scene[key]) > MAX_ITEMS:
+            raise SceneGraphError(f"scene graph: more than {MAX_ITEMS} {key}")
     for i, obj in enumerate(scene["objects"]):
         where = f"objects[{i}]"
         if not isinstance(obj, dict) or not isinstance(obj.get("class"), str):
             raise SceneGraphError(f"{where}: expected an object with a 'class' string")
-        obj["bbox"] = _check_box(where, obj.get("bbox"))
+        obj["bbox"] = _check_box(where, obj.get("bbox"), limit)
+        if not isinstance(obj.get("attributes", {}), dict):
+            raise SceneGraphError(f"{where}.attributes: expected an object")
         obj.setdefault("id", f"obj-{i}")
         obj.setdefault("color", None)
         obj.setdefault("rgb", None)
@@ -100,7 +111,9 @@ def validate_scene(data: Any) -> dict[str, Any]:
         where = f"texts[{i}]"
         if not isinstance(txt, dict) or not isinstance(txt.get("text"), str):
             raise SceneGraphError(f"{where}: expected an object with a 'text' string")
-        txt["bbox"] = _check_box(where, txt.get("bbox"))
+        txt["bbox"] = _check_box(where, txt.get("bbox"), limit)
+        if len(txt["text"]) > MAX_TEXT_CHARS:
+            raise SceneGraphError(f"{where}.text: longer than {MAX_TEXT_CHARS} characters")
         txt.setdefault("id", f"text-{i}")
         txt.setdefault("rgb", None)
         txt.setdefault("color", None)

@@ -182,3 +182,19 @@ def test_edit_does_not_mutate_the_input(engine, base):
     before = copy.deepcopy(base.scene_graph)
     edit(engine, base.image, "remove the dog and make the car blue")
     assert base.scene_graph == before
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda sg: sg["objects"][0].update(bbox=[0, 0, 1e9, 1e9]),
+    lambda sg: sg["objects"][0].update(bbox="nope"),
+    lambda sg: sg.update(width=-5),
+    lambda sg: sg.update(objects=sg["objects"] * 200),
+    lambda sg: sg["texts"][0].update(text="x" * 5000),
+])
+def test_hostile_scene_graph_chunks_are_treated_as_photos(engine, base, mutate):
+    sg = copy.deepcopy(base.scene_graph)
+    mutate(sg)
+    img = base.image.copy()
+    img.info["scene_graph"] = __import__("json").dumps(sg)
+    res = edit(engine, img, "make it sepia")
+    assert res.scene_graph is None and any("not a valid procedural scene" in n for n in res.notices)
