@@ -51,8 +51,17 @@ class Cancelled(Exception):
     """Raised between steps when the request's cancel event is set."""
 
 
+class _Cancellable:
+    cancel: threading.Event | None
+
+    def check_cancel(self) -> None:
+        """Raise Cancelled if the user cancelled; engines call this between steps."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+
 @dataclass
-class GenerationRequest:
+class GenerationRequest(_Cancellable):
     """Text to image."""
 
     prompt: str
@@ -66,13 +75,9 @@ class GenerationRequest:
     progress: ProgressFn | None = None
     cancel: threading.Event | None = None
 
-    def check_cancel(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled()
-
 
 @dataclass
-class EditRequest:
+class EditRequest(_Cancellable):
     """Image (+ optional mask, reference images) and an instruction to a new image."""
 
     image: Image.Image
@@ -88,10 +93,6 @@ class EditRequest:
     params: dict[str, Any] = field(default_factory=dict)
     progress: ProgressFn | None = None
     cancel: threading.Event | None = None
-
-    def check_cancel(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled()
 
 
 @dataclass
