@@ -126,9 +126,10 @@ def chart_frame(forest: TaxonomyForest, node_id: str, coverage: Mapping[str, Nod
     module = chart_module(forest, node_id)
     records = []
     for cov in module_coverage(forest, module.id, coverage):
+        # both series on every bar (0 when there is no target): the plot fixes its colours from the
+        # first data it draws, so a series missing then would stay invisible later
         records.append({"subtask": cov.title, "series": SERIES_HELD, "samples": cov.samples, "id": cov.node_id})
-        if cov.remaining:
-            records.append({"subtask": cov.title, "series": SERIES_NEEDED, "samples": cov.remaining, "id": cov.node_id})
+        records.append({"subtask": cov.title, "series": SERIES_NEEDED, "samples": cov.remaining or 0, "id": cov.node_id})
     return pd.DataFrame.from_records(records, columns=["subtask", "series", "samples", "id"])
 
 

@@ -16,9 +16,10 @@ def test_search_select_and_coverage_through_the_api(live_app):
     assert selected == "opengpt4o/gen/spatial/relative_position"
     ids = [r[1] for r in _rows(table)]
     assert ids == ["opengpt4o", "opengpt4o/gen", "opengpt4o/gen/spatial", "opengpt4o/gen/spatial/relative_position"]
-    assert "1 nodes match" in status
+    assert "1 node matches" in status
 
-    card, chart = client.predict(selected, "(all datasets)", api_name="/taxonomy_select")
+    card, heading, chart = client.predict(selected, "(all datasets)", api_name="/taxonomy_select")
+    assert "Coverage of Spatial Reasoning (opengpt4o/gen/spatial)" in heading
     assert "Objects are placed in the stated planar relation" in card
     assert "2,000" in card and "0 of 2,000 (0.0%)" in card
 
@@ -26,14 +27,13 @@ def test_search_select_and_coverage_through_the_api(live_app):
     for _ in range(2):
         studio.samples.add(task="text-to-image", prompt="a cup left of a plate",
                            taxonomy_id="opengpt4o/gen/spatial/relative_position", dataset="mine")
-    card, chart = client.predict(selected, "(all datasets)", api_name="/taxonomy_select")
+    card, heading, chart = client.predict(selected, "(all datasets)", api_name="/taxonomy_select")
     assert "2 of 2,000 (0.1%)" in card
-    bars = {(r[0], r[1]): r[2] for r in chart["value"]["data"]}
+    bars = {(r[0], r[1]): r[2] for r in chart.get("value", chart)["data"]}
     assert bars[("Relative Position", "samples held")] == 2
     assert bars[("Relative Position", "still needed for the paper target")] == 1998
     assert bars[("Object Counting", "still needed for the paper target")] == 1000
-    assert chart["sort"][:2] == ["Containment", "Relative Position"]
-    table, datasets, card, chart, status = client.predict(
+    table, datasets, card, heading, chart, status = client.predict(
         "relative position", selected, "(all datasets)", api_name="/taxonomy_refresh")
     assert _rows(table)[-1][3:] == ["2", "0.1%"]
 
@@ -53,17 +53,17 @@ def test_user_text_is_escaped_and_bad_edits_keep_the_old_taxonomy(tmp_path, data
     )
     with launched_app(data_dir, taxonomy_dir=folder) as (url, studio):
         client = Client(url, verbose=False)
-        card, _ = client.predict("mine", "(all datasets)", api_name="/taxonomy_select")
+        card, _, _ = client.predict("mine", "(all datasets)", api_name="/taxonomy_select")
         assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt; draws &amp; paints" in card
         assert "&lt;b&gt;Mine&lt;/b&gt;" in card
 
         (folder / "extra.yaml").write_text("parent: mine\nkey: sub\ntitle: Sub\ndefinition: added\ntarget_count: -1\n")
-        table, selected, status, card, chart = client.predict("", "mine", "(all datasets)", api_name="/taxonomy_reload")
+        table, selected, status, card, heading, chart = client.predict("", "mine", "(all datasets)", api_name="/taxonomy_reload")
         assert "extra.yaml: target_count (line 5): must not be negative, got -1" in status
         assert "mine/sub" not in studio.taxonomy
 
         (folder / "extra.yaml").write_text("parent: mine\nkey: sub\ntitle: Sub\ndefinition: added\ntarget_count: 1\n")
-        table, selected, status, card, chart = client.predict("", "mine", "(all datasets)", api_name="/taxonomy_reload")
+        table, selected, status, card, heading, chart = client.predict("", "mine", "(all datasets)", api_name="/taxonomy_reload")
         assert [r[1] for r in _rows(table)] == ["mine", "mine/sub"]
         assert "2 nodes in 1 taxonomies from 2 files" in status
         assert "target 5 but the listed children" in card

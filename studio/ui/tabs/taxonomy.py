@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 import logging
 
+import pandas as pd
+
 import gradio as gr
 
 from studio.core import Studio
@@ -60,29 +62,31 @@ def _status_html(forest: TaxonomyForest, unknown: dict[str, int], extra: str = "
     return "<p>" + " ".join(parts) + "</p>"
 
 
-def _chart(forest: TaxonomyForest | None, node_id: str | None, coverage) -> gr.BarPlot:
+def _chart(forest: TaxonomyForest | None, node_id: str | None, coverage) -> tuple[str, pd.DataFrame | None]:
+    """(heading HTML, bar data) for the module of the selection.
+
+    The heading is a separate component: Gradio's BarPlot does not redraw its data when an update
+    also changes its title, so the plot only ever receives data.
+    """
     if forest is None or not node_id or node_id not in forest:
-        return gr.BarPlot(value=None, title="Coverage")
+        return "", None
     module = chart_module(forest, node_id)
-    frame = chart_frame(forest, node_id, coverage)
-    return gr.BarPlot(
-        value=frame, title=f"Coverage of {module.title}: samples held vs paper target",
-        sort=[c.title for c in (module.children or [module])],
-    )
+    heading = f"Coverage of {module.title} ({module.id}): samples held vs the paper's target, per child"
+    return f"<h4 style='margin:0'>{html.escape(heading)}</h4>", chart_frame(forest, node_id, coverage)
 
 
 def _details(studio: Studio, node_id: str | None, dataset: str | None):
-    """(card HTML, chart) for the selected node, with counts read from the database now."""
+    """(card HTML, chart heading, chart data) for the selected node, counted from the database now."""
     forest, error = _forest(studio)
     if forest is None:
-        return _error_html(error), _chart(None, None, {})
+        return (_error_html(error), *_chart(None, None, {}))
     if not node_id:
-        return PICK_HINT, _chart(None, None, {})
+        return (PICK_HINT, *_chart(None, None, {}))
     node = forest.find(node_id)
     if node is None:
-        return f"<p class='studio-error'>{html.escape(f'No taxonomy node {node_id!r}.')}</p>", _chart(None, None, {})
+        return (f"<p class='studio-error'>{html.escape(f'No taxonomy node {node_id!r}.')}</p>", *_chart(None, None, {}))
     coverage, _ = coverage_from_store(forest, studio.samples, _dataset_filter(dataset))
-    return node_card(node, coverage.get(node.id)), _chart(forest, node.id, coverage)
+    return (node_card(node, coverage.get(node.id)), *_chart(forest, node.id, coverage))
 
 
 def _initial_node(studio: Studio) -> str | None:
@@ -108,28 +112,27 @@ def build(ctx: UIContext) -> None:
         refresh = gr.Button("Refresh counts", scale=1, elem_id="taxonomy-refresh")
         reload_files = gr.Button("Reload taxonomy files", scale=1, elem_id="taxonomy-reload")
     status = gr.HTML(_error_html(error) if forest is None else "", elem_id="taxonomy-status")
+    tree = gr.Dataframe(
+        headers=TREE_HEADERS, datatype="str", interactive=False, elem_id="taxonomy-tree",
+        max_height=420, column_widths=["38%", "38%", "8%", "8%", "8%"],
+        label="Tree (click a row to select it)",
+    )
     with gr.Row():
-        with gr.Column(scale=3):
-            tree = gr.Dataframe(
-                headers=TREE_HEADERS, datatype="str", interactive=False, elem_id="taxonomy-tree",
-                value=lambda: _tree_now(studio), max_height=560, column_widths=["46%", "30%", "8%", "8%", "8%"],
-                label="Tree (click a row to select it)",
-            )
         with gr.Column(scale=2):
             selected = gr.Dropdown(
                 node_choices(forest), value=first, label="Selected node", elem_id="taxonomy-selected",
                 filterable=True,
             )
-            details = gr.HTML(lambda: _details(studio, first, None)[0], elem_id="taxonomy-details")
+            details = gr.HTML(PICK_HINT, elem_id="taxonomy-details")
             synthesize = gr.Button("Synthesize prompts for this node", variant="primary", visible=False,
                                    elem_id="taxonomy-synthesize")
-    chart = gr.BarPlot(
-        value=lambda: _chart_now(studio, first),
-        sort=[c.title for c in chart_module(forest, first).children] if forest is not None and first else None,
-        x="subtask", y="samples", color="series",
-        color_map=CHART_COLORS, tooltip="all", x_label_angle=-25, y_title="samples", x_title="",
-        elem_id="taxonomy-chart", height=320,
-    )
+        with gr.Column(scale=3):
+            chart_heading = gr.HTML("", elem_id="taxonomy-chart-heading")
+            chart = gr.BarPlot(
+                x="subtask", y="samples", color="series", color_map=CHART_COLORS, tooltip="all",
+                x_label_angle=-25, y_title="samples", x_title="", show_label=False,
+                elem_id="taxonomy-chart", height=360,
+            )
 
     def on_search(query: str, ds: str | None):
         forest, error = _forest(studio)
@@ -141,7 +144,8 @@ def build(ctx: UIContext) -> None:
         hits = forest.search(query)
         if not hits:
             return [], gr.skip(), _status_html(forest, unknown, f"No node matches “{query.strip()}”.")
-        extra = f"{len(hits)} nodes match “{query.strip()}”; the best match is selected."
+        matches = "1 node matches" if len(hits) == 1 else f"{len(hits)} nodes match"
+        extra = f"{matches} “{query.strip()}”; the best match is selected."
         return tree_rows(forest, coverage, hits), hits[0].id, _status_html(forest, unknown, extra)
 
     def on_select(node_id: str | None, ds: str | None):
@@ -156,8 +160,8 @@ def build(ctx: UIContext) -> None:
         datasets = [ALL_DATASETS, *studio.samples.datasets()]
         ds = ds if ds in datasets else ALL_DATASETS
         rows, _, status_html = on_search(query, ds)
-        card, bars = _details(studio, node_id, ds)
-        return rows, gr.Dropdown(choices=datasets, value=ds), card, bars, status_html
+        card, heading, bars = _details(studio, node_id, ds)
+        return rows, gr.Dropdown(choices=datasets, value=ds), card, heading, bars, status_html
 
     def on_reload(query: str, node_id: str | None, ds: str | None):
         forest, error = _forest(studio)
@@ -165,63 +169,50 @@ def build(ctx: UIContext) -> None:
             forest = forest.reload() if forest is not None else studio.taxonomy
         except TaxonomyError as exc:
             gr.Warning("The taxonomy files have errors; the previous taxonomy stays in use. See the message above the tree.")
-            return gr.skip(), gr.skip(), _error_html(str(exc)), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), _error_html(str(exc)), gr.skip(), gr.skip(), gr.skip()
         keep = node_id if node_id in forest else (forest.roots[0].id if forest.roots else None)
         rows, _, status_html = on_search(query, ds)
-        card, bars = _details(studio, keep, ds)
-        return rows, gr.Dropdown(choices=node_choices(forest), value=keep), status_html, card, bars
+        card, heading, bars = _details(studio, keep, ds)
+        return rows, gr.Dropdown(choices=node_choices(forest), value=keep), status_html, card, heading, bars
 
     search.change(on_search, [search, dataset], [tree, selected, status], api_name="taxonomy_search",
                   trigger_mode="always_last", show_progress="hidden")
-    selected.change(on_select, [selected, dataset], [details, chart], api_name="taxonomy_select",
+    selected.change(on_select, [selected, dataset], [details, chart_heading, chart], api_name="taxonomy_select",
                     show_progress="hidden")
-    dataset.change(on_refresh, [search, selected, dataset], [tree, dataset, details, chart, status],
+    dataset.change(on_refresh, [search, selected, dataset], [tree, dataset, details, chart_heading, chart, status],
                    api_visibility="private", show_progress="hidden")
     tree.select(on_row, None, [selected], api_visibility="private")
-    refresh.click(on_refresh, [search, selected, dataset], [tree, dataset, details, chart, status],
+    refresh.click(on_refresh, [search, selected, dataset], [tree, dataset, details, chart_heading, chart, status],
                   api_name="taxonomy_refresh")
-    reload_files.click(on_reload, [search, selected, dataset], [tree, selected, status, details, chart],
+    reload_files.click(on_reload, [search, selected, dataset], [tree, selected, status, details, chart_heading, chart],
                        api_name="taxonomy_reload")
+
+    # counts are read when the page opens and whenever this tab is opened again
+    refresh_io = ([search, selected, dataset], [tree, dataset, details, chart_heading, chart, status])
+    page = _enclosing(search, gr.Tab)
+    if page is not None:
+        page.select(on_refresh, *refresh_io, api_visibility="private", show_progress="hidden")
+    app = _enclosing(search, gr.Blocks)
+    if app is not None:
+        app.load(on_refresh, *refresh_io, api_visibility="private", show_progress="hidden")
 
     ctx.register("taxonomy.selected", selected)
     ctx.register("taxonomy.synthesize_button", synthesize)
-    _WIRING[id(ctx)] = (search, selected, dataset, tree, details, chart, status, synthesize, on_refresh)
 
 
-def _tree_now(studio: Studio) -> list[list[str]]:
-    forest, _ = _forest(studio)
-    if forest is None:
-        return []
-    coverage, _ = coverage_from_store(forest, studio.samples)
-    return tree_rows(forest, coverage)
-
-
-def _chart_now(studio: Studio, node_id: str | None):
-    forest, _ = _forest(studio)
-    if forest is None or not node_id or node_id not in forest:
-        return None
-    coverage, _ = coverage_from_store(forest, studio.samples)
-    return chart_frame(forest, node_id, coverage)
-
-
-#: components build() hands to wire(), per UI context
-_WIRING: dict[int, tuple] = {}
+def _enclosing(component, kind: type):
+    """The nearest enclosing layout of this kind (the tab this module builds in, or the app)."""
+    block = getattr(component, "parent", None)
+    while block is not None and not isinstance(block, kind):
+        block = getattr(block, "parent", None)
+    return block
 
 
 def wire(ctx: UIContext) -> None:
-    """Refresh counts when the tab is opened; link to the Synthesis tab when it registered its node picker."""
-    search, selected, dataset, tree, details, chart, status, synthesize, on_refresh = _WIRING.pop(id(ctx))
-
-    if ctx.tabs is not None:
-        def on_tab(query: str, node_id: str | None, ds: str | None, evt: gr.SelectData):
-            if evt.value != TAB.title and getattr(evt, "index", None) != TAB.id:
-                return (gr.skip(),) * 5
-            return on_refresh(query, node_id, ds)
-
-        ctx.tabs.select(on_tab, [search, selected, dataset], [tree, dataset, details, chart, status],
-                        api_visibility="private", show_progress="hidden")
-
+    """Link to the Synthesis tab when it registered its node picker; otherwise the button stays hidden."""
     target = ctx.get("synthesis.nodes")
+    selected = ctx.get("taxonomy.selected")
+    synthesize = ctx.get("taxonomy.synthesize_button")
     if target is None or ctx.tabs is None:
         return  # no Synthesis tab: the button stays hidden
     synthesize.visible = True
