@@ -7,18 +7,16 @@ from studio.editing.runner import TurnFailed, backend_defaults, edit_backends  #
 from studio.editing.sessions import (  # noqa: F401
     EditingError,
     SessionNotFound,
-    TurnOutcome,
     create_session,
     delete_session,
     get_session,
     list_sessions,
     recent_samples,
-    retry_turn,
     set_head,
     start_from_prompt,
     start_from_sample,
     start_from_upload,
-    submit_turn,
     undo,
 )
+from studio.editing.turns import TurnOutcome, retry_turn, submit_turn  # noqa: F401
 from studio.editing.views import SessionSummary, SessionView, TurnView  # noqa: F401

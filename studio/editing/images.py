@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from studio.images import fit_within, load_image
+from studio.db.models import StoredImage
+from studio.images import StoredFile, fit_within, load_image
 
 _CACHE_SIZE = 48
 _caches: "weakref.WeakKeyDictionary[Any, _ImageCache]" = weakref.WeakKeyDictionary()
@@ -19,20 +20,21 @@ _caches_lock = threading.Lock()
 
 
 class _ImageCache:
-    """Recently used images by SHA-256 (the chat reads the last output again on the next turn)."""
+    """Recently used images (and their analysis arrays) by SHA-256: the chat reads the last
+    output again on the next turn."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[str, Image.Image] = OrderedDict()
+        self._items: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, sha: str) -> Image.Image | None:
+    def get(self, sha: str) -> Any:
         with self._lock:
             img = self._items.get(sha)
             if img is not None:
                 self._items.move_to_end(sha)
             return img
 
-    def put(self, sha: str, img: Image.Image) -> None:
+    def put(self, sha: str, img: Any) -> None:
         with self._lock:
             self._items[sha] = img
             self._items.move_to_end(sha)
@@ -59,20 +61,36 @@ def open_upload(studio, source: Any) -> tuple[Image.Image, list[str]]:
     return img, [notice] if notice else []
 
 
-def store(studio, img: Image.Image, text: dict[str, Any] | None = None) -> str:
-    """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256.
-
-    Level-1 zlib keeps encoding a small share of a turn; the bytes decode the same at any level.
-    """
+def encode(img: Image.Image, text: dict[str, Any] | None = None) -> bytes:
+    """PNG bytes; text entries of ``img.info`` (e.g. a procedural scene graph) and ``text`` become
+    PNG text chunks. Level-1 zlib keeps encoding a small share of a turn (lossless all the same)."""
+    chunks = {k: v for k, v in img.info.items() if isinstance(k, str) and isinstance(v, str)}
+    chunks.update(text or {})
     meta = PngImagePlugin.PngInfo()
-    for key, value in (text or {}).items():
+    for key, value in chunks.items():
         meta.add_itxt(key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
     buf = io.BytesIO()
     img.save(buf, format="PNG", pnginfo=meta, compress_level=1)
-    data = buf.getvalue()
+    return buf.getvalue()
+
+
+def write(studio, data: bytes, img: Image.Image) -> StoredFile:
+    """Put encoded bytes in the image store (no database row) and cache the decoded image."""
     f = studio.images.put_bytes(data, fmt="PNG", size=img.size)
-    studio.samples.record_file(f)
     _cache(studio).put(f.sha256, img)
+    return f
+
+
+def image_row(f: StoredFile) -> StoredImage:
+    """The ``images`` table row for a stored file."""
+    return StoredImage(sha256=f.sha256, rel_path=f.rel_path, width=f.width, height=f.height,
+                       format=f.format, size_bytes=f.size_bytes)
+
+
+def store(studio, img: Image.Image, text: dict[str, Any] | None = None) -> str:
+    """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256."""
+    f = write(studio, encode(img, text), img)
+    studio.samples.record_file(f)
     return f.sha256
 
 
@@ -86,10 +104,29 @@ def open_stored(studio, sha: str) -> Image.Image:
     return img
 
 
+def analysis_array(studio, sha: str, img: Image.Image | None = None) -> np.ndarray:
+    """The drift-analysis array of a stored image (cached: each output is the next turn's input)."""
+    from studio.editing.drift import analysis_size, to_array
+
+    cache = _cache(studio)
+    key = f"analysis:{sha}"
+    arr = cache.get(key)
+    if arr is None:
+        img = img if img is not None else open_stored(studio, sha)
+        arr = to_array(img, analysis_size(img.size))
+        cache.put(key, arr)
+    return arr
+
+
+def remember_analysis(studio, sha: str, arr: np.ndarray) -> None:
+    """Cache an analysis array computed elsewhere (the output of a turn)."""
+    _cache(studio).put(f"analysis:{sha}", arr)
+
+
 def store_region(studio, region: np.ndarray) -> str:
-    """Store a boolean edit region as a 1-bit PNG; returns its SHA-256."""
+    """Store a boolean edit region as a 1-bit PNG file (internal: no images row); returns its SHA-256."""
     img = Image.fromarray(region.astype(np.uint8) * 255, mode="L").convert("1")
-    return store(studio, img)
+    return write(studio, encode(img), img).sha256
 
 
 def open_region(studio, sha: str) -> np.ndarray:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from backends.base import Capability, EditRequest, GenerationRequest
-from studio.db import new_id, utcnow
+from backends.base import Capability, GenerationRequest
+from studio.db import utcnow
 from studio.db.models import Sample
-from studio.editing import drift as driftlib
 from studio.editing import images as imgs
 from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import (
@@ -30,7 +28,7 @@ from studio.editing.runner import (
     clean_params,
     split_params,
 )
-from studio.editing.views import SessionSummary, SessionView, TurnView
+from studio.editing.views import SessionSummary, SessionView
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +43,6 @@ class EditingError(ValueError):
 
 class SessionNotFound(EditingError):
     """No such session for this user (also what another user's session looks like)."""
-
-
-@dataclass(frozen=True)
-class TurnOutcome:
-    """A session after a turn, the turn itself, and messages for the user."""
-
-    session: SessionView
-    turn: TurnView
-    notices: list[str] = field(default_factory=list)
 
 
 def _owner(owner: str) -> str:
@@ -245,158 +234,3 @@ def undo(studio, owner: str, session_id: str, shown: str | None) -> SessionView:
     if shown not in view.turns:
         raise EditingError(f"turn {shown!r} is not part of this session")
     return set_head(studio, owner, session_id, view.turns[shown].parent_id)
-
-
-# -- running turns ----------------------------------------------------------------------------
-def submit_turn(
-    studio, owner: str, session_id: str, instruction: str, backend: str, *, shown: str | None,
-    params: dict[str, Any] | None = None, mask: Image.Image | None = None,
-    references: Sequence[Image.Image] = (), timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> TurnOutcome:
-    """Apply ``instruction`` to the image of ``shown`` (the turn the sender sees; None: source).
-
-    The new turn becomes the head. If another tab moved the session meanwhile, its turns are
-    kept on their own branch and the notice says so. A failing backend fails only this turn.
-    """
-    owner = _owner(owner)
-    instruction = (instruction or "").strip()
-    if not instruction:
-        raise EditingError("write an instruction: what should change in the image?")
-    entry = studio.backends.entry(backend)
-    if not entry.capabilities & {Capability.EDIT, Capability.INPAINT}:
-        raise EditingError(f"backend '{backend}' cannot edit images; pick an edit-capable backend")
-    try:
-        params = clean_params(params or {})
-    except ValueError as exc:
-        raise EditingError(str(exc)) from None
-    params["timeout_s"] = float(timeout_s)
-    notices: list[str] = []
-    if mask is not None and Capability.INPAINT not in entry.capabilities:
-        notices.append(f"backend '{backend}' does not declare inpainting; it may ignore the mask")
-    mask_sha = imgs.store(studio, mask.convert("L")) if mask is not None else None
-    ref_shas = [imgs.store(studio, imgs.open_upload(studio, r)[0]) for r in references]
-
-    def attempt() -> tuple[str, list[str]] | None:
-        with studio.db.session() as s:
-            sess = _load(s, owner, session_id)
-            view = SessionView.of(sess, _turns(s, sess.id))
-            if shown is not None and shown not in view.turns:
-                raise EditingError("the turn you are looking at is not part of this session; reload it")
-            base = view.base_of(shown)
-            extra: list[str] = []
-            if sess.head_turn_id != shown:
-                now_at = "the source image" if sess.head_turn_id is None else f"turn #{view.turns[sess.head_turn_id].seq}"
-                extra.append(f"this session changed in another tab (it was at {now_at}); your edit starts "
-                             "its own branch from the image you saw, and the other branch is kept")
-            turn = EditTurn(id=new_id(), session_id=sess.id, parent_id=base, seq=sess.turn_count + 1,
-                            instruction=instruction, backend=backend, params=params,
-                            input_image=view.image_of(base), mask_image=mask_sha,
-                            reference_images=ref_shas, status="running", attempts=1,
-                            honored=[], ignored=[], notices=[], error="", started_at=utcnow())
-            if not _bump(s, sess, head_turn_id=turn.id, turn_count=sess.turn_count + 1):
-                s.rollback()
-                return None
-            s.add(turn)
-            return turn.id, extra
-
-    turn_id, extra = _with_retries(attempt)
-    notices.extend(extra)
-    return _execute(studio, owner, session_id, turn_id, notices)
-
-
-def retry_turn(
-    studio, owner: str, session_id: str, turn_id: str, *, backend: str | None = None,
-    timeout_s: float | None = None,
-) -> TurnOutcome:
-    """Run a failed turn again in place (optionally on another backend)."""
-    owner = _owner(owner)
-    with studio.db.session() as s:
-        sess = _load(s, owner, session_id)
-        turn = s.get(EditTurn, turn_id)
-        if turn is None or turn.session_id != sess.id:
-            raise EditingError(f"turn {turn_id!r} is not part of this session")
-        values: dict[str, Any] = {"status": "running", "attempts": EditTurn.attempts + 1, "error": "",
-                                  "started_at": utcnow(), "finished_at": None}
-        if backend:
-            entry = studio.backends.entry(backend)
-            if not entry.capabilities & {Capability.EDIT, Capability.INPAINT}:
-                raise EditingError(f"backend '{backend}' cannot edit images; pick an edit-capable backend")
-            values["backend"] = backend
-        if timeout_s is not None:
-            values["params"] = {**(turn.params or {}), "timeout_s": float(timeout_s)}
-        res = s.execute(update(EditTurn).where(EditTurn.id == turn_id, EditTurn.status == "failed").values(**values))
-        if res.rowcount != 1:
-            raise EditingError(f"turn #{turn.seq} is {turn.status}; only failed turns can be retried")
-    return _execute(studio, owner, session_id, turn_id, [])
-
-
-def _execute(studio, owner: str, session_id: str, turn_id: str, notices: list[str]) -> TurnOutcome:
-    """Call the backend for a reserved turn, store the result and its drift, or mark it failed."""
-    with studio.db.session() as s:
-        turn = s.get(EditTurn, turn_id)
-        sess = s.get(EditSession, session_id)
-        parent = s.get(EditTurn, turn.parent_id) if turn.parent_id else None
-        source_sha, parent_region = sess.source_image, parent.edited_region if parent else None
-    params = dict(turn.params or {})
-    timeout_s = float(params.get("timeout_s", DEFAULT_TIMEOUT_S))
-    fields, extras = split_params(params)
-    started = time.perf_counter()
-    values: dict[str, Any]
-    try:
-        image = imgs.open_stored(studio, turn.input_image)
-        mask = imgs.open_stored(studio, turn.mask_image).convert("L") if turn.mask_image else None
-        refs = [imgs.open_stored(studio, r) for r in turn.reference_images]
-        try:
-            engine = studio.backends.get(turn.backend)
-        except Exception as exc:  # BackendLoadError: name, reason, what to do
-            raise TurnFailed(str(exc)) from exc
-        result = call_with_timeout(
-            lambda cancel: engine.edit(EditRequest(
-                image=image, instruction=turn.instruction, mask=mask, reference_images=refs,
-                params=extras, cancel=cancel, **fields)),
-            timeout_s, f"backend '{turn.backend}'",
-        )
-        if not isinstance(getattr(result, "image", None), Image.Image):
-            raise TurnFailed(f"backend '{turn.backend}' returned no image")
-        duration = time.perf_counter() - started
-        values = _finish(studio, turn, result, image, mask, source_sha, parent_region)
-        values["duration_s"] = duration
-    except TurnFailed as exc:
-        values = {"status": "failed", "error": exc.reason, "duration_s": time.perf_counter() - started}
-    values["finished_at"] = utcnow()
-    with studio.db.session() as s:
-        s.execute(update(EditTurn).where(EditTurn.id == turn_id).values(**values))
-        s.execute(update(EditSession).where(EditSession.id == session_id)
-                  .values(version=EditSession.version + 1, updated_at=utcnow()))
-    view = get_session(studio, owner, session_id)
-    return TurnOutcome(view, view.turns[turn_id], notices)
-
-
-def _finish(studio, turn: EditTurn, result, image: Image.Image, mask: Image.Image | None,
-            source_sha: str, parent_region: str | None) -> dict[str, Any]:
-    """Store the output and the cumulative edit region; measure drift against the source."""
-    out = result.image.convert("RGB")
-    text = {"scene_graph": result.scene_graph} if result.scene_graph else None
-    out_sha = imgs.store(studio, out, text)
-    source = imgs.open_stored(studio, source_sha)
-    size = source.size
-    src_arr = driftlib.to_array(source)
-    out_arr = driftlib.to_array(out, size)
-    if mask is not None:
-        region = driftlib.mask_region(mask, size)
-    else:
-        region = driftlib.changed_region(driftlib.to_array(image, size), out_arr)
-    if parent_region:
-        region = region | imgs.open_region(studio, parent_region)
-    drift = driftlib.measure_drift(src_arr, out_arr, region)
-    notices = list(result.notices)
-    if out.size != image.size:
-        notices.append(f"the backend returned {out.width}×{out.height} from a {image.width}×{image.height} input")
-    return {
-        "status": "done", "error": "", "output_image": out_sha,
-        "edited_region": imgs.store_region(studio, region),
-        "honored": [str(h) for h in result.honored], "ignored": [str(i) for i in result.ignored],
-        "notices": [str(n) for n in notices], "drift": drift.as_dict(),
-        "backend": turn.backend,
-    }
-

@@ -30,6 +30,7 @@ class TurnView:
     notices: list[str]
     drift: dict[str, Any] | None
     duration_s: float | None
+    edited_region_sha: str | None = None
 
     @classmethod
     def of(cls, t: EditTurn) -> "TurnView":
@@ -40,7 +41,7 @@ class TurnView:
             status=t.status, error=t.error or "", attempts=t.attempts,
             honored=list(t.honored or []), ignored=list(t.ignored or []),
             notices=list(t.notices or []), drift=dict(t.drift) if t.drift else None,
-            duration_s=t.duration_s,
+            duration_s=t.duration_s, edited_region_sha=t.edited_region,
         )
 
     @property

@@ -1,0 +1,98 @@
+"""Edit chat: per-turn studio overhead (persistence, history, drift metric, PNG encoding) against
+the bare backend call, both measured in the same run on the same inputs, at 512×512 with the
+procedural backend.
+
+    .venv/bin/python bench/editchat_bench.py [--turns 30] [--backend procedural]
+
+Each step runs the bare ``backend.edit`` on an image and then a full studio turn
+(``studio.editing.submit_turn``) with the same instruction on the same image, so machine load
+hits both alike. Overhead share = (turn − bare) / turn, medians over the steps.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backends.base import EditRequest  # noqa: E402
+from studio import editing  # noqa: E402
+from studio.core import Studio  # noqa: E402
+from studio.editing import drift as driftlib  # noqa: E402
+from studio.editing import images as imgs  # noqa: E402
+from studio.settings import load_settings  # noqa: E402
+
+PROMPT = "a red apple to the left of a blue cup, a green ball below a yellow banana"
+INSTRUCTIONS = ["make the apple green", "make the cup red", "make the apple red", "make the cup blue"]
+
+
+def median_ms(xs: list[float]) -> float:
+    return statistics.median(xs) * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--turns", type=int, default=30)
+    ap.add_argument("--backend", default="procedural")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        studio = Studio(load_settings(data_dir=Path(tmp)))
+        try:
+            return run(studio, args.turns, args.backend)
+        finally:
+            studio.close()
+
+
+def run(studio: Studio, turns: int, backend_name: str) -> int:
+    view, _ = editing.start_from_prompt(studio, "bench", PROMPT, backend_name, width=512, height=512)
+    backend = studio.backends.get(backend_name)
+    source = imgs.open_stored(studio, view.source_image)
+    print(f"backend {backend_name}, image {source.width}×{source.height}, {turns} turns (+2 warm-up)")
+    head = None
+    bare, full, encode, drift = [], [], [], []
+    for i in range(turns + 2):
+        text = INSTRUCTIONS[i % len(INSTRUCTIONS)]
+        image = imgs.open_stored(studio, view.image_of(head) if head else view.source_image)
+        t0 = time.perf_counter()
+        result = backend.edit(EditRequest(image=image, instruction=text))
+        t_bare = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out = editing.submit_turn(studio, "bench", view.id, text, backend_name, shown=head)
+        t_full = time.perf_counter() - t0
+        if out.turn.status != "done":
+            print(f"turn {i} failed: {out.turn.error}")
+            return 1
+        head, view = out.turn.id, out.session
+        # the two largest parts of the overhead, timed alone on this turn's images
+        t0 = time.perf_counter()
+        imgs.encode(result.image)
+        t_enc = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        size = driftlib.analysis_size(source.size)
+        src, before, after = (driftlib.to_array(x, size) for x in (source, image, result.image))
+        driftlib.measure_drift(src, after, driftlib.changed_region(before, after))
+        t_drift = time.perf_counter() - t0
+        if i >= 2:
+            bare.append(t_bare)
+            full.append(t_full)
+            encode.append(t_enc)
+            drift.append(t_drift)
+    b, f = median_ms(bare), median_ms(full)
+    print(f"bare backend.edit          median {b:7.1f} ms")
+    print(f"studio turn (submit_turn)  median {f:7.1f} ms")
+    print(f"  PNG encode (alone)       median {median_ms(encode):7.1f} ms")
+    print(f"  drift metric (alone)     median {median_ms(drift):7.1f} ms (three analysis arrays, region, SSIM, PSNR)")
+    print(f"  rest (DB, history, I/O)  ~      {f - b - median_ms(encode) - median_ms(drift):7.1f} ms ")
+    overheads = [(x - y) / x for x, y in zip(full, bare)]
+    print(f"overhead share of the turn: median {statistics.median(overheads):.1%} "
+          f"(of medians: {(f - b) / f:.1%}); target < 20%")
+    print(f"turn / bare ratio: {f / b:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
