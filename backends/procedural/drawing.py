@@ -59,6 +59,11 @@ def object_aspect(cls: str) -> float:
     return icons.ASPECTS.get(cls, 1.0)
 
 
+def top_inset(cls: str) -> float:
+    """Fraction of the drawn height above the object's top surface (0 for most things)."""
+    return glyphs.glyph_top_inset(cls) if glyphs.has_glyph(cls) else icons.TOP_INSETS.get(cls, 0.0)
+
+
 def draw_method(cls: str) -> str:
     """'glyph', 'icon' or 'label': how this class is drawn."""
     if glyphs.has_glyph(cls):

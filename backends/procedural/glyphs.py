@@ -40,6 +40,18 @@ def glyph_aspect(cls: str) -> float | None:
     return None if g is None else g.width / g.height
 
 
+@lru_cache(maxsize=256)
+def glyph_top_inset(cls: str) -> float:
+    """Fraction of the glyph's height above its central top surface (where things placed on it rest)."""
+    g = load_glyph(cls) if lx.glyph_for(cls) else None
+    if g is None:
+        return 0.0
+    alpha = np.asarray(g.getchannel("A")) > 128
+    h, w = alpha.shape
+    tops = [int(np.argmax(col)) for col in alpha[:, int(w * 0.2): int(w * 0.8)].T if col.any()]
+    return float(np.median(tops)) / h if tops else 0.0
+
+
 def _rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     mx = rgb.max(-1)

@@ -192,6 +192,9 @@ def _sign(d: ImageDraw.ImageDraw, w: int, h: int, c: RGB, o: RGB) -> None:
     d.rounded_rectangle([w * .04, h * .04, w * .96, h * .66], radius=lw * 2, fill=c, outline=darker(c, .7), width=lw)
 
 
+#: fraction of an icon's height above the surface things are put on
+TOP_INSETS: dict[str, float] = {"dining table": 0.12, "bench": 0.5, "sink": 0.32, "toaster": 0.05}
+
 #: where quoted text goes on a carrier icon, as fractions of its box
 TEXT_AREAS: dict[str, tuple[float, float, float, float]] = {"sign": (.08, .08, .92, .62)}
 

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 from backends.procedural import icons, lexicon as lx, text as textmod
-from backends.procedural.drawing import object_aspect
+from backends.procedural.drawing import object_aspect, top_inset
 from backends.procedural.parser import ParsedPrompt
 from backends.procedural.scene import make_object, new_scene
 
@@ -82,7 +82,9 @@ class _Layout:
         self.boxes: dict[int, list[list[float]]] = {}
 
     def constraints(self) -> None:
-        for rel in self.p.relations:
+        ordered = [r for r in self.p.relations if r.relation in ATTACHMENTS]
+        ordered += [r for r in self.p.relations if r.relation not in ATTACHMENTS]
+        for rel in ordered:
             s, o, r = rel.subject, rel.object, rel.relation
             if r in ATTACHMENTS:
                 if s in self.host or o in self.host or any(h == s for h, _ in self.host.values()):
@@ -239,7 +241,7 @@ class _Layout:
                     if rel == "inside":
                         cy = hb[1] + hh * 0.55
                     elif rel == "on top of":
-                        cy = hb[1] - bh / 2 + hh * 0.08
+                        cy = hb[1] + hh * top_inset(self.p.objects[host].cls) - bh / 2 + hh * 0.06
                     else:
                         cx, cy = cx + hw * 0.22, hb[1] + hh * 0.62
                     boxes.append(self.clamp([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]))

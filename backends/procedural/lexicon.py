@@ -7,14 +7,15 @@ from __future__ import annotations
 
 #: COCO class -> (synonyms, emoji sequence or None when the class is drawn as a vector icon)
 COCO_CLASSES: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "person": (("man", "woman", "people", "boy", "girl", "child", "kid", "human", "guy", "lady"), "\U0001F9CD"),
+    "person": (("man", "woman", "people", "boy", "girl", "child", "kid", "human", "guy", "lady", "astronaut",
+                "player", "chef", "doctor", "student", "farmer", "dancer"), "\U0001F9CD"),
     "bicycle": (("bike", "cycle"), "\U0001F6B2"),
     "car": (("automobile", "sedan", "taxi"), "\U0001F697"),
     "motorcycle": (("motorbike", "scooter"), "\U0001F3CD"),
     "airplane": (("plane", "aeroplane", "jet", "aircraft"), "\u2708"),
     "bus": (("coach",), "\U0001F68C"),
     "train": (("locomotive", "tram"), "\U0001F686"),
-    "truck": (("lorry", "van"), "\U0001F69A"),
+    "truck": (("lorry", "pickup truck"), "\U0001F69A"),
     "boat": (("ship", "sailboat", "yacht"), "\u26F5"),
     "traffic light": (("stoplight", "traffic signal"), "\U0001F6A6"),
     "fire hydrant": (("hydrant",), None),
@@ -196,10 +197,13 @@ RELATIONS: dict[str, str] = {
     "bigger than": "bigger than", "larger than": "bigger than", "taller than": "bigger than",
     "smaller than": "smaller than", "tinier than": "smaller than", "shorter than": "smaller than",
     "in front of": "in front of", "behind": "behind",
+    "wearing": "wearing", "riding": "on top of", "riding on": "on top of", "holding": "next to",
+    "carrying": "next to",
 }
 #: relations whose inverse is stored instead, so the layout only knows a few
 INVERSE: dict[str, str] = {
     "right of": "left of", "below": "above", "smaller than": "bigger than", "behind": "in front of",
+    "wearing": "on top of",
 }
 
 ARRANGEMENTS: dict[str, str] = {

@@ -157,7 +157,9 @@ class _Scanner:
         return None
 
     def next_content(self, i: int) -> tuple[str, object] | None:
-        """Kind of the next meaningful mention from token i (skipping determiners and modifiers)."""
+        """Kind of the next meaningful mention from token i (skipping determiners, modifiers and up to
+        two unknown adjectives such as 'wooden')."""
+        unknown = 0
         while i < len(self.tokens):
             tok = self.tokens[i]
             if tok in ",;.!?:":
@@ -167,7 +169,11 @@ class _Scanner:
                 continue
             m = self.match(i)
             if m is None:
-                return None
+                unknown += 1
+                if unknown > 2 or tok.startswith("__text"):
+                    return None
+                i += 1
+                continue
             n, kinds = m
             kind_names = [k for k, _ in kinds]
             if "class" in kind_names:
@@ -345,7 +351,8 @@ class _Scanner:
             return
         self.mark(i, end)
         if self.last_object is None:
-            self.out.ignored.append(f"{surface} (no object before it)")
+            if not (self.last_entity and self.last_entity[0] == "text"):  # "'HI' on a sign": the sign carries it
+                self.out.ignored.append(f"{surface} (no object before it)")
             return
         self.flush_pending()
         self.pending_rel = (surface, rel, self.last_object)

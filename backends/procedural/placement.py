@@ -52,8 +52,9 @@ def free_spot(scene: dict[str, Any], bw: float, bh: float, rng: random.Random, a
     return min(candidates, key=lambda b: sum(overlap(b, o) for o in others))
 
 
-def relative_box(anchor: Box, relation: str, bw: float, bh: float, w: int, h: int) -> tuple[Box, bool]:
-    """A bw×bh box placed RELATION the anchor box; returns it and whether the relation still holds."""
+def relative_box(anchor: Box, relation: str, bw: float, bh: float, w: int, h: int, inset: float = 0.0) -> tuple[Box, bool]:
+    """A bw×bh box placed RELATION the anchor box (whose top surface is ``inset`` of its height down);
+    returns it and whether the relation still holds."""
     ax0, ay0, ax1, ay1 = anchor
     acx, acy, aw, ah = (ax0 + ax1) / 2, (ay0 + ay1) / 2, ax1 - ax0, ay1 - ay0
     gap = 0.06 * max(aw, bw)
@@ -62,7 +63,7 @@ def relative_box(anchor: Box, relation: str, bw: float, bh: float, w: int, h: in
         rel = "right of" if w - ax1 >= bw + gap or ax0 < bw + gap and w - ax1 >= ax0 else "left of"
     if rel == "on top of":
         bw, bh = size_for(bw / max(bh, 1e-6), min(max(aw, ah) * 0.55, ah * 1.1))
-        box = box_at(acx, ay0 - bh / 2 + ah * 0.08, bw, bh)
+        box = box_at(acx, ay0 + ah * inset - bh / 2 + ah * 0.06, bw, bh)
     elif rel == "inside":
         bw, bh = size_for(bw / max(bh, 1e-6), min(aw, ah) * 0.5)
         box = box_at(acx, ay0 + ah * 0.55, bw, bh)

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from backends.procedural import icons, lexicon as lx, placement as pl
-from backends.procedural.drawing import object_aspect
+from backends.procedural.drawing import object_aspect, top_inset
 from backends.procedural.edit_parse import EditOp, Target
 from backends.procedural.scene import make_object, next_id
 from backends.procedural.scene_ops import NotApplied, SceneWideOps
@@ -99,10 +99,10 @@ class SceneEditor(SceneWideOps):
 
     def op_add(self, op: EditOp) -> str:
         s = self.scene
-        anchor_box = None
+        anchor_box, inset = None, 0.0
         if op.args.get("anchor") is not None:
             anchors, _ = resolve(s, op.args["anchor"], self.last)
-            anchor_box = anchors[0]["bbox"]
+            anchor_box, inset = anchors[0]["bbox"], top_inset(anchors[0]["class"])
         group = f"group-{len({o['group'] for o in s['objects']}) + len(self.honored) + 100}"
         added, notes = [], []
         for spec in op.args["specs"]:
@@ -110,7 +110,7 @@ class SceneEditor(SceneWideOps):
             bw, bh = pl.size_for(object_aspect(spec.cls), side)
             for _ in range(spec.count):
                 if anchor_box is not None:
-                    box, ok = pl.relative_box(anchor_box, op.args["relation"], bw, bh, s["width"], s["height"])
+                    box, ok = pl.relative_box(anchor_box, op.args["relation"], bw, bh, s["width"], s["height"], inset)
                     if not ok:
                         notes.append(f"not enough room to put the {spec.cls} {op.args['relation']} the {op.args['anchor'].cls}; placed it as close as fits")
                     if added:
@@ -197,7 +197,7 @@ class SceneEditor(SceneWideOps):
                 anchors = [a for a in resolve(s, op.args["anchor"], [])[0] if a["id"] not in ids]
                 if not anchors:
                     raise NotApplied("cannot move an object relative to itself")
-                box, ok = pl.relative_box(anchors[0]["bbox"], op.args["relation"], bw, bh, w, h)
+                box, ok = pl.relative_box(anchors[0]["bbox"], op.args["relation"], bw, bh, w, h, top_inset(anchors[0]["class"]))
                 if not ok:
                     note = f"not enough room to move the {o['class']} {op.args['relation']} the {anchors[0]['class']}"
             elif "position" in op.args:
