@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from studio import editing
 from tests.editing.conftest import picture
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _send(page, text: str, expect_in_tree: str) -> None:
