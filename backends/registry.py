@@ -30,7 +30,7 @@ from backends.base import Backend, BackendLoadError, Capability
 ENGINES: dict[str, str] = {
     "procedural": "backends.procedural:ProceduralBackend",
     "diffusers-text2image": "backends.diffusers_engine:DiffusersText2Image",
-    "diffusers-edit": "backends.diffusers_engine:DiffusersEdit",
+    "diffusers-edit": "backends.diffusers_edit:DiffusersEdit",
     "janus": "backends.janus:JanusBackend",
     "openai-image": "backends.openai_api:OpenAIImageBackend",
     "openai-chat": "backends.openai_api:OpenAIChatBackend",
