@@ -170,7 +170,7 @@ class _Scanner:
             m = self.match(i)
             if m is None:
                 unknown += 1
-                if unknown > 2 or tok.startswith("__text"):
+                if unknown > 2 or tok.startswith("__text") or tok in lx.STOPWORDS:
                     return None
                 i += 1
                 continue

@@ -150,3 +150,18 @@ def test_empty_and_huge_prompts_are_defined():
 def test_relation_without_object_is_ignored():
     p = parse_prompt("a cat left of")
     assert p.relations == [] and any("left of" in s for s in p.ignored)
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("a red apple left of a blue cup on a wooden table", [("apple", "left of", "cup"), ("cup", "on top of", "dining table")]),
+    ("a dog wearing a hat", [("hat", "on top of", "dog")]),
+    ("an astronaut riding a horse", [("person", "on top of", "horse")]),
+])
+def test_everyday_phrasings(prompt, expected):
+    p = parse_prompt(prompt)
+    assert [(p.objects[r.subject].cls, r.relation, p.objects[r.object].cls) for r in p.relations] == expected
+
+
+def test_style_names_do_not_become_objects():
+    p = parse_prompt("a dog in the style of van gogh")
+    assert [o.cls for o in p.objects] == ["dog"] and p.relations == []
