@@ -13,6 +13,7 @@ from backends.procedural.scene import PNG_KEY, SceneGraphError, scale_scene, sce
 from backends.procedural.scene_edit import SceneEditor
 
 MAX_HISTORY = 20
+MAX_PHOTO_SIDE = 4096
 OTHER_BACKENDS = "an edit- or inpaint-capable model backend (diffusers-edit, janus or openai-image)"
 
 
@@ -42,6 +43,10 @@ def edit_image(name: str, request: EditRequest) -> ImageResult:
     if request.image is None:
         raise BackendError(name, "no image to edit", "upload or generate an image first")
     scene, notices = _scene_of(request)
+    if request.mask is not None:
+        notices.append("the procedural engine does not use masks; it edits the objects the instruction names")
+    if request.reference_images:
+        notices.append("the procedural engine does not use reference images")
     ops = plan_edit(instruction)
     request.check_cancel()
     if scene is None:
@@ -65,6 +70,11 @@ def edit_image(name: str, request: EditRequest) -> ImageResult:
 
 def _edit_photo(name: str, request: EditRequest, ops: list, notices: list[str]) -> ImageResult:
     img = request.image.convert("RGB")
+    if max(img.size) > MAX_PHOTO_SIDE:
+        scale = MAX_PHOTO_SIDE / max(img.size)
+        old = img.size
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+        notices.append(f"image was {old[0]}×{old[1]}; edited a {img.width}×{img.height} copy")
     honored, ignored = [], []
     from backends.procedural.styles import apply_styles
 
