@@ -292,8 +292,8 @@ class BatchRunner:
             except Exception:  # noqa: BLE001 - a missed heartbeat is not fatal
                 log.exception("heartbeat of batch %s failed", self.batch_id)
 
-    def run(self, force: bool = False) -> BatchStatus:
-        b = self.claim(force)
+    def run(self, force: bool = False, claimed: SynthesisBatch | None = None) -> BatchStatus:
+        b = claimed or self.claim(force)
         cfg = b.config
         options = BatchOptions.from_dict(cfg.get("options") or {})
         composer = None
@@ -411,11 +411,14 @@ def run_batch(studio, batch_id: str, *, force: bool = False,
 
 def start_batch(studio, batch_id: str) -> threading.Thread:
     """Run a batch on a background thread of this process (the UI's way: survives a closed browser)."""
-    BatchRunner(studio, batch_id).claim()  # fail now, in the caller, if it cannot run
+    runner = BatchRunner(studio, batch_id)
+    claimed = runner.claim()  # fail now, in the caller, if it cannot run
+    with _ACTIVE_LOCK:
+        _ACTIVE[batch_id] = runner
 
     def work() -> None:
         try:
-            BatchRunner(studio, batch_id).run(force=True)
+            runner.run(claimed=claimed)
         except Exception:  # noqa: BLE001
             log.exception("batch %s stopped with an error", batch_id)
             with studio.db.session() as s:

@@ -1,0 +1,76 @@
+"""The Synthesis tab through gradio_client (handlers) and once in a real browser."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+NODE = "opengpt4o/gen/spatial/object_counting"
+
+
+def _wait_done(client, batch_id, timeout=90):
+    deadline = time.monotonic() + timeout
+    md = ""
+    while time.monotonic() < deadline:
+        md, _failures = client.predict(batch_id, api_name="/synthesis_status")
+        if "done —" in md or "cancelled —" in md:
+            return md
+        time.sleep(0.5)
+    raise AssertionError(f"batch did not finish: {md}")
+
+
+@pytest.mark.slow
+def test_preview_batch_and_coverage_through_the_api(live_app):
+    from gradio_client import Client
+
+    url, studio = live_app
+    client = Client(url, verbose=False)
+    args = [[NODE, "sharegpt4o/t2i/object"], 6, 3, "template", "balanced", 0.5, "minhash", 0.9, False]
+    table, dropped, meta, note = client.predict(*args, api_name="/synthesis_preview")
+    again = client.predict(*args, api_name="/synthesis_preview")
+    assert table["data"] == again[0]["data"]  # same seed, same rows
+    assert len(table["data"]) == 6 and "6 rows" in note
+    nodes = {row[2] for row in table["data"]}
+    assert nodes == {NODE, "sharegpt4o/t2i/object"}
+    assert all(row[4] and "score" in row[4] for row in table["data"])  # difficulty with its reason
+    with pytest.raises(Exception, match="λ must be greater than 0"):
+        client.predict([ "sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9, False,
+                       api_name="/synthesis_preview")
+    with pytest.raises(Exception, match="no chat backend"):
+        client.predict([NODE], 2, 1, "llm", "balanced", 0.5, "off", 0.9, False, "procedural", "(none)", "ui",
+                       1, None, api_name="/synthesis_run")
+    batch, progress = client.predict(*args[:-1], False, "procedural", "(none)", "ui-test", 2, None,
+                                     api_name="/synthesis_run")
+    batch_id = batch["value"] if isinstance(batch, dict) else batch
+    md = _wait_done(client, batch_id)
+    assert "6/6 done" in md
+    plot, cov = client.predict("ui-test", api_name="/synthesis_coverage")
+    rows = {r[0]: r for r in cov["data"]}
+    assert rows[NODE][1] == 3 and rows["sharegpt4o/t2i/object"][1] == 3
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_synthesis_tab_in_a_browser(live_app, page):
+    from playwright.sync_api import expect
+
+    url, studio = live_app
+    page.goto(url)
+    page.get_by_role("tab", name="Synthesis").click()
+    nodes = page.locator("#synth-nodes input")
+    nodes.click()
+    nodes.fill("object_counting")
+    page.get_by_role("option", name=NODE).click()
+    page.keyboard.press("Escape")
+    page.locator("#synth-preview").click()
+    table = page.locator("#synth-table")
+    expect(table).to_contain_text(NODE, timeout=60_000)
+    expect(table).to_contain_text("score")
+    page.locator("#synth-dataset textarea, #synth-dataset input").first.fill("browser")
+    page.locator("#synth-run").click()
+    page.locator("#synth-progress").get_by_text("done —").wait_for(timeout=60_000)
+    page.get_by_label("Dataset (empty: all)").first.fill("browser")
+    page.locator("#synth-coverage-btn").click()
+    cov = page.locator("#synth-coverage")
+    expect(cov).to_contain_text(NODE, timeout=30_000)
+    expect(cov).to_contain_text("8 of 1,000")
