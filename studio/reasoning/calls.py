@@ -30,20 +30,34 @@ def describe_error(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {exc}"
 
 
-def ask(backend: Backend, messages: list[ChatMessage], *, timeout_s: float, what: str) -> ChatResult:
-    """Chat with ``backend``; ReasonerError on timeout, backend failure or an empty reply."""
+#: how often waiting loops look at the user's stop request
+POLL_S = 0.05
+
+
+def ask(backend: Backend, messages: list[ChatMessage], *, timeout_s: float, what: str,
+        stop: threading.Event | None = None) -> ChatResult:
+    """Chat with ``backend``; ReasonerError on timeout, stop, backend failure or an empty reply."""
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reasoner")
     started = time.perf_counter()
     future = pool.submit(backend.chat, ChatRequest(messages=messages, cancel=cancel))
     pool.shutdown(wait=False)
-    try:
-        result = future.result(timeout=timeout_s)
-    except TimeoutError:
-        cancel.set()
-        raise ReasonerError(f"{what} '{backend.name}' did not answer within {timeout_s:g} s") from None
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a visible outcome
-        raise ReasonerError(f"{what} '{backend.name}' failed: {describe_error(exc)}") from exc
+    deadline = started + timeout_s
+    while True:
+        if stop is not None and stop.is_set():
+            cancel.set()
+            raise ReasonerError(f"stopped by the user while waiting for {what} '{backend.name}'")
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            cancel.set()
+            raise ReasonerError(f"{what} '{backend.name}' did not answer within {timeout_s:g} s")
+        try:
+            result = future.result(timeout=min(left, POLL_S))
+            break
+        except TimeoutError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a visible outcome
+            raise ReasonerError(f"{what} '{backend.name}' failed: {describe_error(exc)}") from exc
     if not (result.text or "").strip():
         raise ReasonerError(f"{what} '{backend.name}' returned an empty reply")
     if not result.latency_s:
@@ -65,13 +79,13 @@ def llm_record(result: ChatResult, role: str) -> dict:
 
 
 def run_image_jobs(
-    jobs: list[ImageJob], *, concurrent: bool, timeout_s: float
+    jobs: list[ImageJob], *, concurrent: bool, timeout_s: float, stop: threading.Event | None = None
 ) -> Iterator[tuple[int, Image.Image | None, str, float]]:
     """Run image jobs, yielding ``(index, image or None, error, seconds)`` as each one finishes.
 
     Concurrent: all start at once, results arrive in completion order. Sequential: one after
     another in order. Either way the whole batch shares one deadline of ``timeout_s``; jobs still
-    running then are cancelled and reported as timed out.
+    running then (or when ``stop`` is set) are cancelled and reported as timed out (or stopped).
     """
     if not jobs:
         return
@@ -88,12 +102,16 @@ def run_image_jobs(
     deadline = t0 + timeout_s
     futures: dict[Future, int] = {pool.submit(timed, i, job): i for i, job in enumerate(jobs)}
     pending = set(futures)
+    reason = f"timed out after {timeout_s:g} s"
     try:
         while pending:
+            if stop is not None and stop.is_set():
+                reason = "stopped by the user"
+                break
             left = deadline - time.perf_counter()
             if left <= 0:
                 break
-            done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=min(left, POLL_S), return_when=FIRST_COMPLETED)
             for fut in sorted(done, key=lambda f: futures[f]):
                 i = futures[fut]
                 secs = time.perf_counter() - started.get(i, t0)
@@ -106,7 +124,7 @@ def run_image_jobs(
             cancel.set()
             for fut in sorted(pending, key=lambda f: futures[f]):
                 fut.cancel()
-                yield futures[fut], None, f"timed out after {timeout_s:g} s", time.perf_counter() - t0
+                yield futures[fut], None, reason, time.perf_counter() - t0
     finally:
         cancel.set()  # finished jobs ignore it; abandoned ones stop between steps
         pool.shutdown(wait=False, cancel_futures=True)

@@ -62,7 +62,8 @@ def run_correction(runner: "ReasoningRunner", req: RunRequest, state: RunState, 
             request = GenerationRequest(prompt=p, seed=s, width=req.width, height=req.height, cancel=cancel)
             return generator.generate(request).image
 
-        [(_, image, error, secs)] = list(run_image_jobs([job], concurrent=True, timeout_s=req.image_timeout_s))
+        [(_, image, error, secs)] = list(run_image_jobs([job], concurrent=True, timeout_s=req.image_timeout_s,
+                                                       stop=req.stop))
         slot.seconds = round(secs, 4)
         if image is None:
             slot.status, slot.error = "failed", error
@@ -78,7 +79,7 @@ def run_correction(runner: "ReasoningRunner", req: RunRequest, state: RunState, 
             ChatMessage("user", "Here is the image generated from the requirement.", [image]),
         ]
         try:
-            result = ask(critic, messages, timeout_s=req.reasoner_timeout_s, what="critic")
+            result = ask(critic, messages, timeout_s=req.reasoner_timeout_s, what="critic", stop=req.stop)
         except ReasonerError as exc:
             state.status = "partial"
             state.note(f"round {rnd}: {exc}; stopped with the last image")

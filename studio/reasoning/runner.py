@@ -141,7 +141,8 @@ class ReasoningRunner:
         ]
         started = time.perf_counter()
         try:
-            result = ask(self.backend(req.reasoner or ""), messages, timeout_s=req.reasoner_timeout_s, what="reasoner")
+            result = ask(self.backend(req.reasoner or ""), messages, timeout_s=req.reasoner_timeout_s, what="reasoner",
+                         stop=req.stop)
         except (ReasonerError, BackendError) as exc:
             state.status = "failed"
             state.note(str(exc))
@@ -213,7 +214,8 @@ class ReasoningRunner:
             return " ".join(text.split())[:1000]
         messages = [ChatMessage("user", TO_IMAGE_PROMPT.substitute(thought=text))]
         try:
-            result = ask(self.backend(req.reasoner), messages, timeout_s=req.reasoner_timeout_s, what="reasoner")
+            result = ask(self.backend(req.reasoner), messages, timeout_s=req.reasoner_timeout_s, what="reasoner",
+                         stop=req.stop)
         except (ReasonerError, BackendError) as exc:
             state.note(f"the rationale has no [image: …] part and turning it into a prompt failed: {exc}")
             return None
@@ -247,7 +249,8 @@ class ReasoningRunner:
         jobs = [self._job(req, mode, backend, item.text, k) for k, item in enumerate(slots)]
         render_start = time.perf_counter()
         per_image: list[float | None] = [None] * len(slots)
-        for k, image, error, secs in run_image_jobs(jobs, concurrent=req.concurrent, timeout_s=req.image_timeout_s):
+        for k, image, error, secs in run_image_jobs(jobs, concurrent=req.concurrent, timeout_s=req.image_timeout_s,
+                                                    stop=req.stop):
             item = slots[k]
             item.seconds = round(secs, 4)
             per_image[k] = item.seconds

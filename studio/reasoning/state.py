@@ -1,6 +1,7 @@
 """What a run is asked to do (RunRequest) and what it shows while it runs (RunState of ViewItems)."""
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ class RunRequest:
     image_timeout_s: float = 300.0
     #: render image parts at the same time (False: one after another, the bench's baseline)
     concurrent: bool = True
+    #: set by the user's Stop: waiting calls give up, unfinished parts are reported as stopped
+    stop: threading.Event | None = None
 
 
 @dataclass

@@ -187,3 +187,28 @@ def test_without_any_chat_backend_the_message_says_how_to_configure(data_dir, tm
             list(ReasoningRunner(studio).run(RunRequest(mode="mm_text", question="q", image_backend="painter")))
     finally:
         studio.close()
+
+
+def test_stop_ends_unfinished_parts_and_keeps_the_rest(reason_studio, stub):
+    import threading
+
+    stub.enqueue(text="[image: HANG one] and [image: quick one]")
+    stop = threading.Event()
+    request = request_for(get_example("oak-leaf"), stop=stop)
+    for state in ReasoningRunner(reason_studio).run(request):
+        if any(i.kind == "image" and i.status == "ready" for i in state.items):
+            stop.set()
+    by_text = {i.text: i for i in state.items if i.kind == "image"}
+    assert by_text["quick one"].status == "ready"
+    assert by_text["HANG one"].status == "failed" and by_text["HANG one"].error == "stopped by the user"
+    assert state.status == "partial" and state.run_id
+
+
+def test_stop_while_the_reasoner_thinks(reason_studio, stub):
+    import threading
+
+    stub.enqueue(hang=5.0)
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    state, _ = run_all(reason_studio, request_for(get_example("oak-leaf"), stop=stop))
+    assert state.status == "failed" and "stopped by the user" in state.notices[0]

@@ -3,6 +3,7 @@ are ready, and each run is kept, exported as a UnifiedVisual-style sample or sen
 from __future__ import annotations
 
 import logging
+import threading
 
 import gradio as gr
 
@@ -87,6 +88,7 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         c["ask"] = gr.Button("Ask the reasoner", variant="primary", elem_id="reason-ask")
         c["render"] = gr.Button("Render this rationale", elem_id="reason-render")
+        c["stop"] = gr.Button("Stop", variant="stop", elem_id="reason-stop")
     c["stream"] = gr.Chatbot(label="Interleaved answer", height=620, elem_id="reason-stream")
     c["status"] = gr.Markdown(elem_id="reason-status")
     with gr.Accordion("Runs: export as a sample, compare in annotation", open=False):
@@ -124,9 +126,13 @@ def wire(ctx: UIContext) -> None:
         choices = _run_choices(studio)
         return gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=choices)
 
+    stops: dict[str, threading.Event] = {}  # the running run's stop request, per browser session
+
     def run(use_reasoner: bool, mode, reasoner, image_backend, critic, max_images, rounds, seed,
-            question, image_path, rationale):
+            question, image_path, rationale, request: gr.Request | None):
         keep = gr.update()
+        session = getattr(request, "session_hash", None) or "api"
+        stop = stops[session] = threading.Event()
         try:
             image, notice = _load_input(studio, image_path)
             if notice:
@@ -136,7 +142,7 @@ def wire(ctx: UIContext) -> None:
                 reasoner=(reasoner or None) if use_reasoner else None,
                 image_backend=image_backend or None, critic=critic or None,
                 rationale=None if use_reasoner else (rationale or ""),
-                max_images=int(max_images), max_rounds=int(rounds), seed=int(seed or 0),
+                max_images=int(max_images), max_rounds=int(rounds), seed=int(seed or 0), stop=stop,
             )
             if not use_reasoner and mode != "correction" and not (rationale or "").strip():
                 raise ReasoningInputError("the rationale box is empty: write or paste a rationale, or load an example")
@@ -147,8 +153,12 @@ def wire(ctx: UIContext) -> None:
             yield keep, f"⚠️ {exc}", keep, keep, keep
             return
         yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
-        for state in states:
-            yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
+        try:
+            for state in states:
+                yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
+        finally:
+            if stops.get(session) is stop:
+                del stops[session]
         if state.status in ("failed", "refused", "not-converged", "partial"):
             gr.Warning(status_markdown(state).splitlines()[0].strip("*"))
         choices = _run_choices(studio)
@@ -159,14 +169,28 @@ def wire(ctx: UIContext) -> None:
                              "question", "image", "rationale")]
     outputs = [c["stream"], c["status"], c["run"], c["run_a"], c["run_b"]]
 
-    def ask(*args):
-        yield from run(True, *args)
+    def ask(mode, reasoner, image_backend, critic, max_images, rounds, seed, question, image, rationale,
+            request: gr.Request = None):
+        yield from run(True, mode, reasoner, image_backend, critic, max_images, rounds, seed, question, image,
+                       rationale, request)
 
-    def render(*args):
-        yield from run(False, *args)
+    def render(mode, reasoner, image_backend, critic, max_images, rounds, seed, question, image, rationale,
+               request: gr.Request = None):
+        yield from run(False, mode, reasoner, image_backend, critic, max_images, rounds, seed, question, image,
+                       rationale, request)
+
+    def on_stop(request: gr.Request = None):
+        stop = stops.get(getattr(request, "session_hash", None) or "api")
+        if stop is None:
+            gr.Info("nothing is running")
+        else:
+            stop.set()
+            gr.Info("stopping: parts not finished yet are kept as stopped")
 
     c["ask"].click(ask, inputs, outputs, api_name="reason_ask")
     c["render"].click(render, inputs, outputs, api_name="reason_render")
+    # Stop asks the running run to give up waiting; it then stores what it has and shows the outcome
+    c["stop"].click(on_stop, None, None, api_name="reason_stop")
 
     def on_mode(mode):
         return f"*{MODES[mode].hint}*" if mode in MODES else ""
