@@ -7,7 +7,7 @@ from PIL import Image
 
 from backends.base import BackendError, EditRequest, ImageResult, UnsupportedOperation
 from backends.procedural import lexicon as lx, photo_ops
-from backends.procedural.edit_plan import GLOBAL_KINDS, plan_edit
+from backends.procedural.edit_plan import plan_edit
 from backends.procedural.render import render_scene
 from backends.procedural.scene import PNG_KEY, SceneGraphError, scale_scene, scene_from_image_info, scene_json, validate_scene
 from backends.procedural.scene_edit import SceneEditor

@@ -10,7 +10,6 @@ from backends.procedural.edit_parse import (
 )
 from backends.procedural.parser import ObjectSpec, parse_prompt
 
-GLOBAL_KINDS = frozenset({"adjust", "crop", "extend", "flip", "rotate", "style", "text_add"})
 _POSITIONS = [("top left", (0.2, 0.2)), ("top right", (0.8, 0.2)), ("bottom left", (0.2, 0.8)),
               ("bottom right", (0.8, 0.8)), ("upper left", (0.2, 0.2)), ("upper right", (0.8, 0.2)),
               ("lower left", (0.2, 0.8)), ("lower right", (0.8, 0.8)), ("left", (0.18, None)),

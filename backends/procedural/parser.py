@@ -7,9 +7,8 @@ resolved with a rule and a note, never an exception.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-
 from backends.procedural import lexicon as lx
+from backends.procedural.specs import ObjectSpec, ParsedPrompt, RelationSpec, TextSpec
 
 MAX_PROMPT_CHARS = 100_000
 MAX_REPORTED = 40
@@ -19,57 +18,8 @@ _QUOTE_RE = re.compile(
 )
 _TOKEN_RE = re.compile(r"__text\d+__|[^\W_][\w&'\-]*|[,;.!?:]")
 _FILLER_PREPOSITIONS = frozenset({"on", "in", "by", "over", "near", "around", "under", "inside", "within"})
+__all__ = ["ObjectSpec", "ParsedPrompt", "RelationSpec", "TextSpec", "parse_prompt"]
 _DETERMINERS = frozenset({"the", "a", "an", "this", "that", "its", "their", "his", "her", "some", "of"})
-
-
-@dataclass
-class ObjectSpec:
-    """One group of identical objects the prompt asks for."""
-
-    cls: str
-    count: int = 1
-    color: str | None = None
-    size: float = 1.0
-    size_word: str | None = None
-    explicit_count: bool = False
-    arrangement: str | None = None
-    phrase: str = ""
-
-
-@dataclass
-class RelationSpec:
-    """``subject`` RELATION ``object`` between two object groups (indices into ``objects``)."""
-
-    subject: int
-    relation: str
-    object: int
-    phrase: str
-
-
-@dataclass
-class TextSpec:
-    """A quoted string to draw, with its typography."""
-
-    text: str
-    weight: str = "normal"
-    style: str = "normal"
-    family: str = "sans"
-    case: str | None = None
-    color: str | None = None
-
-
-@dataclass
-class ParsedPrompt:
-    objects: list[ObjectSpec] = field(default_factory=list)
-    relations: list[RelationSpec] = field(default_factory=list)
-    texts: list[TextSpec] = field(default_factory=list)
-    setting: str | None = None
-    time: str | None = None
-    styles: list[str] = field(default_factory=list)
-    arrangement: str | None = None
-    honored: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def _build_lexicon() -> dict[str, list[tuple[str, object]]]:
@@ -215,7 +165,7 @@ class _Scanner:
 
     def add_object(self, cls: str, start: int, end: int, definite: bool) -> int | None:
         p = self.pending
-        spec = lx_spec = ObjectSpec(cls=cls)
+        spec = ObjectSpec(cls=cls)
         if "count" in p:
             n = int(p["count"])  # type: ignore[arg-type]
             spec.explicit_count = True
@@ -259,7 +209,7 @@ class _Scanner:
             self.out.notes.append(f"{spec.phrase}: only {room} fit within the {lx.MAX_OBJECTS}-object limit")
             spec.count = room
         self.total += spec.count
-        self.out.objects.append(lx_spec)
+        self.out.objects.append(spec)
         self.out.honored.append(spec.phrase)
         return len(self.out.objects) - 1
 
