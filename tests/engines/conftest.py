@@ -1,0 +1,44 @@
+"""Tiny models built once per test session (random weights, local tokenizers, nothing downloaded)."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tiny_root):
+    from tests.support.tiny_models import build_tiny_sd
+
+    return build_tiny_sd(tiny_root / "sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_ip2p(tiny_root):
+    from tests.support.tiny_models import build_tiny_sd
+
+    return build_tiny_sd(tiny_root / "ip2p", unet_in_channels=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_lora(tiny_root, tiny_sd):
+    from tests.support.tiny_models import build_tiny_sd_lora
+
+    return build_tiny_sd_lora(tiny_sd, tiny_root / "sd-lora")
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tiny_root):
+    from tests.support.tiny_models import build_tiny_flux
+
+    return build_tiny_flux(tiny_root / "flux")
+
+
+@pytest.fixture(scope="session")
+def tiny_kontext(tiny_root):
+    from tests.support.tiny_models import build_tiny_flux
+
+    return build_tiny_flux(tiny_root / "kontext", kontext=True)

@@ -1,0 +1,130 @@
+"""Tiny random-weight models built from configs and saved to a folder, for tests and benches.
+
+Nothing is downloaded: tokenizers are built from a character vocabulary. Each ``build_*`` writes a
+folder that loads through the same ``from_pretrained(path)`` a user's model id or path takes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+_CHARS = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789.,!?-'<>|_:")
+
+
+def clip_tokenizer(max_length: int = 16):
+    """A character-level CLIP BPE tokenizer (no merges)."""
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in _CHARS:
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+
+
+def t5_tokenizer(max_length: int = 32):
+    """A character-level T5 (unigram) tokenizer."""
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [("▁" + c, -1.0) for c in _CHARS] + [(c, -2.0) for c in _CHARS] + [("▁", -3.0)]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
+def _clip_text_encoder(vocab_size: int, with_projection: bool = False):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=32, intermediate_size=37,
+        projection_dim=32, num_attention_heads=4, num_hidden_layers=2, vocab_size=vocab_size,
+        max_position_embeddings=77, layer_norm_eps=1e-5,
+    )
+    return (CLIPTextModelWithProjection if with_projection else CLIPTextModel)(config)
+
+
+def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0) -> Path:
+    """Stable Diffusion 1.x layout (in_channels=8 gives an InstructPix2Pix UNet)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionInstructPix2PixPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=unet_in_channels,
+        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, norm_num_groups=4,
+        attention_head_dim=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16), in_channels=3, out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4, norm_num_groups=4, sample_size=64,
+    )
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    tokenizer = clip_tokenizer()
+    text_encoder = _clip_text_encoder(len(tokenizer))
+    cls = StableDiffusionInstructPix2PixPipeline if unet_in_channels == 8 else StableDiffusionPipeline
+    pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+               safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(path))
+    return Path(path)
+
+
+def build_tiny_flux(path: str | Path, *, kontext: bool = False, seed: int = 0) -> Path:
+    """FLUX.1 layout (flow matching); ``kontext`` saves it as a FluxKontextPipeline."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxKontextPipeline,
+        FluxPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
+        num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+    )
+    vae = AutoencoderKL(
+        sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1,
+        latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
+        shift_factor=0.0609, scaling_factor=1.5035,
+    )
+    tokenizer = clip_tokenizer(77)
+    text_encoder = _clip_text_encoder(len(tokenizer))
+    tokenizer_2 = t5_tokenizer()
+    text_encoder_2 = T5EncoderModel(T5Config(d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
+                                             vocab_size=len(tokenizer_2), decoder_start_token_id=0))
+    cls = FluxKontextPipeline if kontext else FluxPipeline
+    pipe = cls(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+               tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
+               transformer=transformer)
+    pipe.save_pretrained(str(path))
+    return Path(path)
+
+
+def build_tiny_sd_lora(pipe_path: str | Path, out_dir: str | Path, *, rank: int = 4, seed: int = 1) -> Path:
+    """A random LoRA adapter on the tiny SD UNet's attention, saved in diffusers' format."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(pipe_path), local_files_only=True)
+    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                     target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in pipe.unet.named_parameters():
+            if "lora_" in name:
+                param.copy_(torch.randn_like(param) * 0.5)
+    state = get_peft_model_state_dict(pipe.unet)
+    StableDiffusionPipeline.save_lora_weights(str(out_dir), unet_lora_layers=state)
+    return Path(out_dir)
