@@ -121,11 +121,27 @@ def tint(img: Image.Image, rgb: tuple[int, int, int]) -> Image.Image:
     return Image.fromarray((out * 255 + 0.5).astype(np.uint8), "RGBA")
 
 
-@lru_cache(maxsize=512)
-def glyph_image(cls: str, rgb: tuple[int, int, int] | None, width: int, height: int) -> Image.Image | None:
-    """The class glyph tinted (if ``rgb``) and resized to width×height, or None if it has none."""
+CACHE_MAX_PIXELS = 320 * 320  # bigger results are not kept, so the cache stays a few tens of MB
+
+
+@lru_cache(maxsize=128)
+def tinted_glyph(cls: str, rgb: tuple[int, int, int] | None) -> Image.Image | None:
+    """The class glyph at its stored size, tinted to ``rgb`` (natural colors if None)."""
     base = load_glyph(cls)
     if base is None:
         return None
-    img = tint(base, rgb) if rgb is not None else base
-    return img.resize((max(1, width), max(1, height)), Image.LANCZOS)
+    return tint(base, rgb) if rgb is not None else base
+
+
+@lru_cache(maxsize=256)
+def _glyph_image_cached(cls: str, rgb: tuple[int, int, int] | None, width: int, height: int) -> Image.Image | None:
+    img = tinted_glyph(cls, rgb)
+    return None if img is None else img.resize((max(1, width), max(1, height)), Image.LANCZOS)
+
+
+def glyph_image(cls: str, rgb: tuple[int, int, int] | None, width: int, height: int) -> Image.Image | None:
+    """The class glyph tinted (if ``rgb``) and resized to width×height, or None if it has none."""
+    if width * height <= CACHE_MAX_PIXELS:
+        return _glyph_image_cached(cls, rgb, width, height)
+    img = tinted_glyph(cls, rgb)
+    return None if img is None else img.resize((max(1, width), max(1, height)), Image.LANCZOS)

@@ -212,9 +212,19 @@ def has_icon(cls: str) -> bool:
     return cls in ICONS
 
 
-@lru_cache(maxsize=512)
 def icon_image(cls: str, rgb: RGB | None, width: int, height: int) -> Image.Image:
     """The vector icon of ``cls`` at width×height in ``rgb`` (natural color if None)."""
+    if width * height <= 320 * 320:
+        return _icon_image_cached(cls, rgb, width, height)
+    return _draw_icon(cls, rgb, width, height)
+
+
+@lru_cache(maxsize=256)
+def _icon_image_cached(cls: str, rgb: RGB | None, width: int, height: int) -> Image.Image:
+    return _draw_icon(cls, rgb, width, height)
+
+
+def _draw_icon(cls: str, rgb: RGB | None, width: int, height: int) -> Image.Image:
     color = rgb or DEFAULT_COLORS.get(cls, (150, 150, 150))
     outline = darker(color) if sum(color) > 120 else (90, 90, 90)
     k = max(2.0, 48.0 / max(1, min(width, height)))  # draw big enough for every primitive, then scale down
