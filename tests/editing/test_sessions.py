@@ -165,3 +165,35 @@ def test_start_from_prompt_and_from_a_sample(edit_studio):
     assert again.source_image == t.output_image and again.owner == "bob"
     with pytest.raises(EditingError, match="cannot make images from text"):
         editing.start_from_prompt(edit_studio, "ann", "x", "painter2")
+
+
+def test_concurrent_writers_on_one_session_keep_every_turn(edit_studio_any_db):
+    import threading
+
+    studio = edit_studio_any_db
+    v = _start(studio)
+    heads: dict[str, list[str]] = {"a": [], "b": [], "c": []}
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        shown = None
+        try:
+            for i in range(3):
+                shown = _turn(studio, v.id, f"{name}{i} red box", shown).turn.id
+                heads[name].append(shown)
+                if i == 1:  # moving the head while others write must not lose anything either
+                    editing.set_head(studio, "ann", v.id, shown)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in heads]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    view = editing.get_session(studio, "ann", v.id)
+    assert sorted(t.seq for t in view.turns.values()) == list(range(1, 10))
+    for name, ids in heads.items():
+        assert [view.turns[i].parent_id for i in ids] == [None] + ids[:-1]
+    assert view.version >= 9 * 2

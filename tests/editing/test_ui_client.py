@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from gradio_client import Client, handle_file
 
 from studio import editing
@@ -23,6 +25,7 @@ def _start(client, data_dir, owner="ann"):
     return client.predict(owner, handle_file(str(path)), api_name="/edit_start_upload")
 
 
+@pytest.mark.slow
 def test_three_turn_session_with_undo_branch_and_reopen(edit_app, data_dir):
     url, studio = edit_app
     client = Client(url, verbose=False)
@@ -110,4 +113,10 @@ def test_another_user_cannot_see_or_change_a_session(edit_app, data_dir):
     r = send(client, "bob", sid, "", "add a red box")
     assert "no edit session" in r[STATUS]
     assert client.predict("bob", "", api_name="/edit_list")["choices"] == []
+    # a file that is not an image is refused with the reason, and nothing is created
+    bad = data_dir / "notes.png"
+    bad.write_text("just text")
+    r = client.predict("bob", handle_file(str(bad)), api_name="/edit_start_upload")
+    assert "not a supported image" in r[STATUS]
+    assert editing.list_sessions(studio, "bob") == []
     assert editing.get_session(studio, "ann", sid).turns == {}

@@ -137,7 +137,8 @@ def build(ctx: UIContext) -> None:
                 c["use_mask"] = gr.Checkbox(False, label="Use the mask painted below on the next turn")
                 c["editor"] = gr.ImageEditor(type="pil", label="Paint the region to change",
                                              elem_id="edit-mask-editor")
-            c["slider"] = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider", max_height=360)
+            c["slider"] = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider",
+                                         max_height=360)
     ctx.register("edit.components", c)
     ctx.register("edit.chat", c["chat"])
 
@@ -359,10 +360,13 @@ def wire(ctx: UIContext) -> None:
             except USER_ERRORS as exc:
                 notices.append(f"could not open the session in the link: {exc}")
         defaults = on_backend(c["backend"].value)
-        return (who, sessions_update(who, view.id if view else None)) + _render(studio, view, notices) + defaults
+        samples = gr.update(choices=editing.recent_samples(studio))
+        return ((who, sessions_update(who, view.id if view else None)) + _render(studio, view, notices)
+                + defaults + (samples,))
 
     demo = gr.context.Context.root_block
-    loaded = demo.load(on_load, [c["owner"]], [c["owner"], c["sessions"]] + out + [c[p] for p in PARAMS],
+    loaded = demo.load(on_load, [c["owner"]],
+                       [c["owner"], c["sessions"]] + out + [c[p] for p in PARAMS] + [c["sample"]],
                        js=LOAD_OWNER_JS, api_name=False)
     loaded.then(None, [c["owner"]], None, js=SAVE_OWNER_JS)
     c["owner"].blur(None, [c["owner"]], None, js=SAVE_OWNER_JS)
