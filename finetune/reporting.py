@@ -12,6 +12,7 @@ from typing import Any
 from studio.db import utcnow
 
 
+
 class RunReporter:
     def __init__(self, tracker=None, run_id: str = "", *, poll_s: float = 2.0, flush_s: float = 2.0) -> None:
         self.tracker = tracker

@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="YAML training config")
     parser.add_argument("--no-queue", action="store_true", help="do not start the next queued run at the end")
     args = parser.parse_args(argv)
+    from finetune.signals import STOP
+
+    STOP.install()  # before torch loads: a stop during start-up must not kill the process
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     from finetune.config import ConfigError, load_config

@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import shutil
-import signal
 import socket
 import time
 import traceback
@@ -22,25 +21,13 @@ import torch
 from finetune.config import TrainConfig
 from finetune.datasets import read_manifest
 from finetune.reporting import RunReporter
+from finetune.signals import STOP
 
 log = logging.getLogger("finetune.train")
 
 STATE_FILE = "trainer_state.json"
 
 
-class StopFlag:
-    """Set by SIGTERM/SIGINT or by a stop request in the tracker; checked between steps."""
-
-    def __init__(self) -> None:
-        self.set = False
-
-    def install(self) -> None:
-        def handler(signum, _frame):
-            log.info("signal %s received: stopping after this step", signum)
-            self.set = True
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
 
 
 def build_task(config: TrainConfig, device: torch.device, dtype: torch.dtype):
@@ -86,7 +73,7 @@ class Trainer:
         self.reporter = reporter or RunReporter.none()
         if not self.accelerator.is_main_process:
             self.reporter = RunReporter.none()
-        self.stop = StopFlag()
+        self.stop = STOP
 
     # -- setup -----------------------------------------------------------------------------
     def _split(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -199,6 +186,11 @@ class Trainer:
                               resumed_from=step)
         log.info("training %s/%s on %s: %d rows (%d validation), %d steps",
                  c.task, c.method, acc.device, len(train_rows), len(val_rows), max_steps)
+        if self._should_stop():
+            self.reporter.stopped(step)
+            log.info("stop requested before training began (step %d); nothing new to save", step)
+            self.step = step
+            return "stopped"
         if step == 0 and c.sample_every:
             self._sample(0)
 
