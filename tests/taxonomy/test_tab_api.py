@@ -42,25 +42,33 @@ def test_search_select_and_coverage_through_the_api(live_app):
     assert "No node matches" in status
 
 
-def test_user_text_is_escaped_and_bad_edits_keep_the_old_taxonomy(tmp_path, data_dir):
+def test_broken_files_then_fixes_then_escaped_text_through_reload(tmp_path, data_dir):
     from tests.support.live_app import launched_app
 
     folder = tmp_path / "tax"
     folder.mkdir()
-    (folder / "mine.yaml").write_text(
-        "key: mine\ntitle: <b>Mine</b>\ndefinition: <script>alert(1)</script> draws & paints\ntarget_count: 5\n",
-        encoding="utf-8",
-    )
+    mine = folder / "mine.yaml"
+    mine.write_text("key: mine\ntitle: <b>Mine</b>\ntarget_count: 5\n", encoding="utf-8")
     with launched_app(data_dir, taxonomy_dir=folder) as (url, studio):
         client = Client(url, verbose=False)
-        card, _, _ = client.predict("mine", "(all datasets)", api_name="/taxonomy_select")
+        # the app starts despite the malformed file and says what is wrong where
+        card, _, _ = client.predict(None, "(all datasets)", api_name="/taxonomy_select")
+        assert "could not be loaded" in card and "mine.yaml: definition (line 1): required field is missing" in card
+
+        mine.write_text(
+            "key: mine\ntitle: <b>Mine</b>\ndefinition: <script>alert(1)</script> draws & paints\ntarget_count: 5\n",
+            encoding="utf-8",
+        )
+        table, selected, status, card, heading, chart = client.predict("", None, "(all datasets)", api_name="/taxonomy_reload")
+        assert selected["value"] == "mine" and selected["choices"] == [["<b>Mine</b> — mine", "mine"]]
+        assert [r[1] for r in _rows(table)] == ["mine"]
         assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt; draws &amp; paints" in card
         assert "&lt;b&gt;Mine&lt;/b&gt;" in card
 
         (folder / "extra.yaml").write_text("parent: mine\nkey: sub\ntitle: Sub\ndefinition: added\ntarget_count: -1\n")
         table, selected, status, card, heading, chart = client.predict("", "mine", "(all datasets)", api_name="/taxonomy_reload")
         assert "extra.yaml: target_count (line 5): must not be negative, got -1" in status
-        assert "mine/sub" not in studio.taxonomy
+        assert "mine/sub" not in studio.taxonomy and "mine" in studio.taxonomy
 
         (folder / "extra.yaml").write_text("parent: mine\nkey: sub\ntitle: Sub\ndefinition: added\ntarget_count: 1\n")
         table, selected, status, card, heading, chart = client.predict("", "mine", "(all datasets)", api_name="/taxonomy_reload")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import gradio as gr
 import pytest
 from playwright.sync_api import expect
 
@@ -50,3 +49,9 @@ def test_search_relative_position_then_synthesize_and_come_back(monkeypatch, dat
                            taxonomy_id="opengpt4o/gen/spatial/relative_position")
         page.get_by_role("tab", name="Taxonomy").click()
         expect(details).to_contain_text("2 of 2,000 (0.1%)")
+
+        # clicking a row of the tree selects that node; the paper's inconsistent totals are shown
+        page.locator("#taxonomy-tree").get_by_text("OpenGPT-4o-Image").first.click()
+        expect(details).to_contain_text("The paper's numbers disagree")
+        expect(details).to_contain_text("target 80,000 but the listed children's targets sum to 80,500")
+        expect(details).to_contain_text("Subtasks the paper claims")

@@ -6,7 +6,6 @@ samples added by other tabs show up. The taxonomy files can be reloaded after ed
 from __future__ import annotations
 
 import html
-import logging
 
 import pandas as pd
 
@@ -26,8 +25,6 @@ from studio.ui.taxonomy_view import (
     tree_rows,
     unknown_ids_note,
 )
-
-log = logging.getLogger(__name__)
 
 ALL_DATASETS = "(all datasets)"
 PICK_HINT = "<p>Pick a node in the tree, in the node list, or search for one.</p>"
@@ -156,7 +153,6 @@ def build(ctx: UIContext) -> None:
         return row[1] if len(row) > 1 and row[1] else gr.skip()
 
     def on_refresh(query: str, node_id: str | None, ds: str | None):
-        forest, error = _forest(studio)
         datasets = [ALL_DATASETS, *studio.samples.datasets()]
         ds = ds if ds in datasets else ALL_DATASETS
         rows, _, status_html = on_search(query, ds)
@@ -164,11 +160,12 @@ def build(ctx: UIContext) -> None:
         return rows, gr.Dropdown(choices=datasets, value=ds), card, heading, bars, status_html
 
     def on_reload(query: str, node_id: str | None, ds: str | None):
-        forest, error = _forest(studio)
+        forest, _ = _forest(studio)
         try:
             forest = forest.reload() if forest is not None else studio.taxonomy
         except TaxonomyError as exc:
-            gr.Warning("The taxonomy files have errors; the previous taxonomy stays in use. See the message above the tree.")
+            kept = "the previous taxonomy stays in use" if forest is not None else "no taxonomy is loaded"
+            gr.Warning(f"The taxonomy files have errors; {kept}. The message above the tree names file and line.")
             return gr.skip(), gr.skip(), _error_html(str(exc)), gr.skip(), gr.skip(), gr.skip()
         keep = node_id if node_id in forest else (forest.roots[0].id if forest.roots else None)
         rows, _, status_html = on_search(query, ds)
