@@ -282,7 +282,8 @@ def wire(ctx: UIContext) -> None:
             notices += result.notices
             if result.turn.status == "failed":
                 gr.Warning(f"turn #{result.turn.seq} failed: {result.turn.error}")
-            yield _render(studio, result.session, notices) + ({"text": "", "files": []},) + extra_out
+            yield (_render(studio, result.session, notices) + ({"text": "", "files": []},)
+                   + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
             view = None
             if session_id:
