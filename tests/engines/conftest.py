@@ -42,3 +42,10 @@ def tiny_kontext(tiny_root):
     from tests.support.tiny_models import build_tiny_flux
 
     return build_tiny_flux(tiny_root / "kontext", kontext=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_janus(tiny_root):
+    from tests.support.tiny_models import build_tiny_janus
+
+    return build_tiny_janus(tiny_root / "janus")

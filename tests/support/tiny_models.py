@@ -128,3 +128,64 @@ def build_tiny_sd_lora(pipe_path: str | Path, out_dir: str | Path, *, rank: int 
     state = get_peft_model_state_dict(pipe.unet)
     StableDiffusionPipeline.save_lora_weights(str(out_dir), unet_lora_layers=state)
     return Path(out_dir)
+
+
+JANUS_SPECIAL = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>",
+                 "eoi_token": "<end_of_image>"}
+
+
+def byte_level_tokenizer(extra_special: dict[str, str] | None = None, added: list[str] | None = None):
+    """A byte-level BPE tokenizer without merges (one token per byte) plus special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    specials = ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"]
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for ch in bytes_to_unicode().values():
+        vocab.setdefault(ch, len(vocab))
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token=specials[0], eos_token=specials[1], pad_token=specials[2],
+        extra_special_tokens=dict(extra_special or {}),
+    )
+    tok.add_special_tokens({"additional_special_tokens": list((extra_special or {}).values()) + list(added or [])})
+    return tok
+
+
+def build_tiny_janus(path: str | Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8) -> Path:
+    """Janus(-Pro) layout: Llama text model, SigLIP-like encoder, VQ model; 16 image tokens at 32x32."""
+    import torch
+    from transformers import (
+        JanusConfig,
+        JanusForConditionalGeneration,
+        JanusImageProcessorPil,
+        JanusVisionConfig,
+        JanusVQVAEConfig,
+        LlamaConfig,
+    )
+
+    tokenizer = byte_level_tokenizer(JANUS_SPECIAL, added=["<|User|>", "<|Assistant|>"])
+    hidden = 32
+    n_tokens = (image_size // patch_size) ** 2
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id)
+    vision = JanusVisionConfig(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=4, image_size=image_size,
+                               patch_size=patch_size, projection_dim=hidden, depth=2, num_image_tokens=n_tokens)
+    levels = {8: [1, 1, 1, 2], 16: [1, 1, 1, 2, 2]}[patch_size]
+    vq = JanusVQVAEConfig(embed_dim=8, num_embeddings=64, latent_channels=32, base_channels=32,
+                          channel_multiplier=levels, num_res_blocks=1, projection_dim=hidden,
+                          image_token_embed_dim=hidden, num_hidden_layers=2)
+    config = JanusConfig(text_config=text, vision_config=vision, vq_config=vq,
+                         image_token_id=tokenizer.convert_tokens_to_ids(JANUS_SPECIAL["image_token"]))
+    torch.manual_seed(seed)
+    model = JanusForConditionalGeneration(config).eval()
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    JanusImageProcessorPil(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
+                           image_std=[0.5] * 3).save_pretrained(str(path))
+    return Path(path)
