@@ -306,12 +306,15 @@ class BatchRunner:
         hb = threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}")
         hb.start()
         try:
-            with ThreadPoolExecutor(max_workers=max(1, int(options.concurrency))) as pool:
+            workers = max(1, int(options.concurrency))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 while not self.cancel.is_set():
-                    ids = self._next_ids(limit=max(1, int(options.concurrency)) * 4)
-                    if not ids:
+                    page = self._claim_page(limit=max(workers * 16, 64))
+                    if not page:
                         break
-                    list(pool.map(lambda iid: self._process(executor, iid), ids))
+                    futures = [pool.submit(self._process, executor, *item) for item in page]
+                    for f in futures:
+                        f.result()
                     if self._cancel_requested():
                         self.cancel.set()
                     if self.progress:
@@ -328,22 +331,22 @@ class BatchRunner:
             b = s.get(SynthesisBatch, self.batch_id)
             return b is None or b.status in ("cancelling", "cancelled")
 
-    def _next_ids(self, limit: int) -> list[str]:
+    def _claim_page(self, limit: int) -> list[tuple[str, dict[str, Any], int]]:
+        """The next pending items in order, marked running in one transaction (a crash resets them)."""
         with self.studio.db.session() as s:
-            return [i for (i,) in s.execute(select(SynthesisItem.id).where(
+            rows = s.execute(select(SynthesisItem.id, SynthesisItem.spec, SynthesisItem.position).where(
                 SynthesisItem.batch_id == self.batch_id, SynthesisItem.state == "pending")
-                .order_by(SynthesisItem.position).limit(limit))]
+                .order_by(SynthesisItem.position).limit(limit)).all()
+            ids = [r[0] for r in rows]
+            if ids:
+                s.execute(update(SynthesisItem).where(SynthesisItem.id.in_(ids)).values(
+                    state="running", attempts=SynthesisItem.attempts + 1, updated_at=utcnow()))
+            return [(r[0], dict(r[1]), r[2]) for r in rows]
 
-    def _process(self, executor: "ItemExecutor", item_id: str) -> None:
+    def _process(self, executor: "ItemExecutor", item_id: str, spec: dict[str, Any], position: int) -> None:
         if self.cancel.is_set():
+            self._set_item(item_id, "pending", None, None)
             return
-        with self.studio.db.session() as s:
-            it = s.get(SynthesisItem, item_id)
-            if it is None or it.state != "pending":
-                return
-            it.state, it.attempts, it.updated_at = "running", it.attempts + 1, utcnow()
-            spec = dict(it.spec)
-            position = it.position
         row = PlannedRow.from_dict(spec)
         llm_usage = (0, 0, 0, 0.0)
         try:

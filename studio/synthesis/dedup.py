@@ -22,7 +22,7 @@ NEAR_METHODS = ("auto", "embedding", "minhash", "off")
 EMBEDDING_MAX_ROWS = 20_000
 _NUM_PERM = 64
 _BANDS = 16
-_MERSENNE = (1 << 61) - 1
+_PRIME = 4_294_967_311  # a prime just above 2**32: (a*h + b) mod p wraps, so each permutation mixes
 
 
 @dataclass
@@ -131,7 +131,7 @@ def minhash(text: str) -> np.ndarray:
     """A 64-value MinHash signature of the text's word bigrams."""
     sh = shingles(text) or {""}
     h = np.array([zlib.crc32(s.encode("utf-8")) for s in sh], dtype=np.uint64)
-    vals = (np.outer(h, _A) + _B) % np.uint64(_MERSENNE)
+    vals = (np.outer(h, _A) + _B) % np.uint64(_PRIME)
     return vals.min(axis=0)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from studio.db import new_id, utcnow
 from studio.db.models import Sample, StoredImage
@@ -127,12 +127,19 @@ class _Images:
     def __init__(self, studio, base: Path) -> None:
         self.studio, self.base = studio, base.resolve()
         self.cache: dict[Path, tuple[str, dict[str, Any]] | str] = {}
+        self.by_text: dict[str, tuple[str | None, str | None, dict[str, Any] | None]] = {}
         self.max_pixels = studio.settings.max_image_pixels
 
     def check(self, rel: Any) -> tuple[str | None, str | None, dict[str, Any] | None]:
-        """(sha, error, record) for a relative path."""
+        """(sha, error, record) for a relative path (each distinct path is checked once)."""
         if not isinstance(rel, str) or not rel.strip():
             return None, "expected a relative file path (text)", None
+        hit = self.by_text.get(rel)
+        if hit is None:
+            hit = self.by_text[rel] = self._check(rel)
+        return hit
+
+    def _check(self, rel: str) -> tuple[str | None, str | None, dict[str, Any] | None]:
         p = Path(rel)
         if p.is_absolute():
             return None, f"absolute path {rel!r} refused: paths must be relative to the dataset folder", None
@@ -300,7 +307,7 @@ def import_dataset(studio, path: str | Path, *, good_rows_only: bool = False, da
                 StoredImage.sha256.in_(keys[i:i + CHUNK]))))
         fresh = [new_images[k] for k in keys if k not in have_imgs]
         for i in range(0, len(fresh), CHUNK):
-            s.execute(insert(StoredImage), fresh[i:i + CHUNK])
+            s.execute(StoredImage.__table__.insert(), fresh[i:i + CHUNK])
         report.images = len(fresh)
         ids = [r["id"] for r in good]
         existing: set[str] = set()
@@ -315,7 +322,7 @@ def import_dataset(studio, path: str | Path, *, good_rows_only: bool = False, da
             seen.add(r["id"])
             todo.append(r)
         for i in range(0, len(todo), CHUNK):
-            s.execute(insert(Sample), todo[i:i + CHUNK])
+            s.execute(Sample.__table__.insert(), todo[i:i + CHUNK])
         report.imported = len(todo)
     report.applied = True
     return report
