@@ -117,9 +117,10 @@ class SessionView:
         parents = {t.parent_id for t in self.turns.values()}
         return sorted((t for t in self.turns.values() if t.id not in parents), key=lambda t: t.seq)
 
-    def tree_lines(self) -> list[str]:
-        """A compact text tree: one line per turn, indented by depth, head marked with ◀."""
-        on_path = {t.id for t in self.path()}
+    def tree_lines(self, shown: str | None = "head") -> list[str]:
+        """A compact text tree: one line per turn, indented by depth; ● marks the branch shown
+        (the head's by default), ◀ the head."""
+        on_path = {t.id for t in self.path(shown)}
         lines = ["◉ source image" + ("  ◀ head" if self.head is None else "")]
 
         def walk(parent: str | None, depth: int) -> None:

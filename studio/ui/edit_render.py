@@ -47,13 +47,16 @@ def turn_caption(t: TurnView) -> str:
     return "\n\n".join(parts)
 
 
-def chat_messages(studio, view: SessionView | None, pending: str | None = None) -> list[dict[str, Any]]:
-    """The continuing branch as a conversation: source image, then instruction → image per turn."""
+def chat_messages(
+    studio, view: SessionView | None, pending: str | None = None, shown: str | None = "head"
+) -> list[dict[str, Any]]:
+    """The branch ending at ``shown`` (the head by default) as a conversation: the source image,
+    then instruction → image per turn."""
     if view is None:
         return []
     origin = {"upload": "uploaded", "generated": "generated from", "sample": "sample"}.get(view.origin, view.origin)
     msgs = [_image_message(studio, view.source_image, f"Source image ({origin} {view.origin_ref})".strip(), "source image")]
-    for t in view.path():
+    for t in view.path(shown):
         extra = []
         if t.mask_image:
             extra.append("with a mask")
@@ -69,10 +72,10 @@ def chat_messages(studio, view: SessionView | None, pending: str | None = None) 
     return msgs
 
 
-def tree_markdown(view: SessionView | None) -> str:
+def tree_markdown(view: SessionView | None, shown: str | None = "head") -> str:
     if view is None:
         return "_No session open. Start one from an upload, a prompt or a sample._"
-    return "```\n" + "\n".join(view.tree_lines()) + "\n```"
+    return "```\n" + "\n".join(view.tree_lines(shown)) + "\n```"
 
 
 def turn_choices(view: SessionView | None) -> list[tuple[str, str]]:
@@ -101,10 +104,12 @@ def before_after(studio, view: SessionView | None, node: str | None) -> tuple[st
     return (a, b) if a and b else None
 
 
-def status_markdown(view: SessionView | None, notices: list[str] | None = None) -> str:
+def status_markdown(view: SessionView | None, notices: list[str] | None = None,
+                    shown: str | None = "head") -> str:
     lines = [f"ℹ {n}" for n in notices or []]
     if view is not None:
-        head = view.turns.get(view.head) if view.head else None
-        where = "the source image" if head is None else f"turn #{head.seq} ({head.status})"
+        node = view.head if shown == "head" else shown
+        turn = view.turns.get(node) if node else None
+        where = "the source image" if turn is None else f"turn #{turn.seq} ({turn.status})"
         lines.append(f"Session `{view.id}` · {len(view.turns)} turn(s) · continuing from {where}")
     return "\n\n".join(lines)

@@ -143,20 +143,25 @@ def build(ctx: UIContext) -> None:
     ctx.register("edit.chat", c["chat"])
 
 
-def _render(studio, view, notices=None, node: str | None = "head") -> tuple:
-    """Values for the components every session handler refreshes (see RENDER_KEYS)."""
+def _render(studio, view, notices=None, node: str | None = "head", shown: str | None = "head") -> tuple:
+    """Values for the components every session handler refreshes (see RENDER_KEYS).
+
+    ``shown`` is the turn this browser tab continues from: the session's head, except right
+    after this tab's own turn when another tab has moved the head meanwhile.
+    """
     if view is None:
         return ("", "", [], render.tree_markdown(None), gr.update(choices=[], value=None),
                 gr.update(choices=[], value=None), None, None, render.status_markdown(None, notices))
-    pick = view.head if node == "head" else node
-    bg = render.image_path(studio, view.image_of(view.head))
+    tip = view.head if shown == "head" else shown
+    pick = tip if node == "head" else node
+    bg = render.image_path(studio, view.image_of(tip))
     return (
-        view.id, view.head or "", render.chat_messages(studio, view), render.tree_markdown(view),
+        view.id, tip or "", render.chat_messages(studio, view, shown=tip), render.tree_markdown(view, tip),
         gr.update(choices=render.turn_choices(view), value=pick or render.SOURCE),
         gr.update(choices=render.done_choices(view), value=None),
         render.before_after(studio, view, pick),
         {"background": bg, "layers": [], "composite": None} if bg else None,
-        render.status_markdown(view, notices),
+        render.status_markdown(view, notices, tip),
     )
 
 
@@ -272,8 +277,9 @@ def wire(ctx: UIContext) -> None:
             if mask is not None and backend and not supports_mask(studio, backend):
                 notices.append(f"'{backend}' is not an inpainting backend; the mask may be ignored")
             view = editing.get_session(studio, who, session_id)
-            pending = list(_render(studio, view, notices))
-            pending[2] = render.chat_messages(studio, view, pending=text)
+            shown = _node(head) if _node(head) in view.turns else view.head
+            pending = list(_render(studio, view, notices, shown=shown))
+            pending[2] = render.chat_messages(studio, view, pending=text, shown=shown)
             yield tuple(pending) + (gr.skip(),) + extra_out
             params = dict(zip(PARAMS, values))
             result = editing.submit_turn(
@@ -282,7 +288,7 @@ def wire(ctx: UIContext) -> None:
             notices += result.notices
             if result.turn.status == "failed":
                 gr.Warning(f"turn #{result.turn.seq} failed: {result.turn.error}")
-            yield (_render(studio, result.session, notices) + ({"text": "", "files": []},)
+            yield (_render(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
                    + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
             view = None
@@ -292,7 +298,11 @@ def wire(ctx: UIContext) -> None:
                 except USER_ERRORS:
                     view = None
             gr.Warning(str(exc))
-            rendered = _render(studio, view, [f"⚠ {exc}"]) if view is not None else _failed(str(exc))
+            if view is not None:
+                keep = _node(head) if _node(head) in view.turns else view.head
+                rendered = _render(studio, view, [f"⚠ {exc}"], shown=keep)
+            else:
+                rendered = _failed(str(exc))
             yield rendered + (gr.skip(),) + extra_out
 
     send_inputs = [c["owner"], c["session_id"], c["head"], c["message"], c["attach_as"], c["editor"],
@@ -314,7 +324,7 @@ def wire(ctx: UIContext) -> None:
                                  timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
         if res.turn.status == "failed":
             gr.Warning(f"turn #{res.turn.seq} failed again: {res.turn.error}")
-        return _render(studio, res.session, node=res.turn.id)
+        return _render(studio, res.session, shown=res.turn.id)
 
     def on_pick(owner, session_id, turn, request: gr.Request = None):
         view = editing.get_session(studio, _who(owner, request), session_id)
