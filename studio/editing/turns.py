@@ -141,6 +141,8 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
     try:
         image = imgs.open_stored(studio, turn.input_image)
         mask = imgs.open_stored(studio, turn.mask_image).convert("L") if turn.mask_image else None
+        if mask is not None and mask.size != image.size:  # painted on a canvas of another size
+            mask = mask.resize(image.size, Image.NEAREST)
         refs = [imgs.open_stored(studio, r) for r in turn.reference_images]
         try:
             engine = studio.backends.get(turn.backend)
