@@ -49,3 +49,10 @@ def tiny_janus(tiny_root):
     from tests.support.tiny_models import build_tiny_janus
 
     return build_tiny_janus(tiny_root / "janus")
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_lm(tiny_root):
+    from tests.support.tiny_models import build_tiny_chat_lm
+
+    return build_tiny_chat_lm(tiny_root / "chat-lm")

@@ -189,3 +189,26 @@ def build_tiny_janus(path: str | Path, *, seed: int = 0, image_size: int = 32, p
     JanusImageProcessorPil(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3,
                            image_std=[0.5] * 3).save_pretrained(str(path))
     return Path(path)
+
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def build_tiny_chat_lm(path: str | Path, *, seed: int = 0) -> Path:
+    """A Llama-layout causal LM with a byte-level tokenizer and a chat template."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = byte_level_tokenizer(added=["<|system|>", "<|user|>", "<|assistant|>"])
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).eval().save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return Path(path)
