@@ -189,7 +189,8 @@ def wire(ctx: UIContext) -> None:
         run = tracker.get(run_id)
         cfg_path = f"{run.output_dir}/config.yaml"
         cmd = run.command + "\n" + shlex.join(train_command(cfg_path, accelerate=True, num_processes=8))
-        return f"Launched **{run.name}** ({run.status}).", cmd, gr.update(value=run_id)
+        choices = [(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]
+        return f"Launched **{run.name}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
 
     def refresh(selected):
         launcher.reconcile()
