@@ -34,10 +34,19 @@ LOAD_OWNER_JS = "(o) => window.localStorage.getItem('studio-edit-owner') || ''"
 SAVE_OWNER_JS = "(o) => { if (o) { window.localStorage.setItem('studio-edit-owner', o); } return o; }"
 
 
-def _who(name: str, request: gr.Request | None) -> str:
-    """The logged-in user when the studio runs with auth; otherwise the name typed in the tab."""
+def _identify(settings, name: str, request: gr.Request | None) -> str:
+    """Whose sessions these are: the signed-in user under password or HF auth, else the typed name."""
+    from studio.annotation import AnnotationError
+    from studio.annotation.identity import identify
+
     user = getattr(request, "username", None) if request is not None else None
-    return str(user) if user else (name or "").strip()
+    try:
+        who = identify(settings, username=user, oauth_username=user, typed_name=name)
+    except AnnotationError as exc:
+        raise editing.EditingError(str(exc)) from None
+    if who is None:
+        raise editing.EditingError("sign in first" if settings.auth_mode != "open" else "enter your name first")
+    return who.name
 
 
 def _node(value: str | None) -> str | None:
@@ -73,8 +82,10 @@ def build(ctx: UIContext) -> None:
     )
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
-            c["owner"] = gr.Textbox(label="Your name", elem_id="edit-owner",
-                                    info="Sessions belong to this name (the login name when auth is on).")
+            open_mode = studio.settings.auth_mode == "open"
+            c["owner"] = gr.Textbox(label="Your name" if open_mode else "Signed in as", elem_id="edit-owner",
+                                    interactive=open_mode,
+                                    info="Your sessions belong to this name." if open_mode else None)
             c["sessions"] = gr.Dropdown([], label="Your sessions", elem_id="edit-sessions", interactive=True,
                                         allow_custom_value=True)
             with gr.Row():
@@ -180,6 +191,9 @@ def wire(ctx: UIContext) -> None:
     out = [c[k] for k in RENDER_KEYS]
     out_list = out + [c["sessions"]]
 
+    def _who(name: str, request: gr.Request | None) -> str:
+        return _identify(studio.settings, name, request)
+
     def sessions_update(owner: str, value: str | None = None):
         if not owner:
             return gr.update(choices=[], value=None)
@@ -238,7 +252,11 @@ def wire(ctx: UIContext) -> None:
     c["sessions"].input(guarded(on_open), [c["owner"], c["sessions"]], out, api_name="edit_open")
     c["delete"].click(guarded(on_delete_list), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
     def on_refresh(owner, session_id, request: gr.Request = None):
-        return sessions_update(_who(owner, request), session_id or None)
+        try:
+            return sessions_update(_who(owner, request), session_id or None)
+        except USER_ERRORS as exc:
+            gr.Warning(str(exc))
+            return gr.skip()
 
     c["refresh"].click(on_refresh, [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
     c["refresh_samples"].click(lambda: gr.update(choices=editing.recent_samples(studio)), None, [c["sample"]],
@@ -249,12 +267,13 @@ def wire(ctx: UIContext) -> None:
     def on_send(owner, session_id, head, message, attach_as, editor, use_mask, backend, seed, steps,
                 guidance_scale, image_guidance_scale, strength, timeout, request: gr.Request = None):
         values = (seed, steps, guidance_scale, image_guidance_scale, strength)
-        who = _who(owner, request)
+        who = ""
         message = message or {}
         text = (message.get("text") or "").strip()
         files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
         extra_out = (gr.skip(),)
         try:
+            who = _who(owner, request)
             notices: list[str] = []
             if not session_id:
                 if not files:
@@ -292,7 +311,7 @@ def wire(ctx: UIContext) -> None:
                    + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
             view = None
-            if session_id:
+            if session_id and who:
                 try:
                     view = editing.get_session(studio, who, session_id)
                 except USER_ERRORS:
@@ -362,10 +381,14 @@ def wire(ctx: UIContext) -> None:
     c["backend"].change(on_backend, [c["backend"]], [c[p] for p in PARAMS], api_name=False)
 
     def on_load(stored: str, request: gr.Request):
-        who = _who(stored, request) or f"guest-{uuid.uuid4().hex[:8]}"
-        wanted = (request.query_params.get("session") or "") if request is not None else ""
         view, notices = None, []
-        if wanted:
+        try:
+            who = _who(stored or f"guest-{uuid.uuid4().hex[:8]}", request)
+        except USER_ERRORS as exc:
+            who = ""
+            notices.append(str(exc))
+        wanted = (request.query_params.get("session") or "") if request is not None else ""
+        if wanted and who:
             try:
                 view = editing.get_session(studio, who, wanted)
             except USER_ERRORS as exc:
