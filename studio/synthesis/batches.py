@@ -260,6 +260,7 @@ class BatchRunner:
         self.runner = _runner_id() + f"#{id(self) % 10000}"
         self.runner = self.runner[:64]
         self._stop_heartbeat = threading.Event()
+        self._progress_lock = threading.Lock()
 
     def claim(self, force: bool = False) -> SynthesisBatch:
         with self.studio.db.session() as s:
@@ -317,8 +318,6 @@ class BatchRunner:
                         f.result()
                     if self._cancel_requested():
                         self.cancel.set()
-                    if self.progress:
-                        self.progress(batch_status(self.studio, self.batch_id))
         finally:
             self._stop_heartbeat.set()
             with _ACTIVE_LOCK:
@@ -367,7 +366,15 @@ class BatchRunner:
             log.exception("synthesis item %s failed", item_id)
             self._set_item(item_id, "failed", f"{type(exc).__name__}: {exc}", None)
             return
-        executor.store(result, item_id, self.batch_id)
+        else:
+            executor.store(result, item_id, self.batch_id)
+        finally:
+            if self.progress is not None and not self.cancel.is_set():
+                self._report()
+
+    def _report(self) -> None:
+        with self._progress_lock:
+            self.progress(batch_status(self.studio, self.batch_id))
 
     def _set_item(self, item_id: str, state: str, error: str | None, raw: str | None,
                   llm_usage: tuple[int, int, int, float] = (0, 0, 0, 0.0)) -> None:
@@ -389,7 +396,7 @@ class BatchRunner:
             left = _open_items(s, self.batch_id)
             failed = s.execute(select(func.count()).where(SynthesisItem.batch_id == self.batch_id,
                                                           SynthesisItem.state == "failed")).scalar_one()
-            if b.status in ("cancelling", "cancelled") or (self.cancel.is_set() and left):
+            if left and (b.status in ("cancelling", "cancelled") or self.cancel.is_set()):
                 b.status = "cancelled"
             elif left:
                 b.status = "interrupted"
