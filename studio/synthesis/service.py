@@ -135,3 +135,37 @@ def progress_markdown(studio, batch_id: str | None) -> str:
 
 __all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "k_table", "coverage_rows",
             "export_zip", "import_upload", "batch_choices", "progress_markdown", "node_choices"]
+
+
+def caption_upload(studio, image_path: str, chat_backend: str | None, node_id: str | None = None,
+                   dataset: str = "synthesis") -> dict[str, Any]:
+    """Image-first (ShareGPT-4o-Image C.1, or C.3 with the node as base task): caption an uploaded
+    image with the chat backend and store (caption, image) as a text-to-image sample."""
+    from studio.images import load_image
+    from studio.synthesis import metaprompts
+    from studio.synthesis.llm import LLMComposer, resolve_chat_backend
+    from studio.synthesis.rows import PlannedRow
+
+    name = resolve_chat_backend(studio, chat_backend)
+    img = load_image(image_path, max_bytes=studio.settings.max_upload_bytes,
+                     max_pixels=studio.settings.max_image_pixels)
+    base_task = None
+    if node_id:
+        node = studio.taxonomy.find(node_id)
+        if node is None:
+            raise SynthesisError(f"unknown taxonomy node {node_id!r}")
+        base_task = node.title
+    row = PlannedRow(index=0, taxonomy_id=node_id or "", method="llm", kind="generation", text="", seed=0,
+                     meta_prompt_kind="image-first", meta_prompt=metaprompts.image_first_caption(base_task))
+    outcome = LLMComposer(studio, name).compose(row, images=[img])
+    sha = studio.samples.store_image(img)
+    sample_id = studio.samples.add(
+        task="text-to-image", prompt=outcome.text, taxonomy_id=node_id or None, output_image=sha,
+        attributes={"image_first": True, "base_task": base_task}, method="llm", source="synthesis",
+        dataset=(dataset or "synthesis").strip()[:128] or "synthesis",
+        provenance={"uploaded": True, "chat_backend": name},
+        llm={**outcome.stats(), "meta_prompt_kind": "image-first", "meta_prompt": row.meta_prompt})
+    return {"caption": outcome.text, "sample_id": sample_id, "meta_prompt": row.meta_prompt}
+
+
+__all__ += ["caption_upload"]

@@ -99,3 +99,18 @@ def test_unusable_answers_fail_the_item_with_the_raw_text(llm_studio, stub, repl
         assert item["raw_output"] == reply["text"]
     with llm_studio.db.session() as s:
         assert s.execute(select(Sample).where(Sample.dataset == "bad")).first() is None
+
+
+def test_uploaded_image_is_captioned_image_first_and_stored(llm_studio, stub, tmp_path):
+    from PIL import Image
+
+    from studio.synthesis.service import caption_upload
+
+    path = tmp_path / "up.png"
+    Image.new("RGB", (20, 20), "red").save(path)
+    res = caption_upload(llm_studio, str(path), "stubchat", "opengpt4o/gen/spatial/relative_position", "cap")
+    assert res["caption"].startswith("A red bus")
+    assert "Base Task: Relative Position" in res["meta_prompt"][-1]["content"]
+    sample = llm_studio.samples.get(res["sample_id"])
+    assert sample.output_image and sample.llm["meta_prompt_kind"] == "image-first"
+    assert "image_url" in str(stub.requests[-1][1])

@@ -73,6 +73,14 @@ def build(ctx: UIContext) -> None:
         c["failures"] = gr.Dataframe(headers=["position", "node", "text", "error", "raw_output"], interactive=False, wrap=True)
     c["timer"] = gr.Timer(2.0)
 
+    with gr.Accordion("Image-first: caption an uploaded image into a prompt (uses the chat backend above)", open=False):
+        with gr.Row():
+            c["cap_image"] = gr.Image(type="filepath", label="Image", sources=["upload"])
+            c["cap_node"] = gr.Dropdown(choices=[""] + choices, value="", label="Base task (taxonomy node, optional)")
+            c["cap_btn"] = gr.Button("Caption and store")
+        c["cap_text"] = gr.Textbox(label="Prompt written by the LLM", interactive=False)
+        c["cap_meta"] = gr.JSON(label="Meta-prompt sent")
+
     gr.Markdown("### Coverage")
     with gr.Row():
         c["cov_dataset"] = gr.Textbox("", label="Dataset (empty: all)")
@@ -187,6 +195,22 @@ def wire(ctx: UIContext) -> None:
     c["cancel_btn"].click(control("cancel"), [c["batch"]], [c["progress"]], api_name="synthesis_cancel")
     c["resume_btn"].click(control("resume"), [c["batch"]], [c["progress"]], api_name="synthesis_resume")
     c["retry_btn"].click(control("retry"), [c["batch"]], [c["progress"]], api_name="synthesis_retry")
+
+    def caption(image, node, chat, dataset):
+        from backends.base import BackendError
+        from studio.images import ImageLoadError
+
+        if not image:
+            raise gr.Error("Upload an image first.")
+        try:
+            res = svc.caption_upload(studio, image, None if chat in (None, "(none)") else chat, node or None, dataset)
+        except (svc.SynthesisError, BackendError, ImageLoadError) as exc:
+            raise gr.Error(str(exc))
+        gr.Info(f"Stored as sample {res['sample_id'][:8]}.")
+        return res["caption"], res["meta_prompt"]
+
+    c["cap_btn"].click(caption, [c["cap_image"], c["cap_node"], c["chat"], c["dataset"]], [c["cap_text"], c["cap_meta"]],
+                       api_name="synthesis_caption")
 
     def coverage(dataset):
         rows = svc.coverage_rows(studio, dataset.strip() or None)
