@@ -120,3 +120,8 @@ def test_another_user_cannot_see_or_change_a_session(edit_app, data_dir):
     assert "not a supported image" in r[STATUS]
     assert editing.list_sessions(studio, "bob") == []
     assert editing.get_session(studio, "ann", sid).turns == {}
+    # bob cannot delete it; ann can
+    assert "no edit session" in client.predict("bob", sid, api_name="/edit_delete")[STATUS]
+    r = client.predict("ann", sid, api_name="/edit_delete")
+    assert "session deleted" in r[STATUS] and r[SID] == "" and r[-1]["choices"] == []
+    assert editing.list_sessions(studio, "ann") == []
