@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image, ImageFilter
 
 from backends.base import BackendLoadError, Capability, EditRequest, ImageResult
-from backends.diffusers_engine import DiffusersBackend, round_size, size_multiple
+from backends.diffusers_engine import DiffusersBackend, call_parameters, round_size, size_multiple
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,5 @@ class DiffusersEdit(DiffusersBackend):
         return kwargs
 
 
-def _call_params(pipe: Any) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(type(pipe).__call__).parameters)
+def _call_params(pipe: Any) -> frozenset[str]:
+    return call_parameters(type(pipe))

@@ -13,6 +13,7 @@ Pipelines are shared through the model cache; LoRA variants of one base switch a
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import math
@@ -62,6 +63,7 @@ class DiffusersBackend(Backend):
             raise BackendLoadError(name, "options.model is missing", "give a hub id or a local folder")
         self.cache = cache or shared_cache()
         self.loras = _parse_loras(name, options.get("loras") or [])
+        self._placement: tuple[str, Any] | None = None
 
     # -- loading ---------------------------------------------------------------------------
     def _load_pipeline(self, device: str, dtype: Any) -> Any:
@@ -84,11 +86,13 @@ class DiffusersBackend(Backend):
 
     def entry(self) -> CachedModel:
         """The cached pipeline for this backend, loading it on first use."""
-        try:
-            device = pick_device(self.name, self.options.get("device"))
-            dtype = pick_dtype(self.name, device, self.options.get("dtype"))
-        except Exception as exc:  # noqa: BLE001
-            raise load_failure(self.name, self.model, exc) from exc
+        if self._placement is None:
+            try:
+                device = pick_device(self.name, self.options.get("device"))
+                self._placement = (device, pick_dtype(self.name, device, self.options.get("dtype")))
+            except Exception as exc:  # noqa: BLE001
+                raise load_failure(self.name, self.model, exc) from exc
+        device, dtype = self._placement
 
         def load() -> Any:
             try:
@@ -278,8 +282,13 @@ def round_size(value: int, multiple: int) -> int:
 
 
 def _accepts(pipe: Any, arg: str) -> bool:
-    params = inspect.signature(type(pipe).__call__).parameters
-    return arg in params
+    return arg in call_parameters(type(pipe))
+
+
+@functools.lru_cache(maxsize=64)
+def call_parameters(cls: type) -> frozenset[str]:
+    """Argument names of a pipeline class's ``__call__`` (cached: inspect is slow)."""
+    return frozenset(inspect.signature(cls.__call__).parameters)
 
 
 def _step_callback(request: Any, total: int) -> Callable[..., dict[str, Any]]:
