@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from backends.base import Capability, EditRequest
@@ -76,27 +76,32 @@ def submit_turn(
     def attempt() -> tuple[_Job, list[str]] | None:
         with studio.db.session() as s:
             sess = _load(s, owner, session_id)
-            view = SessionView.of(sess, _turns(s, sess.id))
-            if shown is not None and shown not in view.turns:
+            tree = {r.id: r for r in s.execute(  # the tree's shape only: cheap however long the session
+                select(EditTurn.id, EditTurn.parent_id, EditTurn.status, EditTurn.output_image,
+                       EditTurn.edited_region, EditTurn.seq).where(EditTurn.session_id == sess.id))}
+            if shown is not None and shown not in tree:
                 raise EditingError("the turn you are looking at is not part of this session; reload it")
-            base = view.base_of(shown)
+            base = shown
+            while base is not None and tree[base].status != "done":
+                base = tree[base].parent_id
             extra: list[str] = []
             if sess.head_turn_id != shown:
-                head = view.turns.get(sess.head_turn_id) if sess.head_turn_id else None
+                head = tree.get(sess.head_turn_id) if sess.head_turn_id else None
                 now_at = "the source image" if head is None else f"turn #{head.seq}"
                 extra.append(f"this session changed in another tab (it was at {now_at}); your edit starts "
                              "its own branch from the image you saw, and the other branch is kept")
             turn = EditTurn(id=new_id(), session_id=sess.id, parent_id=base, seq=sess.turn_count + 1,
                             instruction=instruction, backend=backend, params=params,
-                            input_image=view.image_of(base), mask_image=mask_sha, reference_images=ref_shas,
-                            status="running", attempts=1, honored=[], ignored=[], notices=[], error="",
-                            started_at=utcnow(), created_at=utcnow())
+                            input_image=tree[base].output_image if base else sess.source_image,
+                            mask_image=mask_sha, reference_images=ref_shas, status="running", attempts=1,
+                            honored=[], ignored=[], notices=[], error="", started_at=utcnow(),
+                            created_at=utcnow())
             if not _bump(s, sess, head_turn_id=turn.id, turn_count=sess.turn_count + 1):
                 s.rollback()
                 return None
             s.add(turn)
             s.flush()
-            parent_region = view.turns[base].edited_region_sha if base else None
+            parent_region = tree[base].edited_region if base else None
             return _Job(TurnView.of(turn), sess.source_image, parent_region), extra
 
     job, extra = _with_retries(attempt)
