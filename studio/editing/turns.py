@@ -3,6 +3,7 @@ limit, store the output, measure drift, and record the outcome in one transactio
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -20,6 +21,9 @@ from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import DEFAULT_TIMEOUT_S, TurnFailed, call_with_timeout, clean_params, split_params
 from studio.editing.sessions import EditingError, _bump, _load, _owner, _turns, _with_retries
 from studio.editing.views import SessionView, TurnView
+
+
+_ENCODER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edit-png")
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | N
     out = result.image.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
         out.info["scene_graph"] = json.dumps(result.scene_graph, sort_keys=True)
+    encoding = _ENCODER.submit(imgs.encode, out)  # zlib and numpy both release the GIL: overlap them
     src_arr = imgs.analysis_array(studio, job.source_image)
     size = (src_arr.shape[1], src_arr.shape[0])
     out_arr = driftlib.to_array(out, size)
@@ -201,7 +206,7 @@ def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | N
         region = region | imgs.open_region(studio, job.parent_region)
     drift = driftlib.measure_drift(src_arr, out_arr, region)
     region_sha = imgs.store_region(studio, region)
-    stored = imgs.write(studio, imgs.encode(out), out)
+    stored = imgs.write(studio, encoding.result(), out)
     if driftlib.analysis_size(out.size) == size:
         imgs.remember_analysis(studio, stored.sha256, out_arr)
     notices = list(result.notices)
