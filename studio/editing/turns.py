@@ -210,6 +210,8 @@ def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | N
     if driftlib.analysis_size(out.size) == size:
         imgs.remember_analysis(studio, stored.sha256, out_arr)
     notices = list(result.notices)
+    if getattr(result, "procedural", False):
+        notices.append("drawn by the procedural scene renderer, not a neural model")
     if out.size != image.size:
         notices.append(f"the backend returned {out.width}×{out.height} from a {image.width}×{image.height} input")
     return {

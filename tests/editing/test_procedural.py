@@ -13,6 +13,7 @@ def test_procedural_session_edits_the_scene_and_reports_refusals(studio):
     assert "scene_graph" in studio.images.open(view.source_image).info
     t1 = editing.submit_turn(studio, "ann", view.id, "make the apple green", "procedural", shown=None).turn
     assert t1.status == "done" and t1.honored == ["make the apple green"]
+    assert "drawn by the procedural scene renderer, not a neural model" in t1.notices
     assert "scene_graph" in studio.images.open(t1.output_image).info  # the next turn edits the scene
     t2 = editing.submit_turn(studio, "ann", view.id, "remove the cup", "procedural", shown=t1.id).turn
     assert t2.status == "done" and t2.drift["ssim"] > 0.99
