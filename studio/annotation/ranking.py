@@ -44,6 +44,8 @@ def fit_bradley_terry(n_models: int, cells: PairCells, counts: np.ndarray | None
     """Strengths beta (natural-log odds units, summing to ~0) maximizing the penalized likelihood."""
     n = cells.count if counts is None else counts
     wins = n * cells.score  # i's share of wins in each cell
+    flat = cells.i * n_models + cells.j
+    diag = np.diag_indices(n_models)
     beta = np.zeros(n_models)
     for _ in range(max_iter):
         d = beta[cells.i] - beta[cells.j]
@@ -51,12 +53,13 @@ def fit_bradley_terry(n_models: int, cells: PairCells, counts: np.ndarray | None
         g_cell = wins - n * p
         grad = np.bincount(cells.i, g_cell, n_models) - np.bincount(cells.j, g_cell, n_models) - ridge * beta
         w = n * p * (1.0 - p)
-        hess = np.zeros((n_models, n_models))
-        np.add.at(hess, (cells.i, cells.j), -w)
-        hess = hess + hess.T
-        hess[np.diag_indices(n_models)] = -hess.sum(axis=1)
-        hess[np.diag_indices(n_models)] += ridge
-        step = np.linalg.solve(hess, grad)
+        # information matrix (negative Hessian): off-diagonal -w for both orders, diagonal the row sums
+        off = np.bincount(flat, w, n_models * n_models).reshape(n_models, n_models)
+        off = off + off.T
+        info = -off
+        info[diag] = off.sum(axis=1) + ridge
+        step = np.linalg.solve(info, grad)
+        step -= step.mean()  # the optimum sums to zero; rounding along the flat direction only adds noise
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
             break

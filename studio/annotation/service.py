@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from studio.annotation import AnnotationError
@@ -154,9 +154,9 @@ def resolve_batch(studio, batch: str) -> str:
     """Batch id for an id or a name; AnnotationError when neither exists."""
     key = (batch or "").strip()
     with studio.db.session() as s:
-        found = s.scalar(select(ComparisonBatch.id).where(ComparisonBatch.id == key))
-        if found is None:
-            found = s.scalar(select(ComparisonBatch.id).where(ComparisonBatch.name == key))
+        rows = s.execute(select(ComparisonBatch.id, ComparisonBatch.name)
+                         .where(or_(ComparisonBatch.id == key, ComparisonBatch.name == key))).all()
+    found = next((r.id for r in rows if r.id == key), None) or next((r.id for r in rows), None)
     if found is None:
         raise AnnotationError(f"no comparison batch {batch!r}")
     return found

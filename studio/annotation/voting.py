@@ -15,9 +15,13 @@ never the model names; those come back only in the receipt of a vote.
 """
 from __future__ import annotations
 
+import os
 import random
+import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Sequence
 
 from PIL import Image
@@ -104,16 +108,46 @@ def _view(item: ComparisonItem, batch: ComparisonBatch, a: Assignment) -> ItemVi
 def view_image(studio, sha: str) -> Image.Image:
     """The stored image with every metadata chunk dropped (PNG text may name the model)."""
     img = studio.images.open(sha)
-    clean = Image.frombytes(img.mode, img.size, img.tobytes())
-    return clean
+    return Image.frombytes(img.mode, img.size, img.tobytes())
+
+
+_VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
+
+
+def view_file(studio, sha: str) -> str:
+    """A PNG file of the stored image without metadata, made once per image (a temp-folder cache).
+
+    Serving a ready file spares a PNG encode per request; the file name is the content hash of the
+    stored image, which names no model.
+    """
+    path = _VIEW_DIR / sha[:2] / f"{sha}.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+        with os.fdopen(fd, "wb") as fh:
+            view_image(studio, sha).save(fh, format="PNG", compress_level=1)
+        os.replace(tmp, path)
+    return str(path)
 
 
 def _timeout(studio) -> timedelta:
     return timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
 
 
-def expire_stale(studio, batch_id: str) -> int:
-    """Free the slots of assignments left unanswered past the timeout; returns how many."""
+_last_sweep: dict[str, float] = {}
+SWEEP_EVERY_S = 15.0
+
+
+def expire_stale(studio, batch_id: str, *, force: bool = False) -> int:
+    """Free the slots of assignments left unanswered past the timeout; returns how many.
+
+    Runs at most every SWEEP_EVERY_S seconds per batch in a process (unless forced): a late sweep
+    only delays when a slot frees, it never over-assigns.
+    """
+    now_mono = time.monotonic()
+    if not force and now_mono - _last_sweep.get(batch_id, -1e9) < SWEEP_EVERY_S:
+        return 0
+    _last_sweep[batch_id] = now_mono
     cutoff = utcnow() - _timeout(studio)
     freed = 0
     with studio.db.session() as s:
@@ -182,6 +216,8 @@ def next_item(studio, batch: str, annotator: str) -> ItemView | None:
                 .limit(24)
             ).all()
         if not rows:
+            if expire_stale(studio, batch_id, force=True):  # nothing free: reclaim stale slots first
+                continue
             return None
         # spread concurrent annotators over equally covered items instead of racing for the first
         lowest = rows[0][1]
@@ -326,22 +362,18 @@ def progress(studio, batch: str, annotator: str) -> Progress:
     """Votes (and skips) by this annotator, items still open to them, and the batch's coverage."""
     annotator = _check_annotator(annotator)
     batch_id = resolve_batch(studio, batch)
+    count = lambda *where: select(func.count()).where(*where).scalar_subquery()  # noqa: E731
+    seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == batch_id)
     with studio.db.session() as s:
-        b = s.get(ComparisonBatch, batch_id)
-        done = s.scalar(select(func.count()).where(PairwiseVote.batch_id == batch_id,
-                                                   PairwiseVote.annotator == annotator)) or 0
-        open_mine = s.scalar(select(func.count()).where(Assignment.batch_id == batch_id,
-                                                        Assignment.annotator == annotator,
-                                                        Assignment.status == "open")) or 0
-        seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == batch_id)
-        free = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id,
-                                                   ComparisonItem.active < b.overlap,
-                                                   ComparisonItem.id.not_in(seen))) or 0
-        items = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id)) or 0
-        votes = s.scalar(select(func.count()).where(PairwiseVote.batch_id == batch_id,
-                                                    PairwiseVote.winner != "skip")) or 0
-    return Progress(done=done, available=done + open_mine + free, batch_votes=votes,
-                    batch_target=items * b.overlap)
+        overlap = s.scalar(select(ComparisonBatch.overlap).where(ComparisonBatch.id == batch_id))
+        done, open_mine, free, items, votes = s.execute(select(
+            count(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator),
+            count(Assignment.batch_id == batch_id, Assignment.annotator == annotator, Assignment.status == "open"),
+            count(ComparisonItem.batch_id == batch_id, ComparisonItem.active < overlap, ComparisonItem.id.not_in(seen)),
+            count(ComparisonItem.batch_id == batch_id),
+            count(PairwiseVote.batch_id == batch_id, PairwiseVote.winner != "skip"),
+        )).one()
+    return Progress(done=done, available=done + open_mine + free, batch_votes=votes, batch_target=items * overlap)
 
 
 def annotator_votes(studio, batch: str, annotator: str) -> list[dict[str, Any]]:

@@ -46,6 +46,9 @@ def test_view_image_drops_metadata(studio):
     sha = studio.samples.store_image(Image.new("RGB", (4, 4)), text={"backend": "model-secret"})
     assert "model-secret" in studio.images.open(sha).info.get("backend", "")
     assert studio.images.open(sha).info and voting.view_image(studio, sha).info == {}
+    served = voting.view_file(studio, sha)
+    assert sha in served and b"model-secret" not in open(served, "rb").read()
+    assert voting.view_file(studio, sha) == served
 
 
 def test_resend_is_idempotent_and_a_changed_resend_keeps_the_first(studio):

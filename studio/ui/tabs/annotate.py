@@ -98,7 +98,7 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> l
         empty_crit = [gr.update(visible=False, value=None)] * EXTRA_CRITERIA
         return ["", "No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
                 None, None, "", progress_text, gr.update(visible=False), *empty_crit]
-    source = (gr.update(value=voting.view_image(studio, view.source_image), visible=True)
+    source = (gr.update(value=voting.view_file(studio, view.source_image), visible=True)
               if view.source_image else gr.update(value=None, visible=False))
     first, extra = view.criteria[0], view.criteria[1:]
     crit = []
@@ -108,8 +108,8 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> l
         else:
             crit.append(gr.update(visible=False, value=None))
     first_label = gr.update(visible=bool(extra), value=KNOWN_CRITERIA.get(first, first.replace("_", " ")))
-    return [view.guidelines, view.prompt, source, voting.view_image(studio, view.left_image),
-            voting.view_image(studio, view.right_image), view.assignment_id, progress_text, first_label, *crit]
+    return [view.guidelines, view.prompt, source, voting.view_file(studio, view.left_image),
+            voting.view_file(studio, view.right_image), view.assignment_id, progress_text, first_label, *crit]
 
 
 def wire(ctx: UIContext) -> None:
