@@ -1,7 +1,12 @@
-"""How an edit session looks in the Edit chat tab: chat messages, tree, turn pickers, status."""
+"""How an edit session looks in the Edit chat tab: chat messages, tree, turn pickers, status,
+and the mask painted in the editor."""
 from __future__ import annotations
 
 from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
 
 from studio.editing.drift import format_drift
 from studio.editing.views import SessionView, TurnView
@@ -113,3 +118,53 @@ def status_markdown(view: SessionView | None, notices: list[str] | None = None,
         where = "the source image" if turn is None else f"turn #{turn.seq} ({turn.status})"
         lines.append(f"Session `{view.id}` · {len(view.turns)} turn(s) · continuing from {where}")
     return "\n\n".join(lines)
+
+
+def mask_from_editor(value: Any) -> Image.Image | None:
+    """Everything painted on the editor's layers (any opaque pixel) as an L mask, or None."""
+    if not isinstance(value, dict):
+        return None
+    mask = None
+    for layer in value.get("layers") or []:
+        if layer is None:
+            continue
+        img = layer if isinstance(layer, Image.Image) else Image.open(layer)
+        alpha = np.asarray(img.convert("RGBA"))[..., 3] > 0
+        mask = alpha if mask is None else (mask | alpha)
+    if mask is None or not mask.any():
+        return None
+    return Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
+
+
+def session_values(
+    studio, view: SessionView | None, notices: list[str] | None = None, node: str | None = "head",
+    shown: str | None = "head",
+) -> tuple:
+    """Values for the components every session handler refreshes (see RENDER_KEYS).
+
+    ``shown`` is the turn this browser tab continues from: the session's head, except right
+    after this tab's own turn when another tab has moved the head meanwhile.
+    """
+    if view is None:
+        return ("", "", [], tree_markdown(None), gr.update(choices=[], value=None),
+                gr.update(choices=[], value=None), None, None, status_markdown(None, notices))
+    tip = view.head if shown == "head" else shown
+    pick = tip if node == "head" else node
+    bg = image_path(studio, view.image_of(tip))
+    return (
+        view.id, tip or "", chat_messages(studio, view, shown=tip), tree_markdown(view, tip),
+        gr.update(choices=turn_choices(view), value=pick or SOURCE),
+        gr.update(choices=done_choices(view), value=None),
+        before_after(studio, view, pick),
+        {"background": bg, "layers": [], "composite": None} if bg else None,
+        status_markdown(view, notices, tip),
+    )
+
+
+RENDER_KEYS = ("session_id", "head", "chat", "tree", "turn", "compare", "slider", "editor", "status")
+
+
+def unchanged(msg: str) -> tuple:
+    """Leave everything as it is and say why (inline and as a toast)."""
+    gr.Warning(msg)
+    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {msg}",)

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 from studio import editing
 from studio.db import utcnow
 from studio.editing.models import EditTurn
-from studio.ui.tabs.edit import _mask_from_editor
+from studio.ui.edit_render import mask_from_editor
 from tests.editing.conftest import picture, png_bytes
 
 
@@ -17,11 +17,11 @@ def test_the_painted_layers_become_the_mask():
     ImageDraw.Draw(layer).rectangle((5, 5, 14, 9), fill=(204, 50, 50, 255))
     second = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
     second.putpixel((30, 20), (0, 0, 255, 128))
-    mask = _mask_from_editor({"background": Image.new("RGB", (40, 30)), "layers": [layer, second], "composite": None})
+    mask = mask_from_editor({"background": Image.new("RGB", (40, 30)), "layers": [layer, second], "composite": None})
     assert mask.mode == "L" and mask.getbbox() == (5, 5, 31, 21)
     assert mask.getpixel((10, 7)) == 255 and mask.getpixel((20, 20)) == 0
-    assert _mask_from_editor({"background": None, "layers": [Image.new("RGBA", (4, 4))]}) is None
-    assert _mask_from_editor(None) is None
+    assert mask_from_editor({"background": None, "layers": [Image.new("RGBA", (4, 4))]}) is None
+    assert mask_from_editor(None) is None
 
 
 def test_a_turn_cut_off_by_a_server_stop_shows_as_failed_and_can_be_retried(edit_studio):

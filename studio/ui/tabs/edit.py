@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import gradio as gr
-import numpy as np
 from PIL import Image
 
 from backends.base import BackendError
@@ -51,22 +50,6 @@ def _identify(settings, name: str, request: gr.Request | None) -> str:
 
 def _node(value: str | None) -> str | None:
     return None if not value or value == render.SOURCE else value
-
-
-def _mask_from_editor(value: Any) -> Image.Image | None:
-    """Everything painted on the editor's layers (any opaque pixel) as an L mask, or None."""
-    if not isinstance(value, dict):
-        return None
-    mask = None
-    for layer in value.get("layers") or []:
-        if layer is None:
-            continue
-        img = layer if isinstance(layer, Image.Image) else Image.open(layer)
-        alpha = np.asarray(img.convert("RGBA"))[..., 3] > 0
-        mask = alpha if mask is None else (mask | alpha)
-    if mask is None or not mask.any():
-        return None
-    return Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
 
 
 def build(ctx: UIContext) -> None:
@@ -156,41 +139,10 @@ def build(ctx: UIContext) -> None:
     ctx.register("edit.chat", c["chat"])
 
 
-def _render(studio, view, notices=None, node: str | None = "head", shown: str | None = "head") -> tuple:
-    """Values for the components every session handler refreshes (see RENDER_KEYS).
-
-    ``shown`` is the turn this browser tab continues from: the session's head, except right
-    after this tab's own turn when another tab has moved the head meanwhile.
-    """
-    if view is None:
-        return ("", "", [], render.tree_markdown(None), gr.update(choices=[], value=None),
-                gr.update(choices=[], value=None), None, None, render.status_markdown(None, notices))
-    tip = view.head if shown == "head" else shown
-    pick = tip if node == "head" else node
-    bg = render.image_path(studio, view.image_of(tip))
-    return (
-        view.id, tip or "", render.chat_messages(studio, view, shown=tip), render.tree_markdown(view, tip),
-        gr.update(choices=render.turn_choices(view), value=pick or render.SOURCE),
-        gr.update(choices=render.done_choices(view), value=None),
-        render.before_after(studio, view, pick),
-        {"background": bg, "layers": [], "composite": None} if bg else None,
-        render.status_markdown(view, notices, tip),
-    )
-
-
-RENDER_KEYS = ("session_id", "head", "chat", "tree", "turn", "compare", "slider", "editor", "status")
-
-
-def _failed(msg: str) -> tuple:
-    """Leave everything as it is and say why (inline and as a toast)."""
-    gr.Warning(msg)
-    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {msg}",)
-
-
 def wire(ctx: UIContext) -> None:
     studio = ctx.studio
     c = ctx.get("edit.components")
-    out = [c[k] for k in RENDER_KEYS]
+    out = [c[k] for k in render.RENDER_KEYS]
     out_list = out + [c["sessions"]]
 
     def _who(name: str, request: gr.Request | None) -> str:
@@ -210,7 +162,7 @@ def wire(ctx: UIContext) -> None:
             try:
                 return fn(*args, **kwargs)
             except USER_ERRORS as exc:
-                return _failed(str(exc)) + ((gr.skip(),) if fn.__name__.endswith("_list") else ())
+                return render.unchanged(str(exc)) + ((gr.skip(),) if fn.__name__.endswith("_list") else ())
 
         return run
 
@@ -221,29 +173,29 @@ def wire(ctx: UIContext) -> None:
         who = _who(owner, request)
         name = str(path).rsplit("/", 1)[-1]
         view, notices = editing.start_from_upload(studio, who, path, name=name)
-        return _render(studio, view, notices) + (sessions_update(who, view.id),)
+        return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
 
     def on_start_prompt_list(owner, prompt, backend, seed, request: gr.Request = None):
         who = _who(owner, request)
         view, notices = editing.start_from_prompt(studio, who, prompt, backend or "", seed=int(seed or 0))
-        return _render(studio, view, notices) + (sessions_update(who, view.id),)
+        return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
 
     def on_start_sample_list(owner, sample_id, request: gr.Request = None):
         who = _who(owner, request)
         view, notices = editing.start_from_sample(studio, who, sample_id or "")
-        return _render(studio, view, notices) + (sessions_update(who, view.id),)
+        return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
 
     def on_open(owner, session_id, request: gr.Request = None):
         if not session_id:
-            return _render(studio, None)
-        return _render(studio, editing.get_session(studio, _who(owner, request), session_id))
+            return render.session_values(studio, None)
+        return render.session_values(studio, editing.get_session(studio, _who(owner, request), session_id))
 
     def on_delete_list(owner, session_id, request: gr.Request = None):
         who = _who(owner, request)
         if not session_id:
             raise editing.EditingError("no session is open")
         editing.delete_session(studio, who, session_id)
-        return _render(studio, None, ["session deleted"]) + (sessions_update(who),)
+        return render.session_values(studio, None, ["session deleted"]) + (sessions_update(who),)
 
     c["start_upload"].click(guarded(on_start_upload_list), [c["owner"], c["upload"]], out_list,
                             api_name="edit_start_upload")
@@ -284,14 +236,14 @@ def wire(ctx: UIContext) -> None:
                 session_id, head, files = view.id, "", files[1:]
                 extra_out = (sessions_update(who, view.id),)
                 if not text:
-                    yield _render(studio, view, notices) + ({"text": "", "files": []},) + extra_out
+                    yield render.session_values(studio, view, notices) + ({"text": "", "files": []},) + extra_out
                     return
             if not text:
                 raise editing.EditingError("write an instruction: what should change in the image?")
             limits = studio.settings
             images = [load_image(f, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_image_pixels)
                       for f in files]
-            mask = _mask_from_editor(editor) if use_mask else None
+            mask = render.mask_from_editor(editor) if use_mask else None
             refs: list[Image.Image] = images
             if attach_as == "mask" and images:
                 mask, refs = images[0].convert("L"), images[1:]
@@ -299,7 +251,7 @@ def wire(ctx: UIContext) -> None:
                 notices.append(f"'{backend}' is not an inpainting backend; the mask may be ignored")
             view = editing.get_session(studio, who, session_id)
             shown = _node(head) if _node(head) in view.turns else view.head
-            pending = list(_render(studio, view, notices, shown=shown))
+            pending = list(render.session_values(studio, view, notices, shown=shown))
             pending[2] = render.chat_messages(studio, view, pending=text, shown=shown)
             yield tuple(pending) + (gr.skip(),) + extra_out
             params = dict(zip(PARAMS, values))
@@ -309,7 +261,7 @@ def wire(ctx: UIContext) -> None:
             notices += result.notices
             if result.turn.status == "failed":
                 gr.Warning(f"turn #{result.turn.seq} failed: {result.turn.error}")
-            yield (_render(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
+            yield (render.session_values(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
                    + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
             view = None
@@ -321,9 +273,9 @@ def wire(ctx: UIContext) -> None:
             gr.Warning(str(exc))
             if view is not None:
                 keep = _node(head) if _node(head) in view.turns else view.head
-                rendered = _render(studio, view, [f"⚠ {exc}"], shown=keep)
+                rendered = render.session_values(studio, view, [f"⚠ {exc}"], shown=keep)
             else:
-                rendered = _failed(str(exc))
+                rendered = render.unchanged(str(exc))
             yield rendered + (gr.skip(),) + extra_out
 
     send_inputs = [c["owner"], c["session_id"], c["head"], c["message"], c["attach_as"], c["editor"],
@@ -332,11 +284,11 @@ def wire(ctx: UIContext) -> None:
 
     def on_undo(owner, session_id, head, request: gr.Request = None):
         view = editing.undo(studio, _who(owner, request), session_id, _node(head))
-        return _render(studio, view, ["undone: the turn stays in the tree; pick it to redo"])
+        return render.session_values(studio, view, ["undone: the turn stays in the tree; pick it to redo"])
 
     def on_branch(owner, session_id, turn, request: gr.Request = None):
         view = editing.set_head(studio, _who(owner, request), session_id, _node(turn))
-        return _render(studio, view, ["the next instruction continues from here; other branches are kept"])
+        return render.session_values(studio, view, ["the next instruction continues from here; other branches are kept"])
 
     def on_retry(owner, session_id, turn, backend, timeout, request: gr.Request = None):
         if not _node(turn):
@@ -345,18 +297,18 @@ def wire(ctx: UIContext) -> None:
                                  timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
         if res.turn.status == "failed":
             gr.Warning(f"turn #{res.turn.seq} failed again: {res.turn.error}")
-        return _render(studio, res.session, shown=res.turn.id)
+        return render.session_values(studio, res.session, shown=res.turn.id)
 
     def on_pick(owner, session_id, turn, request: gr.Request = None):
         view = editing.get_session(studio, _who(owner, request), session_id)
-        r = _render(studio, view, node=_node(turn))
+        r = render.session_values(studio, view, node=_node(turn))
         return (r[5], r[6])
 
     def on_export(owner, session_id, turn, form, dataset, request: gr.Request = None):
         who = _who(owner, request)
         ids = editing.export_branch(studio, who, session_id, tip=_node(turn), form=form, dataset=dataset)
         view = editing.get_session(studio, who, session_id)
-        return _render(studio, view, [f"exported {len(ids)} {form} sample(s) to dataset '{dataset}': "
+        return render.session_values(studio, view, [f"exported {len(ids)} {form} sample(s) to dataset '{dataset}': "
                                       + ", ".join(ids)], node=_node(turn))
 
     def on_to_annotation(owner, session_id, turn, other, batch, request: gr.Request = None):
@@ -364,7 +316,7 @@ def wire(ctx: UIContext) -> None:
         item = editing.send_pair_to_annotation(studio, who, session_id, _node(turn) or "", other or "",
                                                batch=batch)
         view = editing.get_session(studio, who, session_id)
-        return _render(studio, view, [f"sent to annotation batch '{batch}' (item {item})"], node=_node(turn))
+        return render.session_values(studio, view, [f"sent to annotation batch '{batch}' (item {item})"], node=_node(turn))
 
     ids = [c["owner"], c["session_id"]]
     c["undo"].click(guarded(on_undo), ids + [c["head"]], out, api_name="edit_undo")
@@ -397,7 +349,7 @@ def wire(ctx: UIContext) -> None:
                 notices.append(f"could not open the session in the link: {exc}")
         defaults = on_backend(c["backend"].value)
         samples = gr.update(choices=editing.recent_samples(studio))
-        return ((who, sessions_update(who, view.id if view else None)) + _render(studio, view, notices)
+        return ((who, sessions_update(who, view.id if view else None)) + render.session_values(studio, view, notices)
                 + defaults + (samples,))
 
     demo = gr.context.Context.root_block
