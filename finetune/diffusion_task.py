@@ -125,6 +125,10 @@ class DiffusionTask:
     def trainable_module(self) -> torch.nn.Module:
         return self.unet
 
+    def adapter_module(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The module that carries the LoRA adapter (the UNet itself)."""
+        return model
+
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.unet.parameters() if p.requires_grad]
 

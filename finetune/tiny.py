@@ -101,3 +101,48 @@ def image_size_of(pipeline_dir: str | Path) -> int:
     unet = json.loads((Path(pipeline_dir) / "unet" / "config.json").read_text())
     vae = json.loads((Path(pipeline_dir) / "vae" / "config.json").read_text())
     return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+
+
+JANUS_SPECIAL = ["<｜▁pad▁｜>", "<unk>", "<｜begin▁of▁sentence｜>", "<image_placeholder>", "<begin_of_image>",
+                 "<end_of_image>"]
+
+
+def build_tiny_janus(folder: str | Path, *, image_size: int = 32, hidden: int = 32, codebook: int = 64,
+                     words: Iterable[str] = BASE_WORDS, seed: int = 0) -> Path:
+    """Write a transformers Janus folder (Llama LM, SigLIP-style encoder, VQ model) at toy size.
+
+    The VQ model downsamples by 16 like Janus-Pro's, so a ``image_size`` image is
+    ``(image_size/16)**2`` tokens; the tokenizer is a word-level one with Janus's special tokens.
+    """
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (JanusConfig, JanusForConditionalGeneration, JanusVisionConfig,
+                              JanusVQVAEConfig, LlamaConfig, PreTrainedTokenizerFast)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {tok: i for i, tok in enumerate(JANUS_SPECIAL + sorted(set(words)) + list(string.punctuation))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                     pre_tokenizers.Punctuation()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<｜▁pad▁｜>", unk_token="<unk>",
+                                        bos_token="<｜begin▁of▁sentence｜>",
+                                        additional_special_tokens=JANUS_SPECIAL[3:])
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    patches = image_size // 16
+    config = JanusConfig(
+        text_config=LlamaConfig(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=hidden * 2,
+                                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                                max_position_embeddings=256, pad_token_id=0, bos_token_id=2, eos_token_id=2,
+                                initializer_range=0.2),
+        vision_config=JanusVisionConfig(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+                                        image_size=image_size, patch_size=16, projection_dim=hidden,
+                                        num_image_tokens=patches * patches, mlp_ratio=2.0),
+        vq_config=JanusVQVAEConfig(embed_dim=8, num_embeddings=codebook, latent_channels=32, base_channels=32,
+                                   channel_multiplier=[1, 1, 1, 1, 1], num_res_blocks=1,
+                                   projection_dim=hidden, image_token_embed_dim=hidden, initializer_range=0.2),
+        image_token_id=vocab["<image_placeholder>"],
+    )
+    JanusForConditionalGeneration(config).save_pretrained(folder)
+    return folder

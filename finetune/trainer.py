@@ -90,7 +90,8 @@ class Trainer:
         order = torch.randperm(len(dataset), generator=g).tolist()
         subset = torch.utils.data.Subset(dataset, order)
         loader = torch.utils.data.DataLoader(subset, batch_size=self.config.batch_size, shuffle=False,
-                                             num_workers=self.config.dataloader_workers, drop_last=False)
+                                             num_workers=self.config.dataloader_workers, drop_last=False,
+                                             collate_fn=getattr(self.task, "collate", None))
         return self.accelerator.prepare(loader)
 
     def _register_lora_hooks(self, task) -> None:
@@ -102,14 +103,14 @@ class Trainer:
 
         def save_hook(models, weights, out_dir):
             for m in models:
-                state = get_peft_model_state_dict(self.accelerator.unwrap_model(m))
+                state = get_peft_model_state_dict(task.adapter_module(self.accelerator.unwrap_model(m)))
                 save_file({k: v.contiguous() for k, v in state.items()}, str(Path(out_dir) / "adapter.safetensors"))
             weights.clear()
 
         def load_hook(models, in_dir):
             while models:
                 m = models.pop()
-                set_peft_model_state_dict(self.accelerator.unwrap_model(m),
+                set_peft_model_state_dict(task.adapter_module(self.accelerator.unwrap_model(m)),
                                           load_file(str(Path(in_dir) / "adapter.safetensors")))
 
         self.accelerator.register_save_state_pre_hook(save_hook)
@@ -156,7 +157,7 @@ class Trainer:
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(acc.mixed_precision, torch.float32)
         rows = read_manifest(c.manifest)
         train_rows, val_rows = self._split(rows)
-        task = build_task(c, acc.device, dtype)
+        task = self.task = build_task(c, acc.device, dtype)
         dataset = _Rows(train_rows, task.make_example)
         per_epoch = math.ceil(math.ceil(len(dataset) / (c.batch_size * acc.num_processes))
                               / c.gradient_accumulation_steps)
@@ -172,7 +173,7 @@ class Trainer:
         model = task.trainable_module()
         self._register_lora_hooks(task)
         model, optimizer, lr_scheduler = acc.prepare(model, optimizer, lr_scheduler)
-        self.model, self.optimizer, self.lr_scheduler, self.task = model, optimizer, lr_scheduler, task
+        self.model, self.optimizer, self.lr_scheduler = model, optimizer, lr_scheduler
 
         step, start_epoch, skip = 0, 0, 0
         existing = checkpoint_dirs(self.output_dir)
@@ -273,7 +274,8 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         losses = []
         for i in range(0, len(rows), self.config.batch_size):
-            batch = torch.utils.data.default_collate([self.task.make_example(r) for r in rows[i:i + self.config.batch_size]])
+            collate = getattr(self.task, "collate", torch.utils.data.default_collate)
+            batch = collate([self.task.make_example(r) for r in rows[i:i + self.config.batch_size]])
             losses.append(self.task.loss(self.model, batch).item())
         torch.random.set_rng_state(state)
         return sum(losses) / max(1, len(losses))

@@ -49,10 +49,10 @@ def edit_file(tmp_path) -> Path:
     return write_color_dataset(tmp_path / "edit", edit=True)
 
 
-def base_config(pipe: Path, dataset: Path, out: Path, **overrides) -> dict:
+def base_config(pipe: Path, data: Path, out: Path, **overrides) -> dict:
     cfg = {"base_model": str(pipe), "task": "text-to-image", "method": "lora", "resolution": 16,
            "batch_size": 4, "learning_rate": 1e-3, "max_steps": 4, "device": "cpu",
-           "dataset": {"source": "file", "name": str(dataset)}, "output_dir": str(out),
+           "dataset": {"source": "file", "name": str(data)}, "output_dir": str(out),
            "checkpointing_steps": 100, "lora": {"rank": 4, "alpha": 4.0}}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):

@@ -11,7 +11,8 @@ from tests.finetune.conftest import base_config
 
 def fixed_batch_losses(task, rows, steps: int, lr: float) -> list[float]:
     """Train ``steps`` optimizer steps on one batch with the same noise and timesteps each step."""
-    batch = torch.utils.data.default_collate([task.make_example(r) for r in rows])
+    collate = getattr(task, "collate", torch.utils.data.default_collate)
+    batch = collate([task.make_example(r) for r in rows])
     params = task.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     model = task.trainable_module()
