@@ -4,6 +4,20 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run far faster on one thread than on threads fighting over a shared machine."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny-models")
