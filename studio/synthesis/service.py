@@ -1,7 +1,6 @@
 """What the Synthesis tab calls: preview tables, the k distribution, batch control, coverage, datasets."""
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import zipfile
@@ -48,7 +47,9 @@ def preview(studio, request: SynthesisRequest) -> dict[str, Any]:
     table = []
     for r in plan.rows:
         d = describe_row(r)
-        d["attributes"] = json.dumps(d["attributes"], ensure_ascii=False)
+        d["attributes"] = "; ".join(
+            f"{k}={', '.join(map(str, v)) if isinstance(v, list) else (v.get('value') if isinstance(v, dict) else v)}"
+            for k, v in d["attributes"].items())
         table.append([d[c] for c in PREVIEW_COLUMNS])
     meta = [{"row": r.index, "kind": r.meta_prompt_kind, "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
     dropped = [[d["index"], d["text"], d["reason"]] for d in plan.dedup.dropped]

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from studio.synthesis.resources import Resources, display, draw_slots, fill
+from studio.synthesis.resources import _SLOT, Resources, display, draw_slots, fill
 from studio.synthesis.rows import DIFFICULTY_LABELS, PlannedRow
 
 #: modifiers every edit subtask may use besides its own
@@ -204,7 +204,10 @@ class TemplateSynthesizer:
             spec, constraints, 0, lo, hi, rng, used, allow_injection=False)
         suffix = "".join(fill(self.modifier(m)["text"], mod_values) for m in mods)
         steps = [fill(ops[n]["text"], values) for n in picked]
-        attributes = {k: display(v) for k, v in {**values, **mod_values}.items()}
+        used_text = comp["source"] + "".join(ops[n]["text"] for n in picked)
+        used_names = {m.group(2) for m in _SLOT.finditer(used_text)}
+        attributes = {k: display(v) for k, v in values.items() if k in used_names}
+        attributes.update({k: display(v) for k, v in mod_values.items()})
         attributes["operations"] = picked
         if mods:
             attributes["modifiers"] = list(mods)

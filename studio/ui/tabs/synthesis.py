@@ -30,7 +30,8 @@ def build(ctx: UIContext) -> None:
     gr.Markdown("### Synthesize prompts and edit instructions\nPreview first: nothing calls a model until you run a batch.")
     with gr.Row():
         c["nodes"] = ctx.register("synthesis.nodes", gr.Dropdown(
-            choices=choices, multiselect=True, label="Taxonomy nodes", elem_id="synth-nodes", scale=3))
+            choices=choices, multiselect=True, allow_custom_value=True, label="Taxonomy nodes",
+            elem_id="synth-nodes", scale=3))
         c["count"] = gr.Number(value=8, precision=0, label="Count", elem_id="synth-count", minimum=1)
         c["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="synth-seed")
     with gr.Row():
@@ -39,13 +40,16 @@ def build(ctx: UIContext) -> None:
         c["image_first"] = gr.Checkbox(False, label="LLM: caption the generated image (image-first)")
     with gr.Row():
         c["lam"] = gr.Number(value=0.5, label="λ for k ~ exp(-λ(k-1)), k = 1..100", elem_id="synth-lambda")
-        c["near"] = gr.Dropdown(["auto", "embedding", "minhash", "off"], value="auto", label="Near-duplicates")
-        c["threshold"] = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Near-duplicate threshold")
+        c["near"] = gr.Dropdown([("MinHash (fast)", "minhash"), ("Embeddings: all-MiniLM-L6-v2 (first use loads the model)", "embedding"),
+                                 ("Auto (embeddings up to 20,000 rows)", "auto"), ("Exact duplicates only", "off")],
+                                value="minhash", label="Near-duplicates")
+        c["threshold"] = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Near-duplicate threshold (cosine for embeddings, estimated Jaccard for MinHash)")
     c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(0.5)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
                             elem_id="synth-kplot")
     c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
     c["notice"] = gr.Markdown(elem_id="synth-notice")
-    c["table"] = gr.Dataframe(headers=_svc().PREVIEW_COLUMNS, interactive=False, wrap=True, elem_id="synth-table")
+    c["table"] = gr.Dataframe(headers=_svc().PREVIEW_COLUMNS, interactive=False, wrap=True, elem_id="synth-table",
+                              column_widths=["40px", "28%", "14%", "70px", "22%", "12%", "14%", "10%"])
     with gr.Accordion("Dropped duplicates", open=False):
         c["dropped"] = gr.Dataframe(headers=["#", "text", "reason"], interactive=False, wrap=True)
     with gr.Accordion("Meta-prompts sent to the LLM", open=False):
@@ -59,7 +63,7 @@ def build(ctx: UIContext) -> None:
         c["chat"] = gr.Dropdown(chat, value=chat[1] if len(chat) > 1 else chat[0], label="Chat backend (LLM method)")
         c["dataset"] = gr.Textbox("synthesis", label="Dataset name", elem_id="synth-dataset")
         c["concurrency"] = gr.Number(4, precision=0, label="Concurrency")
-        c["rpm"] = gr.Number(None, label="LLM requests/minute (empty: no limit)")
+        c["rpm"] = gr.Number(0, label="LLM requests/minute (0: no limit)", minimum=0)
     with gr.Row():
         c["run_btn"] = gr.Button("Run batch", variant="primary", elem_id="synth-run")
         c["batch"] = gr.Dropdown(choices=_safe_batches(studio), label="Batches (they keep running if you close the browser)",
