@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--lam", type=float, default=0.5, help="λ of the k distribution (attributes method)")
     p.add_argument("--images", default=None, metavar="BACKEND", help="render images with this backend")
     p.add_argument("--chat", default=None, metavar="BACKEND", help="chat backend for --method llm")
+    p.add_argument("--image-first", action="store_true",
+                   help="llm method: render the draft, then have the chat model caption the image into the prompt")
     p.add_argument("--dataset", default="synthesis")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--rpm", type=float, default=None, help="LLM requests per minute limit")
@@ -63,6 +65,7 @@ def run_synth(args) -> int:
                 raise CLIError("give at least one --node ID (see `python -m studio taxonomy`)")
             req = SynthesisRequest(nodes=args.node, count=args.count, seed=args.seed, method=args.method,
                                    difficulty_mix=parse_difficulty_mix(args.difficulty), lam=args.lam,
+                                   image_first=args.image_first,
                                    dedup=DedupSettings(near=args.near_dup, threshold=args.threshold))
             opts = BatchOptions(dataset=args.dataset, images_backend=args.images, chat_backend=args.chat,
                                 concurrency=args.concurrency, requests_per_minute=args.rpm)
