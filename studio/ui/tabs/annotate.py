@@ -3,6 +3,7 @@
 Handlers are thin calls into :mod:`studio.annotation`. What an annotator receives before a vote is
 the prompt, the images (metadata stripped) and an opaque assignment token — never a model name.
 """
+import os
 from typing import Any
 
 import gradio as gr
@@ -52,8 +53,12 @@ def build(ctx: UIContext) -> None:
         "Sides are shuffled for every person and model names are revealed only after your vote. "
         "Keys: **1**/A better · **2**/B better · **3** tie (both good) · **4** tie (both bad) · **S** skip · **U** undo."
     )
+    if mode == "hf-oauth" and not os.environ.get("OAUTH_CLIENT_ID"):
+        gr.Markdown("**Hugging Face sign-in is only available when the studio runs as a Space with "
+                    "`hf_oauth: true`** (no OAuth client here), so nobody can sign in to annotate. "
+                    "Run with STUDIO_AUTH_MODE=password or open instead.", elem_classes=["studio-error"])
     with gr.Row():
-        if mode == "hf-oauth":
+        if mode == "hf-oauth" and os.environ.get("OAUTH_CLIENT_ID"):
             gr.LoginButton()
         c["name"] = gr.Textbox(label="Your name", elem_id="annotate-name", scale=2,
                                visible=mode == "open", max_length=64,
