@@ -70,3 +70,10 @@ def tiny_chat_lm(tiny_root):
     from tests.support.tiny_models import build_tiny_chat_lm
 
     return build_tiny_chat_lm(tiny_root / "chat-lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tiny_root):
+    from tests.support.tiny_models import build_tiny_llava
+
+    return build_tiny_llava(tiny_root / "vlm")

@@ -59,3 +59,19 @@ def test_cancel_stops_generation(backend):
 def test_missing_model_is_a_load_error(tmp_path):
     with pytest.raises(BackendLoadError, match="not found"):
         TransformersChatBackend("x", model=str(tmp_path / "none"), cache=ModelCache(2**20)).chat(conversation())
+
+
+def test_vision_language_model_sees_the_image(tiny_vlm):
+    backend = TransformersChatBackend("vlm", model=str(tiny_vlm), cache=ModelCache(2**30))
+
+    def ask(colour: str):
+        img = Image.new("RGB", (60, 40), colour)
+        return backend.chat(ChatRequest(messages=[ChatMessage("user", "what colour is this?", images=[img])],
+                                        temperature=0, max_tokens=6))
+
+    red, blue = ask("red"), ask("blue")
+    assert red.raw["vision"] is True
+    assert red.prompt_tokens > 17  # 16 patch features + the class token replace the <image> placeholder
+    assert red.text != blue.text  # the answer depends on the pixels
+    text_only = backend.chat(ChatRequest(messages=[ChatMessage("user", "hello")], temperature=0, max_tokens=3))
+    assert text_only.completion_tokens > 0

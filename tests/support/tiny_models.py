@@ -212,3 +212,48 @@ def build_tiny_chat_lm(path: str | Path, *, seed: int = 0) -> Path:
     LlamaForCausalLM(config).eval().save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return Path(path)
+
+
+VLM_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<image>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def build_tiny_llava(path: str | Path, *, seed: int = 0) -> Path:
+    """A LLaVA-layout vision-language model (CLIP tower + Llama) with a processor and chat template.
+
+    (Qwen2.5-VL's processor needs torchvision for its video part, which CPU-only machines lack.)
+    """
+    import torch
+    from transformers import (
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    tok = byte_level_tokenizer({"image_token": "<image>"}, added=["<|system|>", "<|user|>", "<|assistant|>"])
+    tok.chat_template = VLM_TEMPLATE
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                                       image_size=32, patch_size=8, projection_dim=32),
+        text_config=LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, bos_token_id=tok.bos_token_id,
+                                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
+        image_token_id=tok.convert_tokens_to_ids("<image>"), vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    torch.manual_seed(seed)
+    LlavaForConditionalGeneration(config).eval().save_pretrained(str(path))
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", chat_template=VLM_TEMPLATE,
+        num_additional_image_tokens=1,
+    )
+    processor.save_pretrained(str(path))
+    return Path(path)
