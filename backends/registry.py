@@ -43,7 +43,7 @@ ENGINE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "diffusers-text2image": frozenset({Capability.TEXT_TO_IMAGE}),
     "diffusers-edit": frozenset({Capability.EDIT, Capability.INPAINT}),
     "janus": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
-    "openai-image": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
+    "openai-image": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT, Capability.INPAINT}),
     "openai-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
     "transformers-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
 }
