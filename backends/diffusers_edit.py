@@ -43,6 +43,8 @@ class EditFamily:
     needs_mask: bool = False
     strength: bool = False
     pass_size: bool = True
+    #: sent when the user gives none (Qwen-Image's true CFG only runs with a negative prompt)
+    default_negative: str | None = None
 
 
 FAMILIES: dict[str, EditFamily] = {f.key: f for f in (
@@ -53,9 +55,10 @@ FAMILIES: dict[str, EditFamily] = {f.key: f for f in (
     EditFamily("flux-kontext", ("FluxKontextPipeline",), cfg_default=2.5, sizing="area",
                inpaint_class="FluxKontextInpaintPipeline"),
     EditFamily("qwen-image-edit", ("QwenImageEditPipeline",), cfg_arg="true_cfg_scale", cfg_default=4.0,
-               sizing="native", pass_size=False, inpaint_class="QwenImageEditInpaintPipeline"),
+               sizing="native", pass_size=False, inpaint_class="QwenImageEditInpaintPipeline",
+               default_negative=" "),
     EditFamily("qwen-image-edit-plus", ("QwenImageEditPlusPipeline",), cfg_arg="true_cfg_scale",
-               cfg_default=4.0, multi_image=True, sizing="native", pass_size=False),
+               cfg_default=4.0, multi_image=True, sizing="native", pass_size=False, default_negative=" "),
     EditFamily("omnigen", ("OmniGenPipeline",), cfg_default=2.5, image_cfg_arg="img_guidance_scale",
                image_cfg_default=1.6, image_arg="input_images", multi_image=True, max_side=1024),
     EditFamily("inpaint", ("StableDiffusionInpaintPipeline", "StableDiffusionXLInpaintPipeline",
@@ -234,11 +237,11 @@ class DiffusersEdit(DiffusersBackend):
                 kwargs["strength"] = float(strength)
         elif strength is not None:
             notices.append(f"strength ignored: {type(pipe).__name__} edits by instruction")
-        if request.negative_prompt:
-            key = "negative_prompt"
-            if key in _call_params(pipe):
-                kwargs[key] = request.negative_prompt
-            else:
+        negative = request.negative_prompt or fam.default_negative
+        if negative:
+            if "negative_prompt" in _call_params(pipe):
+                kwargs["negative_prompt"] = negative
+            elif request.negative_prompt:
                 notices.append(f"negative prompt ignored: {type(pipe).__name__} has none")
         accepted = _call_params(pipe)
         for key in [k for k in kwargs if k not in accepted]:
