@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-USERS = "ann:ann-pw:annotator,bob:bob-pw:annotator,boss:boss-pw:admin"
+CROWD = [f"crowd{k}" for k in range(10)]
+USERS = ",".join(["ann:ann-pw:annotator", "bob:bob-pw:annotator", "boss:boss-pw:admin",
+                  *(f"{u}:{u}-pw" for u in CROWD)])
 
 
 @pytest.fixture(scope="session")
 def pw_app(tmp_path_factory):
-    """(url, studio) of the real app with STUDIO_AUTH_MODE=password and users ann, bob (annotators), boss (admin)."""
+    """(url, studio) of the real app with STUDIO_AUTH_MODE=password and users ann, bob, crowd0..9 (annotators), boss (admin)."""
     from tests.annotation.live import annotate_app
 
     with annotate_app(tmp_path_factory.mktemp("annotate-app"), auth_mode="password", users=USERS) as served:

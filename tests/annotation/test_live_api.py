@@ -99,3 +99,35 @@ def test_admin_gets_results_and_exports(pw_app):
         csv_text = client.get(exported[0]["url"]).text
     assert csv_text.splitlines()[0].startswith("vote_id,batch,item_id,annotator")
     assert len(csv_text.strip().splitlines()) == 1 + service.get_batch(studio, batch_id).votes
+
+
+def test_ten_annotators_at_once_over_http_fill_every_item_to_its_overlap(pw_app):
+    import threading
+    from collections import Counter
+
+    from studio.annotation.results import vote_records
+    from tests.annotation.conftest import CROWD
+
+    url, studio = pw_app
+    batch_id, items = make_batch(studio, "crowd-http", 5, overlap=3, models=MODELS)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(CROWD))
+
+    def annotate(user: str) -> None:
+        try:
+            with _client(url, user) as client:
+                barrier.wait()
+                token = _start(client, url, batch_id)[TOKEN]
+                while token:
+                    out = call(client, url, "vote_tie_bad", ["", batch_id, token, None, None, None])
+                    token = out[6]  # the vote answers with the next item
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=annotate, args=(u,)) for u in CROWD]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    records = vote_records(studio, batch_id)
+    assert Counter(r["item_id"] for r in records) == {item: 3 for item in items}
+    assert len({(r["item_id"], r["annotator"]) for r in records}) == len(records) == 15
