@@ -38,7 +38,9 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
             c["res_by"] = gr.Radio(BY, value="opponent", label="Bars per")
             c["res_depth"] = gr.Slider(1, 5, value=2, step=1, label="Taxonomy depth")
         c["res_chart"] = gr.BarPlot(x="bar", y="percent", color="outcome", label="Win / tie / loss (%)",
-                                    elem_id="annotate-res-chart", y_lim=[0, 100], height=360)
+                                    elem_id="annotate-res-chart", y_lim=[0, 100], height=360, x_title="",
+                                    y_title="% of battles", color_title="outcome",
+                                    color_map={"Win": "#2f9e44", "Tie": "#adb5bd", "Loss": "#e03131"})
         c["res_wtl"] = gr.Dataframe(headers=PAIR_COLUMNS, label="Win / tie / loss with 95% Wilson intervals",
                                     interactive=False, elem_id="annotate-res-wtl")
         c["res_board"] = gr.Dataframe(headers=BOARD_COLUMNS, label="Leaderboard: Bradley–Terry (bootstrap 95% CI) "
