@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from studio.annotation import AnnotationError
 from studio.annotation.battles import Battles, build_battles
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
 from studio.annotation.ranking import bradley_terry
@@ -49,12 +50,19 @@ def vote_records(studio, batch: str | None = None) -> list[dict[str, Any]]:
 
 def studio_battles(studio, batch: str | None = None, criterion: str | None = None) -> Battles:
     """Non-skip votes as battles (judge = annotator, question_id = item) for one criterion."""
-    rows = []
+    rows, asked = [], False
     for r in vote_records(studio, batch):
-        winner = r["criteria"].get(criterion, r["winner"]) if criterion else r["winner"]
+        if criterion:
+            if criterion not in r["criteria"]:
+                continue  # a batch that did not ask this criterion
+            asked, winner = True, r["criteria"][criterion]
+        else:
+            winner = r["winner"]
         if winner == "skip":
             continue
         rows.append({**r, "winner": winner, "judge": r["annotator"], "question_id": r["item_id"]})
+    if criterion and not asked:
+        raise AnnotationError(f"no votes answer the criterion {criterion!r}")
     return build_battles(rows)
 
 

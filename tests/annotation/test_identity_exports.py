@@ -80,6 +80,8 @@ def test_vote_exports_one_row_per_vote_with_shown_order(studio):
     battles = results.studio_battles(studio, "exp")
     assert len(battles) == 5  # the skip is not a battle
     assert len(results.studio_battles(studio, "exp", criterion="visual_quality")) == 5
+    with pytest.raises(AnnotationError, match="no votes answer"):
+        results.studio_battles(studio, "exp", criterion="instruction_fidelity")
 
 
 def test_pairs_export_reveals_models_and_carries_images(studio):
