@@ -155,33 +155,44 @@ def byte_level_tokenizer(extra_special: dict[str, str] | None = None, added: lis
     return tok
 
 
-def build_tiny_janus(path: str | Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8) -> Path:
-    """Janus(-Pro) layout: Llama text model, SigLIP-like encoder, VQ model; 16 image tokens at 32x32."""
-    import torch
-    from transformers import (
-        JanusConfig,
-        JanusForConditionalGeneration,
-        JanusImageProcessorPil,
-        JanusVisionConfig,
-        JanusVQVAEConfig,
-        LlamaConfig,
-    )
+def janus_config(tokenizer, *, preset: str = "tiny", image_size: int = 32, patch_size: int = 8):
+    """A JanusConfig: "tiny" (16 image tokens at 32x32) or "pro-1b" (Janus-Pro-1B sizes, 576 tokens at 384)."""
+    from transformers import JanusConfig, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig
 
-    tokenizer = byte_level_tokenizer(JANUS_SPECIAL, added=["<|User|>", "<|Assistant|>"])
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+           "pad_token_id": tokenizer.pad_token_id}
+    image_token_id = tokenizer.convert_tokens_to_ids(JANUS_SPECIAL["image_token"])
+    if preset == "pro-1b":
+        text = LlamaConfig(vocab_size=102400, hidden_size=2048, intermediate_size=5632, num_hidden_layers=24,
+                           num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=16384, **ids)
+        vision = JanusVisionConfig(projection_dim=2048)  # SigLIP-L/16 at 384: 576 image tokens
+        vq = JanusVQVAEConfig(projection_dim=2048, image_token_embed_dim=2048)
+        return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=image_token_id)
     hidden = 32
-    n_tokens = (image_size // patch_size) ** 2
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id)
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, **ids)
     vision = JanusVisionConfig(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=4, image_size=image_size,
-                               patch_size=patch_size, projection_dim=hidden, depth=2, num_image_tokens=n_tokens)
+                               patch_size=patch_size, projection_dim=hidden, depth=2,
+                               num_image_tokens=(image_size // patch_size) ** 2)
     levels = {8: [1, 1, 1, 2], 16: [1, 1, 1, 2, 2]}[patch_size]
     vq = JanusVQVAEConfig(embed_dim=8, num_embeddings=64, latent_channels=32, base_channels=32,
                           channel_multiplier=levels, num_res_blocks=1, projection_dim=hidden,
                           image_token_embed_dim=hidden, num_hidden_layers=2)
-    config = JanusConfig(text_config=text, vision_config=vision, vq_config=vq,
-                         image_token_id=tokenizer.convert_tokens_to_ids(JANUS_SPECIAL["image_token"]))
+    return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=image_token_id)
+
+
+def janus_tokenizer():
+    """The byte-level tokenizer with Janus's image tokens and chat roles."""
+    return byte_level_tokenizer(JANUS_SPECIAL, added=["<|User|>", "<|Assistant|>"])
+
+
+def build_tiny_janus(path: str | Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8) -> Path:
+    """Janus(-Pro) layout: Llama text model, SigLIP-like encoder, VQ model; 16 image tokens at 32x32."""
+    import torch
+    from transformers import JanusForConditionalGeneration, JanusImageProcessorPil
+
+    tokenizer = janus_tokenizer()
+    config = janus_config(tokenizer, image_size=image_size, patch_size=patch_size)
     torch.manual_seed(seed)
     model = JanusForConditionalGeneration(config).eval()
     model.save_pretrained(str(path))
