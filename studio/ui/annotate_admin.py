@@ -34,8 +34,8 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                 c["gen_dataset"] = gr.Textbox(label="Dataset or synthesis batch name")
                 c["gen_src_image"] = gr.Image(label="Source image for edits (if the prompts have none)",
                                               type="filepath", sources=["upload"])
-            c["gen_backends"] = gr.CheckboxGroup([], label="Backends to compare (two or more; all pairs are made)",
-                                                 elem_id="annotate-gen-backends")
+            c["gen_backends"] = gr.Dropdown([], multiselect=True, allow_custom_value=True, elem_id="annotate-gen-backends",
+                                            label="Backends to compare (two or more; all pairs are made)")
             with gr.Row():
                 c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
                 c["gen_width"] = gr.Number(512, label="Width", precision=0)

@@ -8,10 +8,24 @@ USERS = ",".join(["ann:ann-pw:annotator", "bob:bob-pw:annotator", "boss:boss-pw:
                   *(f"{u}:{u}-pw" for u in CROWD)])
 
 
+APP_BACKENDS = """
+backends:
+  engine-one:
+    engine: tests.annotation.doubles:SolidColorBackend
+    capabilities: [text-to-image, edit]
+  engine-two:
+    engine: tests.annotation.doubles:SolidColorBackend
+    capabilities: [text-to-image, edit]
+"""
+
+
 @pytest.fixture(scope="session")
 def pw_app(tmp_path_factory):
     """(url, studio) of the real app with STUDIO_AUTH_MODE=password and users ann, bob, crowd0..9 (annotators), boss (admin)."""
     from tests.annotation.live import annotate_app
 
-    with annotate_app(tmp_path_factory.mktemp("annotate-app"), auth_mode="password", users=USERS) as served:
+    root = tmp_path_factory.mktemp("annotate-app")
+    (root / "backends.yaml").write_text(APP_BACKENDS)
+    with annotate_app(root / "data", auth_mode="password", users=USERS,
+                      backends_config=str(root / "backends.yaml")) as served:
         yield served

@@ -131,3 +131,19 @@ def test_ten_annotators_at_once_over_http_fill_every_item_to_its_overlap(pw_app)
     records = vote_records(studio, batch_id)
     assert Counter(r["item_id"] for r in records) == {item: 3 for item in items}
     assert len({(r["item_id"], r["annotator"]) for r in records}) == len(records) == 15
+
+
+def test_admin_generates_a_batch_from_pasted_prompts_over_http(pw_app):
+    url, studio = pw_app
+    form = ["", "http-gen", 2, ["overall"], "be fair", "Pasted list", "text-to-image", "a red cube\na blue ball",
+            None, "", None, ["engine-one", "engine-two"], 0, 64, 64]
+    with _client(url, "bob") as client, pytest.raises(ApiError, match="Only admins"):
+        call(client, url, "annotate_generate", form)
+    with _client(url, "boss") as client:
+        status = call(client, url, "annotate_generate", form)[0]
+        assert "2 / 2 comparisons made (finished)" in status
+        with pytest.raises(ApiError, match="at least two backends"):
+            call(client, url, "annotate_generate", [*form[:1], "http-gen-2", *form[2:11], ["engine-one"], *form[12:]])
+    info = service.get_batch(studio, "http-gen")
+    assert (info.items, info.overlap, info.guidelines) == (2, 2, "be fair")
+    assert {(r["model_a"], r["model_b"]) for r in service.batch_items(studio, "http-gen")} == {("engine-one", "engine-two")}
