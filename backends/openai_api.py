@@ -6,6 +6,7 @@ Options (backends config ``options:``):
     api_key       default STUDIO_OPENAI_API_KEY, then OPENAI_API_KEY
     timeout       seconds per attempt (default 60 for chat, 180 for images)
     max_retries   retries after the first attempt for 429 / 5xx / timeouts (default 3)
+    max_tokens_param  "max_tokens" or "max_completion_tokens" (default: by model name)
     backoff_base, backoff_max   exponential backoff in seconds (0.5, 30)
     price         USD per million tokens, ``{prompt: 0.15, completion: 0.6}`` (chat) or
                   ``{image: 0.04}`` per image; without it ``cost_usd`` stays None
@@ -106,7 +107,7 @@ class OpenAIChatBackend(_OpenAIBackend):
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature
         if request.max_tokens is not None:
-            kwargs["max_tokens"] = request.max_tokens
+            kwargs[self._max_tokens_arg()] = request.max_tokens
         extra = {k: v for k, v in request.params.items() if k not in _CHAT_PARAMS}
         kwargs.update({k: v for k, v in request.params.items() if k in _CHAT_PARAMS})
         if extra:
@@ -135,6 +136,12 @@ class OpenAIChatBackend(_OpenAIBackend):
             prompt_tokens=prompt_toks, completion_tokens=completion_toks, latency_s=latency,
             cost_usd=cost, raw={"finish_reason": finish, "attempts": attempts},
         )
+
+    def _max_tokens_arg(self) -> str:
+        """Reasoning models (o1/o3/o4, gpt-5) take ``max_completion_tokens``; others ``max_tokens``."""
+        if "max_tokens_param" in self.options:
+            return str(self.options["max_tokens_param"])
+        return "max_completion_tokens" if self.model.startswith(("o1", "o3", "o4", "gpt-5")) else "max_tokens"
 
     def _cost(self, prompt: int, completion: int) -> float | None:
         if "prompt" not in self.price and "completion" not in self.price:

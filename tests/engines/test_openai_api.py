@@ -282,3 +282,10 @@ def test_stub_serves_concurrent_clients(srv):
         texts = list(pool.map(lambda i: backend.chat(ask(f"msg {i}")).text, range(32)))
     assert texts == [f"msg {i}" for i in range(32)]
     assert backend.totals["calls"] == 32
+
+
+def test_reasoning_models_get_max_completion_tokens(srv):
+    backend = OpenAIChatBackend("o", model="o3-mini", base_url=srv.base_url, api_key="k")
+    backend.chat(ask(max_tokens=50))
+    body = srv.requests[-1][1]
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
