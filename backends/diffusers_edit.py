@@ -142,7 +142,7 @@ class DiffusersEdit(DiffusersBackend):
                                    "paint a mask over the area to change, or pick an instruction-edit backend")
         entry = self.entry()
         base_pipe = entry.value
-        notices: list[str] = []
+        notices = self.load_notices(base_pipe)
         source = request.image.convert("RGB")
         in_size = source.size
         pipe = base_pipe

@@ -116,6 +116,8 @@ class DiffusersBackend(Backend):
             else:
                 pipe.enable_model_cpu_offload()
         else:
+            if offload:
+                pipe._studio_notices = [f"cpu_offload ignored: the pipeline runs on {device}, not a GPU"]
             pipe.to(device)
         slicing = self.options.get("attention_slicing", False)
         if slicing:
@@ -202,6 +204,11 @@ class DiffusersBackend(Backend):
             entry.state["scheduler_name"] = wanted
         return type(pipe.scheduler).__name__
 
+    @staticmethod
+    def load_notices(pipe: Any) -> list[str]:
+        """Notices about options the load could not honour (repeated on every result)."""
+        return list(getattr(pipe, "_studio_notices", []))
+
     def _metadata(self, entry: CachedModel, **extra: Any) -> dict[str, Any]:
         meta = {"engine": self.engine, "model": self.model, "device": entry.state.get("device"),
                 "dtype": entry.state.get("dtype"), "loras": [dict(lora) for lora in self.loras]}
@@ -223,7 +230,7 @@ class DiffusersText2Image(DiffusersBackend):
         request.check_cancel()
         entry = self.entry()
         pipe = entry.value
-        notices: list[str] = []
+        notices = self.load_notices(pipe)
         multiple = size_multiple(pipe)
         width, height = round_size(request.width, multiple), round_size(request.height, multiple)
         if (width, height) != (request.width, request.height):

@@ -62,6 +62,13 @@ def test_unknown_params_are_reported_not_dropped(tiny_sd, cache):
     assert result.notices == ["parameter 'sharpness' ignored: StableDiffusionPipeline does not take it"]
 
 
+def test_cpu_offload_without_gpu_is_reported(tiny_sd, cache):
+    backend = DiffusersText2Image("sd-offload", model=str(tiny_sd), cache=cache, cpu_offload=True,
+                                  attention_slicing=True, device="cpu")
+    result = backend.generate(req())
+    assert result.notices == ["cpu_offload ignored: the pipeline runs on cpu, not a GPU"]
+
+
 def test_scheduler_choice(tiny_sd, cache):
     backend = DiffusersText2Image("sd", model=str(tiny_sd), cache=cache, scheduler="euler")
     assert backend.generate(req()).metadata["scheduler"] == "EulerDiscreteScheduler"
