@@ -111,13 +111,19 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 # -- ZeroGPU -------------------------------------------------------------------------------
-_zero_gpu_call: Callable[..., Any] | None = None
+#: spaces.GPU wrappers by duration bucket (seconds); fixed durations work with every ``spaces`` version
+_ZERO_GPU_BUCKETS = (30, 60, 120, 180, 300)
+_zero_gpu_calls: dict[int, Callable[..., Any]] | None = None
 _zero_gpu_checked = False
+
+
+def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    return fn(*args, **kwargs)
 
 
 def on_zero_gpu() -> bool:
     """True on a Hugging Face Space where the ``spaces`` package is importable."""
-    global _zero_gpu_call, _zero_gpu_checked
+    global _zero_gpu_calls, _zero_gpu_checked
     if not _zero_gpu_checked:
         _zero_gpu_checked = True
         if os.environ.get("SPACE_ID") or os.environ.get("SPACES_ZERO_GPU"):
@@ -126,22 +132,16 @@ def on_zero_gpu() -> bool:
             except ImportError:
                 spaces = None
             if spaces is not None:
-                def _duration(fn: Callable[..., Any], args: tuple, kwargs: dict, duration: float) -> int:
-                    return int(max(10, duration))
-
-                @spaces.GPU(duration=_duration)
-                def _call(fn: Callable[..., Any], args: tuple, kwargs: dict, duration: float) -> Any:
-                    return fn(*args, **kwargs)
-
-                _zero_gpu_call = _call
-    return _zero_gpu_call is not None
+                _zero_gpu_calls = {d: spaces.GPU(duration=d)(_call) for d in _ZERO_GPU_BUCKETS}
+    return _zero_gpu_calls is not None
 
 
 def run_gpu_task(fn: Callable[..., T], *args: Any, duration: float = 60.0, **kwargs: Any) -> T:
-    """Run ``fn`` under ``spaces.GPU(duration)`` on ZeroGPU, else directly."""
+    """Run ``fn`` under ``spaces.GPU`` (the smallest duration bucket >= ``duration``) on ZeroGPU, else directly."""
     if on_zero_gpu():
-        assert _zero_gpu_call is not None
-        return _zero_gpu_call(fn, args, kwargs, duration)
+        assert _zero_gpu_calls is not None
+        bucket = next((d for d in _ZERO_GPU_BUCKETS if d >= duration), _ZERO_GPU_BUCKETS[-1])
+        return _zero_gpu_calls[bucket](fn, args, kwargs)
     return fn(*args, **kwargs)
 
 

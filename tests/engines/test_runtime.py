@@ -14,10 +14,10 @@ from backends.base import BackendError, BackendLoadError, Cancelled
 @pytest.fixture
 def fresh_zero_gpu(monkeypatch):
     monkeypatch.setattr(runtime, "_zero_gpu_checked", False)
-    monkeypatch.setattr(runtime, "_zero_gpu_call", None)
+    monkeypatch.setattr(runtime, "_zero_gpu_calls", None)
     yield
     runtime._zero_gpu_checked = False
-    runtime._zero_gpu_call = None
+    runtime._zero_gpu_calls = None
 
 
 def test_gpu_work_runs_under_spaces_gpu_on_a_space(monkeypatch, fresh_zero_gpu):
@@ -27,7 +27,7 @@ def test_gpu_work_runs_under_spaces_gpu_on_a_space(monkeypatch, fresh_zero_gpu):
     def gpu(duration):
         def wrap(fn):
             def run(*args, **kwargs):
-                calls.append(duration(*args, **kwargs) if callable(duration) else duration)
+                calls.append(duration)
                 return fn(*args, **kwargs)
             return run
         return wrap
@@ -36,7 +36,8 @@ def test_gpu_work_runs_under_spaces_gpu_on_a_space(monkeypatch, fresh_zero_gpu):
     monkeypatch.setitem(sys.modules, "spaces", fake)
     monkeypatch.setenv("SPACE_ID", "someone/studio")
     assert runtime.run_gpu_task(lambda a, b=0: a + b, 2, b=3, duration=42.5) == 5
-    assert calls == [42]
+    assert runtime.run_gpu_task(lambda: "long", duration=1000) == "long"
+    assert calls == [60, 300]  # the smallest bucket that covers the estimate, capped at the largest
 
 
 def test_elsewhere_gpu_work_runs_directly(monkeypatch, fresh_zero_gpu):
