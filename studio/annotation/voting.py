@@ -297,6 +297,8 @@ def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
         ).first()
         if existing is not None:
             return _receipt(existing, item, duplicate=True)
+        if a.status == "released":
+            raise AnnotationError("this item already has all the votes it needs; press Start for your next item")
         batch = s.get(ComparisonBatch, a.batch_id)
         criteria = list(batch.criteria or ["overall"])
         if not isinstance(extra, dict):

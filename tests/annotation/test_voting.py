@@ -120,6 +120,8 @@ def test_skip_frees_the_slot_and_the_item_never_returns(studio):
     assert vb is not None
     voting.vote(studio, vb.assignment_id, "bob", "left")
     assert voting.undo_last(studio, batch_id, "ann") is None  # slot taken meanwhile: undo just withdraws
+    with pytest.raises(AnnotationError, match="already has all the votes"):
+        voting.vote(studio, v.assignment_id, "ann", "left")
 
 
 def test_multiple_criteria_are_all_required(studio):
