@@ -7,7 +7,6 @@ to a SQLite file inside the data directory; nothing assumes a fixed path such as
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -135,7 +134,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError("invalid settings: " + "; ".join(parts)) from None
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings (tests build their own with load_settings)."""
+    """Settings as the environment says now. Not cached: a long-lived process builds its Studio
+    once, and anything that changes the environment (tests, embedding apps) must see the change."""
     return load_settings()

@@ -10,14 +10,10 @@ from tests.reasoning.conftest import write_backends_config
 
 @pytest.fixture
 def cli_env(monkeypatch, data_dir, tmp_path, stub):
-    from studio.settings import get_settings
-
     cfg = write_backends_config(tmp_path / "backends.yaml", stub.base_url)
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data_dir))
     monkeypatch.setenv("STUDIO_BACKENDS_CONFIG", cfg)
-    get_settings.cache_clear()
     yield
-    get_settings.cache_clear()
 
 
 def test_render_an_example_and_export_it(cli_env, capsys):
