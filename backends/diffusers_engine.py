@@ -62,7 +62,7 @@ class DiffusersBackend(Backend):
         if not self.model:
             raise BackendLoadError(name, "options.model is missing", "give a hub id or a local folder")
         self.cache = cache or shared_cache()
-        self.loras = _parse_loras(name, options.get("loras") or [])
+        self.loras = parse_loras(name, options.get("loras") or [])
         self._placement: tuple[str, Any] | None = None
 
     # -- loading ---------------------------------------------------------------------------
@@ -309,7 +309,8 @@ def _step_callback(request: Any, total: int) -> Callable[..., dict[str, Any]]:
     return on_step_end
 
 
-def _parse_loras(name: str, raw: Any) -> list[dict[str, Any]]:
+def parse_loras(name: str, raw: Any) -> list[dict[str, Any]]:
+    """Validate ``options.loras`` ([{path, scale}] or [path]) into [{"path": str, "scale": float}]."""
     if not isinstance(raw, list):
         raise BackendLoadError(name, "options.loras must be a list of {path, scale}",
                                "write loras: [{path: /path/to/adapter, scale: 1.0}]")

@@ -4,11 +4,14 @@ Text to image uses classifier-free guidance (``cfg_scale`` s, default 5, tempera
 Janus-4o's text-and-image-to-image with dual guidance (s and ``image_cfg_scale`` s', both 5); see
 ``backends/janus_sampling.py`` for the loop and docs/janus4o_conversion.md for checkpoints in DeepSeek's
 format. Options: model, device, dtype, cfg_scale, image_cfg_scale, temperature, prompt_template,
-batched (default true: one forward per token for all conditions), resize_to_input (default true).
+batched (default true: one forward per token for all conditions), resize_to_input (default true),
+loras ([{path, scale}]: peft adapters of the language model, as the studio's Janus fine-tuning saves them),
+base_model (when ``model`` is such an adapter folder: the Janus model it was trained on).
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageFilter
@@ -45,6 +48,24 @@ class JanusBackend(Backend):
             raise BackendLoadError(name, "options.model is missing",
                                    "give a transformers-format Janus checkpoint (hub id or folder)")
         self.cache = cache or shared_cache()
+        from backends.diffusers_engine import parse_loras
+
+        self.loras = parse_loras(name, options.get("loras") or [])
+        self.base_model = self._resolve_adapter_folder()
+
+    def _resolve_adapter_folder(self) -> str:
+        """When ``model`` is a LoRA adapter folder, load ``base_model`` with that adapter on top."""
+        folder = Path(self.model_id)
+        if not ((folder / "adapter_config.json").exists() and not (folder / "config.json").exists()):
+            return self.model_id
+        base = self.options.get("base_model")
+        if not base:
+            raise BackendLoadError(
+                self.name, f"'{self.model_id}' holds a LoRA adapter, not a Janus model",
+                f"set options.model to the base Janus model and options.loras: [{{path: {self.model_id}}}] "
+                "(or options.base_model)")
+        self.loras.insert(0, {"path": self.model_id, "scale": 1.0})
+        return str(base)
 
     # -- loading ---------------------------------------------------------------------------
     def entry(self) -> CachedModel:
@@ -61,19 +82,43 @@ class JanusBackend(Backend):
             offline = local_files_only(self.options)
             try:
                 model = JanusForConditionalGeneration.from_pretrained(
-                    self.model_id, dtype=dtype, local_files_only=offline).to(device).eval()
-                tokenizer = AutoTokenizer.from_pretrained(self.model_id, local_files_only=offline)
-                processor = AutoImageProcessor.from_pretrained(self.model_id, local_files_only=offline)
+                    self.base_model, dtype=dtype, local_files_only=offline).to(device).eval()
+                tokenizer = AutoTokenizer.from_pretrained(self.base_model, local_files_only=offline)
+                processor = AutoImageProcessor.from_pretrained(self.base_model, local_files_only=offline)
             except Exception as exc:  # noqa: BLE001
-                failure = load_failure(self.name, self.model_id, exc)
+                failure = load_failure(self.name, self.base_model, exc)
                 if "janus" in str(exc).lower() or "model_type" in str(exc):
                     failure.fix += "; DeepSeek-format checkpoints need converting (docs/janus4o_conversion.md)"
                 raise failure from exc
+            self._load_adapters(model)
             return JanusBundle(model, tokenizer, processor)
 
-        entry = self.cache.get(("janus", self.model_id, device, str(dtype)), load)
+        adapters = tuple((lora["path"], lora["scale"]) for lora in self.loras)
+        entry = self.cache.get(("janus", self.base_model, device, str(dtype), adapters), load)
         entry.state.setdefault("device", device)
         return entry
+
+    def _load_adapters(self, model: Any) -> None:
+        """Put this backend's LoRA adapters on the language model, each at its scale."""
+        if not self.loras:
+            return
+        language_model = model.model.language_model
+        names = []
+        for i, lora in enumerate(self.loras):
+            name = f"studio_{i}"
+            try:
+                language_model.load_adapter(lora["path"], adapter_name=name)
+            except Exception as exc:  # noqa: BLE001
+                raise BackendLoadError(
+                    self.name, f"LoRA '{lora['path']}' could not be loaded onto '{self.base_model}': "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                    "check that the adapter was trained on this Janus model's language model") from exc
+            for module in language_model.modules():
+                scaling = getattr(module, "scaling", None)
+                if isinstance(scaling, dict) and name in scaling:
+                    scaling[name] *= lora["scale"]
+            names.append(name)
+        language_model.set_adapter(names if len(names) > 1 else names[0])
 
     # -- calls -----------------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> ImageResult:
@@ -176,7 +221,8 @@ class JanusBackend(Backend):
 
     def _result(self, entry: CachedModel, image: Image.Image, notices: list[str], request: Any,
                 seconds: float, **meta: Any) -> ImageResult:
-        metadata = {"engine": self.engine, "model": self.model_id, "seed": request.seed,
+        metadata = {"engine": self.engine, "model": self.base_model, "seed": request.seed,
+                    "loras": [dict(lora) for lora in self.loras],
                     "device": entry.state.get("device"), "seconds": seconds,
                     "temperature": float(request.params.get("temperature", self.options.get("temperature", 1.0))),
                     "batched": bool(self.options.get("batched", True))}

@@ -155,3 +155,24 @@ def test_missing_checkpoint_is_a_load_error(tmp_path):
     with pytest.raises(BackendLoadError) as info:
         JanusBackend("janus", model=str(tmp_path / "absent"), cache=ModelCache(2**20)).generate(GenerationRequest("x"))
     assert "not found" in info.value.reason
+
+
+def test_lora_adapter_of_the_language_model(tiny_janus, tmp_path):
+    from tests.support.tiny_models import build_tiny_janus_lora
+
+    adapter = build_tiny_janus_lora(tiny_janus, tmp_path / "adapter")
+    cache = ModelCache(budget_bytes=2**30)
+    request = GenerationRequest("a red cube", seed=2, width=32, height=32)
+
+    def draw(**options):
+        return np.asarray(JanusBackend("j", cache=cache, **options).generate(request).image)
+
+    base = draw(model=str(tiny_janus))
+    tuned = draw(model=str(tiny_janus), loras=[{"path": str(adapter), "scale": 1.0}])
+    muted = draw(model=str(tiny_janus), loras=[{"path": str(adapter), "scale": 0.0}])
+    assert not np.array_equal(base, tuned)
+    assert np.array_equal(base, muted)
+    assert np.array_equal(tuned, draw(model=str(adapter), base_model=str(tiny_janus)))
+    with pytest.raises(BackendLoadError, match="holds a LoRA adapter") as info:
+        JanusBackend("j", model=str(adapter), cache=cache)
+    assert "options.loras" in info.value.fix

@@ -268,3 +268,21 @@ def build_tiny_llava(path: str | Path, *, seed: int = 0) -> Path:
     )
     processor.save_pretrained(str(path))
     return Path(path)
+
+
+def build_tiny_janus_lora(janus_path: str | Path, out_dir: str | Path, *, seed: int = 1) -> Path:
+    """A random LoRA on the tiny Janus language model, saved the way the studio's Janus fine-tuning saves it."""
+    import torch
+    from peft import LoraConfig
+    from transformers import JanusForConditionalGeneration
+
+    model = JanusForConditionalGeneration.from_pretrained(str(janus_path))
+    torch.manual_seed(seed)
+    model.model.language_model.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                                      target_modules=["q_proj", "v_proj", "o_proj"]))
+    with torch.no_grad():
+        for name, param in model.model.language_model.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn_like(param))
+    model.model.language_model.save_pretrained(str(out_dir))
+    return Path(out_dir)
