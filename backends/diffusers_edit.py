@@ -18,7 +18,7 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
-from backends.base import BackendLoadError, Capability, EditRequest, ImageResult
+from backends.base import BackendError, BackendLoadError, Capability, EditRequest, ImageResult
 from backends.diffusers_engine import DiffusersBackend, call_parameters, round_size, size_multiple
 
 
@@ -138,7 +138,7 @@ class DiffusersEdit(DiffusersBackend):
         request.check_cancel()
         fam = self.family
         if fam.needs_mask and request.mask is None:
-            raise BackendLoadError(self.name, "this inpainting model needs a mask",
+            raise BackendError(self.name, "this inpainting model needs a mask",
                                    "paint a mask over the area to change, or pick an instruction-edit backend")
         entry = self.entry()
         base_pipe = entry.value

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backends.base import BackendLoadError, EditRequest
+from backends.base import BackendError, BackendLoadError, EditRequest
 from backends.diffusers_edit import FAMILIES, DiffusersEdit, family_for_class
 from backends.model_cache import ModelCache
 
@@ -89,6 +89,6 @@ def test_family_detection_and_bad_options(tiny_sd):
     assert family_for_class("StableDiffusionXLPipeline") is FAMILIES["img2img"]
     with pytest.raises(BackendLoadError, match="unknown edit pipeline"):
         DiffusersEdit("x", model=str(tiny_sd), pipeline="magic")
-    with pytest.raises(BackendLoadError, match="needs a mask"):
+    with pytest.raises(BackendError, match="needs a mask"):
         DiffusersEdit("x", model=str(tiny_sd), pipeline="inpaint").edit(
             EditRequest(image=Image.new("RGB", (8, 8)), instruction="x"))
