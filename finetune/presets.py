@@ -15,6 +15,8 @@ from studio.settings import ASSETS_DIR
 
 #: the small CPU base model the studio trains itself (scripts/train_cpu_base_model.py)
 CPU_BASE_MODEL = ASSETS_DIR / "models" / "tiny-shapes"
+#: teal shapes from the procedural engine: a colour the tiny model never saw
+CPU_NEW_COLOUR_DATASET = ASSETS_DIR / "datasets" / "teal-shapes" / "text_to_image.json"
 
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     # diffusers examples/text_to_image/train_text_to_image_lora.py, README command
@@ -51,6 +53,7 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     # minutes on 2 CPU cores: teach the tiny shapes model a colour it has never seen
     "CPU: teach the tiny model a new colour (LoRA)": {
         "base_model": str(CPU_BASE_MODEL), "task": "text-to-image", "method": "lora",
+        "dataset": {"source": "file", "name": str(CPU_NEW_COLOUR_DATASET)},
         "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention-ff"},
         "learning_rate": 2e-3, "lr_scheduler": "constant", "max_steps": 150, "batch_size": 4,
         "resolution": 32, "device": "cpu", "checkpointing_steps": 50, "sample_every": 50,
