@@ -200,8 +200,8 @@ def wire(ctx: UIContext) -> None:
         table = pd.DataFrame([run_row(r) for r in runs], columns=RUN_COLUMNS)
         choices = [(f"{r.name} · {r.status}", r.id) for r in runs]
         run = tracker.get(selected) if selected else None
-        if run is None:
-            return table, gr.update(choices=choices), "Select a run.", pd.DataFrame(
+        if run is None:  # none selected, or the selected run was deleted meanwhile
+            return table, gr.update(choices=choices, value=None), "Select a run.", pd.DataFrame(
                 columns=["step", "value", "series"]), [], ""
         curve = pd.DataFrame(curve_rows(tracker, [run]), columns=["run", "metric", "series", "step", "value"])
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
