@@ -211,8 +211,8 @@ def wire(ctx: UIContext) -> None:
     refresh_outputs = [c["runs"], c["run"], c["status"], c["curve"], c["samples"], c["log"]]
     c["timer"].tick(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
     c["run"].change(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
-    c["validate"].click(validate, inputs, c["report"])
-    c["launch"].click(launch, inputs, [c["report"], c["command"], c["run"]])
+    c["validate"].click(validate, inputs, c["report"], api_name="finetune_validate")
+    c["launch"].click(launch, inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
 
     def act(action, run_id):
         if not run_id:
@@ -235,7 +235,8 @@ def wire(ctx: UIContext) -> None:
         return gr.update()
 
     for action in ("stop", "resume", "delete", "use"):
-        c[action].click(lambda run_id, a=action: act(a, run_id), [c["run"]], c["report"])
+        c[action].click(lambda run_id, a=action: act(a, run_id), [c["run"]], c["report"],
+                        api_name=f"finetune_{action}")
 
     def load_preset(name):
         if not name:
@@ -262,8 +263,9 @@ def wire(ctx: UIContext) -> None:
             return [gr.update()] * len(keys)
         return config_to_form(run.config)
 
-    c["load_preset"].click(load_preset, [c["preset"]], inputs)
-    c["save_preset"].click(save_preset, [c["preset_name"], *inputs], [c["preset"], c["report"]])
+    c["load_preset"].click(load_preset, [c["preset"]], inputs, api_name="finetune_load_preset")
+    c["save_preset"].click(save_preset, [c["preset_name"], *inputs], [c["preset"], c["report"]],
+                           api_name="finetune_save_preset")
     c["load_run"].click(load_run, [c["run"]], inputs)
 
     def compare(ids):
