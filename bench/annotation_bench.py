@@ -226,8 +226,10 @@ def main() -> int:
     ap.add_argument("--models", type=int, default=30)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--skip-leaderboard", action="store_true")
     args = ap.parse_args()
-    bench_leaderboard(args)
+    if not args.skip_leaderboard:
+        bench_leaderboard(args)
     if not args.skip_http:
         bench_http(args)
     return 0

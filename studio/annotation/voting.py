@@ -15,27 +15,42 @@ never the model names; those come back only in the receipt of a vote.
 """
 from __future__ import annotations
 
-import os
+import contextlib
 import random
-import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from PIL import Image
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from studio.annotation import AnnotationError
 from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote
 from studio.annotation.service import resolve_batch
-from studio.db.base import utcnow
+from studio.db.base import new_id, utcnow
 
 #: the buttons an annotator has; "left" is the side labelled A
 CHOICES = ("left", "right", "tie", "tie_bad", "skip")
 _rng = random.SystemRandom()
+_sqlite_writer = threading.Lock()
+
+
+@contextlib.contextmanager
+def _writing(studio) -> Iterator[Any]:
+    """A short write transaction. On SQLite, writers of this process queue on a lock instead of
+    sleeping in SQLite's busy handler (which backs off in steps of milliseconds under contention)."""
+    if studio.db.dialect == "sqlite":
+        with _sqlite_writer, studio.db.session() as s:
+            yield s
+    else:
+        with studio.db.session() as s:
+            yield s
+
+
+class _StateChanged(Exception):
+    """The assignment changed between reading and writing (expired, voted); read again."""
 
 
 @dataclass
@@ -105,31 +120,6 @@ def _view(item: ComparisonItem, batch: ComparisonBatch, a: Assignment) -> ItemVi
     )
 
 
-def view_image(studio, sha: str) -> Image.Image:
-    """The stored image with every metadata chunk dropped (PNG text may name the model)."""
-    img = studio.images.open(sha)
-    return Image.frombytes(img.mode, img.size, img.tobytes())
-
-
-_VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
-
-
-def view_file(studio, sha: str) -> str:
-    """A PNG file of the stored image without metadata, made once per image (a temp-folder cache).
-
-    Serving a ready file spares a PNG encode per request; the file name is the content hash of the
-    stored image, which names no model.
-    """
-    path = _VIEW_DIR / sha[:2] / f"{sha}.png"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-        with os.fdopen(fd, "wb") as fh:
-            view_image(studio, sha).save(fh, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    return str(path)
-
-
 def _timeout(studio) -> timedelta:
     return timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
 
@@ -156,6 +146,9 @@ def expire_stale(studio, batch_id: str, *, force: bool = False) -> int:
             .where(Assignment.batch_id == batch_id, Assignment.status == "open", Assignment.shown_at < cutoff)
             .limit(200)
         ).all()
+    if not stale:
+        return 0
+    with _writing(studio) as s:
         for aid, item_id in stale:
             res = s.execute(
                 update(Assignment).where(Assignment.id == aid, Assignment.status == "open").values(status="expired")
@@ -167,19 +160,29 @@ def expire_stale(studio, batch_id: str, *, force: bool = False) -> int:
     return freed
 
 
-def _open_assignment(studio, batch_id: str, annotator: str) -> ItemView | None:
+def _open_assignment(studio, batch_row: ComparisonBatch, annotator: str) -> ItemView | None:
+    """The annotator's most recently shown open item (after a reload or an undo), marked as shown now."""
     with studio.db.session() as s:
-        a = s.scalars(
-            select(Assignment)
-            .where(Assignment.batch_id == batch_id, Assignment.annotator == annotator, Assignment.status == "open")
+        row = s.execute(
+            select(Assignment, ComparisonItem)
+            .join(ComparisonItem, ComparisonItem.id == Assignment.item_id)
+            .where(Assignment.batch_id == batch_row.id, Assignment.annotator == annotator,
+                   Assignment.status == "open")
             .order_by(Assignment.shown_at.desc(), Assignment.id)
             .limit(1)
         ).first()
-        if a is None:
-            return None
-        a.shown_at = utcnow()
-        item = s.get(ComparisonItem, a.item_id)
-        return _view(item, s.get(ComparisonBatch, batch_id), a)
+    if row is None:
+        return None
+    a, item = row
+    with _writing(studio) as s:
+        s.execute(update(Assignment).where(Assignment.id == a.id).values(shown_at=utcnow()))
+    return _view(item, batch_row, a)
+
+
+def _batch_row(studio, batch: str) -> ComparisonBatch:
+    batch_id = resolve_batch(studio, batch)
+    with studio.db.session() as s:
+        return s.get(ComparisonBatch, batch_id)
 
 
 def _check_annotator(annotator: str) -> str:
@@ -191,67 +194,63 @@ def _check_annotator(annotator: str) -> str:
     return annotator
 
 
-def next_item(studio, batch: str, annotator: str) -> ItemView | None:
+def next_item(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None) -> ItemView | None:
     """The annotator's current item (resumed after a reload) or a newly assigned one; None when done."""
     annotator = _check_annotator(annotator)
-    batch_id = resolve_batch(studio, batch)
-    current = _open_assignment(studio, batch_id, annotator)
+    b = batch_row if batch_row is not None else _batch_row(studio, batch)
+    current = _open_assignment(studio, b, annotator)
     if current is not None:
         return current
-    with studio.db.session() as s:
-        b = s.get(ComparisonBatch, batch_id)
-        if b.status != "open":
-            raise AnnotationError(f"batch {b.name!r} is closed for annotation")
-        overlap = b.overlap
-    expire_stale(studio, batch_id)
+    if b.status != "open":
+        raise AnnotationError(f"batch {b.name!r} is closed for annotation")
+    expire_stale(studio, b.id)
     for _attempt in range(8):
         with studio.db.session() as s:
-            seen = select(Assignment.item_id).where(Assignment.annotator == annotator,
-                                                    Assignment.batch_id == batch_id)
-            rows = s.execute(
-                select(ComparisonItem.id, ComparisonItem.active)
-                .where(ComparisonItem.batch_id == batch_id, ComparisonItem.active < overlap,
+            seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == b.id)
+            rows = s.scalars(
+                select(ComparisonItem)
+                .where(ComparisonItem.batch_id == b.id, ComparisonItem.active < b.overlap,
                        ComparisonItem.id.not_in(seen))
                 .order_by(ComparisonItem.active, ComparisonItem.position)
                 .limit(24)
             ).all()
         if not rows:
-            if expire_stale(studio, batch_id, force=True):  # nothing free: reclaim stale slots first
+            if expire_stale(studio, b.id, force=True):  # nothing free: reclaim stale slots first
                 continue
             return None
         # spread concurrent annotators over equally covered items instead of racing for the first
-        lowest = rows[0][1]
-        candidates = [r[0] for r in rows if r[1] == lowest]
+        candidates = [r for r in rows if r.active == rows[0].active]
         _rng.shuffle(candidates)
-        candidates += [r[0] for r in rows if r[1] != lowest]
-        for item_id in candidates:
-            view = _take(studio, batch_id, item_id, annotator, overlap)
+        candidates += [r for r in rows if r.active != rows[0].active]
+        for item in candidates:
+            view = _take(studio, b, item, annotator)
             if view is not None:
                 return view
-        current = _open_assignment(studio, batch_id, annotator)
+        current = _open_assignment(studio, b, annotator)
         if current is not None:
             return current
     return None
 
 
-def _take(studio, batch_id: str, item_id: str, annotator: str, overlap: int) -> ItemView | None:
-    """Claim one slot of ``item_id`` for ``annotator`` atomically; None if it filled up meanwhile."""
+def _take(studio, batch: ComparisonBatch, item: ComparisonItem, annotator: str) -> ItemView | None:
+    """Claim one slot of ``item`` for ``annotator`` atomically; None if it filled up meanwhile."""
+    now = utcnow()
+    a = Assignment(id=new_id(), item_id=item.id, batch_id=batch.id, annotator=annotator,
+                   a_on_left=_rng.random() < 0.5, status="open", created_at=now, shown_at=now)
     try:
-        with studio.db.session() as s:
+        with _writing(studio) as s:
             res = s.execute(
                 update(ComparisonItem)
-                .where(ComparisonItem.id == item_id, ComparisonItem.active < overlap)
+                .where(ComparisonItem.id == item.id, ComparisonItem.active < batch.overlap)
                 .values(active=ComparisonItem.active + 1)
             )
             if res.rowcount != 1:
                 return None
-            a = Assignment(item_id=item_id, batch_id=batch_id, annotator=annotator,
-                           a_on_left=_rng.random() < 0.5, status="open")
-            s.add(a)
-            s.flush()
-            return _view(s.get(ComparisonItem, item_id), s.get(ComparisonBatch, batch_id), a)
+            s.execute(insert(Assignment).values(id=a.id, item_id=a.item_id, batch_id=a.batch_id, annotator=annotator,
+                                                a_on_left=a.a_on_left, status="open", created_at=now, shown_at=now))
     except IntegrityError:  # the same annotator claimed it from another tab at the same moment
         return None
+    return _view(item, batch, a)
 
 
 def _receipt(vote: PairwiseVote, item: ComparisonItem, duplicate: bool) -> VoteReceipt:
@@ -277,48 +276,59 @@ def vote(
     annotator = _check_annotator(annotator)
     if choice not in CHOICES:
         raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
-    for _attempt in range(3):
+    for _attempt in range(5):
         try:
-            return _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})
-        except IntegrityError:
-            continue  # a concurrent resend committed first: the next round reads it back
+            return _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})[0]
+        except (IntegrityError, _StateChanged):
+            continue  # a concurrent resend (or an expiry) got there first: the next round reads it back
     raise AnnotationError("the vote could not be stored; please try again")
 
 
 def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
-               extra: dict[str, str] | Sequence[str | None]) -> VoteReceipt:
-    with studio.db.session() as s:
-        a = s.get(Assignment, (assignment_id or "").strip())
-        if a is None or a.annotator != annotator:
-            raise AnnotationError("this item is not assigned to you; reload to get your next item")
-        item = s.get(ComparisonItem, a.item_id)
-        existing = s.scalars(
-            select(PairwiseVote).where(PairwiseVote.item_id == a.item_id, PairwiseVote.annotator == annotator)
+               extra: dict[str, str] | Sequence[str | None]) -> tuple[VoteReceipt, ComparisonBatch]:
+    with studio.db.session() as s:  # read everything in one statement; the write below is short
+        row = s.execute(
+            select(Assignment, ComparisonItem, ComparisonBatch, PairwiseVote)
+            .join(ComparisonItem, ComparisonItem.id == Assignment.item_id)
+            .join(ComparisonBatch, ComparisonBatch.id == Assignment.batch_id)
+            .outerjoin(PairwiseVote, and_(PairwiseVote.item_id == Assignment.item_id,
+                                          PairwiseVote.annotator == Assignment.annotator))
+            .where(Assignment.id == (assignment_id or "").strip())
         ).first()
-        if existing is not None:
-            return _receipt(existing, item, duplicate=True)
-        if a.status == "released":
-            raise AnnotationError("this item already has all the votes it needs; press Start for your next item")
-        batch = s.get(ComparisonBatch, a.batch_id)
-        criteria = list(batch.criteria or ["overall"])
-        if not isinstance(extra, dict):
-            extra = {crit: val for crit, val in zip(criteria[1:], extra) if val}
-        by_criterion = {criteria[0]: _winner(choice, a.a_on_left)}
-        if choice != "skip":
-            for crit in criteria[1:]:
-                c = extra.get(crit)
-                if c not in ("left", "right", "tie", "tie_bad"):
-                    raise AnnotationError(f"choose A, B or a tie for “{crit.replace('_', ' ')}” too")
-                by_criterion[crit] = _winner(c, a.a_on_left)
-        now = utcnow()
-        shown = a.shown_at
-        if shown is not None and shown.tzinfo is None:
-            shown = shown.replace(tzinfo=now.tzinfo)
-        latency = int((now - shown).total_seconds() * 1000) if shown is not None else None
-        v = PairwiseVote(item_id=a.item_id, batch_id=a.batch_id, assignment_id=a.id, annotator=annotator,
-                         shown_choice=choice, a_on_left=a.a_on_left, winner=by_criterion[criteria[0]],
-                         criteria=by_criterion, latency_ms=latency, created_at=now)
-        s.add(v)
+    if row is None or row[0].annotator != annotator:
+        raise AnnotationError("this item is not assigned to you; reload to get your next item")
+    a, item, batch, existing = row
+    if existing is not None:
+        return _receipt(existing, item, duplicate=True), batch
+    if a.status == "released":
+        raise AnnotationError("this item already has all the votes it needs; press Start for your next item")
+    criteria = list(batch.criteria or ["overall"])
+    if not isinstance(extra, dict):
+        extra = {crit: val for crit, val in zip(criteria[1:], extra) if val}
+    by_criterion = {criteria[0]: _winner(choice, a.a_on_left)}
+    if choice != "skip":
+        for crit in criteria[1:]:
+            c = extra.get(crit)
+            if c not in ("left", "right", "tie", "tie_bad"):
+                raise AnnotationError(f"choose A, B or a tie for “{crit.replace('_', ' ')}” too")
+            by_criterion[crit] = _winner(c, a.a_on_left)
+    now = utcnow()
+    shown = a.shown_at
+    if shown is not None and shown.tzinfo is None:
+        shown = shown.replace(tzinfo=now.tzinfo)
+    latency = int((now - shown).total_seconds() * 1000) if shown is not None else None
+    v = PairwiseVote(id=new_id(), item_id=a.item_id, batch_id=a.batch_id, assignment_id=a.id,
+                     annotator=annotator, shown_choice=choice, a_on_left=a.a_on_left,
+                     winner=by_criterion[criteria[0]], criteria=by_criterion, latency_ms=latency, created_at=now)
+    with _writing(studio) as s:
+        res = s.execute(update(Assignment).where(Assignment.id == a.id, Assignment.status == a.status)
+                        .values(status="skipped" if choice == "skip" else "voted"))
+        if res.rowcount != 1:
+            raise _StateChanged()
+        s.execute(insert(PairwiseVote).values(
+            id=v.id, item_id=v.item_id, batch_id=v.batch_id, assignment_id=v.assignment_id, annotator=annotator,
+            shown_choice=choice, a_on_left=v.a_on_left, winner=v.winner, criteria=v.criteria,
+            latency_ms=latency, created_at=now))
         if a.status == "expired" and choice != "skip":
             # the slot was given up while the annotator was still looking: take one back if there is room
             s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id, ComparisonItem.active < batch.overlap)
@@ -326,16 +336,38 @@ def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
         elif a.status == "open" and choice == "skip":
             s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id)
                       .values(active=ComparisonItem.active - 1))
-        a.status = "skipped" if choice == "skip" else "voted"
-        s.flush()
-        return _receipt(v, item, duplicate=False)
+    return _receipt(v, item, duplicate=False), batch
+
+
+def vote_and_next(
+    studio,
+    assignment_id: str,
+    annotator: str,
+    choice: str,
+    *,
+    criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
+) -> tuple[VoteReceipt, ItemView | None, Progress]:
+    """One click of the UI: store the vote (committed first), then the next item and the progress."""
+    annotator = _check_annotator(annotator)
+    if choice not in CHOICES:
+        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+    for _attempt in range(5):
+        try:
+            receipt, batch_row = _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})
+            break
+        except (IntegrityError, _StateChanged):
+            continue
+    else:
+        raise AnnotationError("the vote could not be stored; please try again")
+    view = next_item(studio, batch_row.id, annotator, batch_row=batch_row) if batch_row.status == "open" else None
+    return receipt, view, progress(studio, batch_row.id, annotator, batch_row=batch_row)
 
 
 def undo_last(studio, batch: str, annotator: str) -> ItemView | None:
     """Withdraw the annotator's latest vote in the batch and put that item back in front of them."""
     annotator = _check_annotator(annotator)
     batch_id = resolve_batch(studio, batch)
-    with studio.db.session() as s:
+    with _writing(studio) as s:
         v = s.scalars(
             select(PairwiseVote)
             .where(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator)
@@ -357,17 +389,17 @@ def undo_last(studio, batch: str, annotator: str) -> ItemView | None:
         a.shown_at = utcnow()  # the most recently shown open item is the one put in front of them
         if a.status != "open":
             return None
-    return _open_assignment(studio, batch_id, annotator)
+    return _open_assignment(studio, batch_row, annotator)
 
 
-def progress(studio, batch: str, annotator: str) -> Progress:
+def progress(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None) -> Progress:
     """Votes (and skips) by this annotator, items still open to them, and the batch's coverage."""
     annotator = _check_annotator(annotator)
-    batch_id = resolve_batch(studio, batch)
+    b = batch_row if batch_row is not None else _batch_row(studio, batch)
+    batch_id, overlap = b.id, b.overlap
     count = lambda *where: select(func.count()).where(*where).scalar_subquery()  # noqa: E731
     seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == batch_id)
     with studio.db.session() as s:
-        overlap = s.scalar(select(ComparisonBatch.overlap).where(ComparisonBatch.id == batch_id))
         done, open_mine, free, items, votes = s.execute(select(
             count(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator),
             count(Assignment.batch_id == batch_id, Assignment.annotator == annotator, Assignment.status == "open"),

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from studio.annotation import AnnotationError, voting
+from studio.annotation import AnnotationError, views, voting
 from studio.db.base import utcnow
 from studio.annotation.models import Assignment, ComparisonItem, PairwiseVote
 from tests.annotation.helpers import make_batch
@@ -45,10 +45,10 @@ def test_view_image_drops_metadata(studio):
 
     sha = studio.samples.store_image(Image.new("RGB", (4, 4)), text={"backend": "model-secret"})
     assert "model-secret" in studio.images.open(sha).info.get("backend", "")
-    assert studio.images.open(sha).info and voting.view_image(studio, sha).info == {}
-    served = voting.view_file(studio, sha)
+    assert studio.images.open(sha).info and views.view_image(studio, sha).info == {}
+    served = views.view_file(studio, sha)
     assert sha in served and b"model-secret" not in open(served, "rb").read()
-    assert voting.view_file(studio, sha) == served
+    assert views.view_file(studio, sha) == served
 
 
 def test_resend_is_idempotent_and_a_changed_resend_keeps_the_first(studio):
@@ -175,3 +175,13 @@ def test_many_annotators_at_once_never_exceed_overlap(db_url, tmp_path):
         assert len(set(votes)) == len(votes) == 36
     finally:
         studio.close()
+
+
+def test_vote_and_next_is_one_click(studio):
+    batch_id, _ = make_batch(studio, "click", 2)
+    view = voting.next_item(studio, batch_id, "ann")
+    receipt, nxt, prog = voting.vote_and_next(studio, view.assignment_id, "ann", "tie")
+    assert receipt.winner == "tie" and nxt is not None and nxt.assignment_id != view.assignment_id
+    assert (prog.done, prog.available, prog.batch_votes) == (1, 2, 1)
+    receipt, nxt, prog = voting.vote_and_next(studio, nxt.assignment_id, "ann", "skip")
+    assert nxt is None and prog.done == 2 and prog.batch_votes == 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.annotation import AnnotationError, service, voting
+from studio.annotation import AnnotationError, service, views, voting
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.images import ImageLoadError
 from studio.ui import annotate_admin, annotate_results
@@ -97,24 +97,33 @@ def build(ctx: UIContext) -> None:
     ctx._annotate = c  # type: ignore[attr-defined]  # handed to wire()
 
 
-def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> list[Any]:
-    """Values for [guidelines, prompt, source, left, right, token, progress, first_criterion, *criteria]."""
+def _item_outputs(studio, view: voting.ItemView | None, progress_text: str, *, same_batch: bool = False) -> list[Any]:
+    """Values for [guidelines, prompt, source, left, right, token, progress, first_criterion, *criteria].
+
+    ``same_batch``: the page already shows this batch, so its guidelines and criteria labels stay as
+    they are (only the extra criteria's answers are cleared) — less to send after every vote.
+    """
     if view is None:
         empty_crit = [gr.update(visible=False, value=None)] * EXTRA_CRITERIA
         return ["", "No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
                 None, None, "", progress_text, gr.update(visible=False), *empty_crit]
-    source = (gr.update(value=voting.view_file(studio, view.source_image), visible=True)
+    source = (gr.update(value=views.view_file(studio, view.source_image), visible=True)
               if view.source_image else gr.update(value=None, visible=False))
     first, extra = view.criteria[0], view.criteria[1:]
     crit = []
     for k in range(EXTRA_CRITERIA):
         if k < len(extra):
-            crit.append(gr.update(visible=True, value=None, label=KNOWN_CRITERIA.get(extra[k], extra[k].replace("_", " "))))
+            crit.append(gr.update(value=None) if same_batch else gr.update(
+                visible=True, value=None, label=KNOWN_CRITERIA.get(extra[k], extra[k].replace("_", " "))))
         else:
-            crit.append(gr.update(visible=False, value=None))
-    first_label = gr.update(visible=bool(extra), value=KNOWN_CRITERIA.get(first, first.replace("_", " ")))
-    return [view.guidelines, view.prompt, source, voting.view_file(studio, view.left_image),
-            voting.view_file(studio, view.right_image), view.assignment_id, progress_text, first_label, *crit]
+            crit.append(gr.skip() if same_batch else gr.update(visible=False, value=None))
+    if same_batch:
+        guidelines, first_label = gr.skip(), gr.skip()
+    else:
+        guidelines = view.guidelines
+        first_label = gr.update(visible=bool(extra), value=KNOWN_CRITERIA.get(first, first.replace("_", " ")))
+    return [guidelines, view.prompt, source, views.view_file(studio, view.left_image),
+            views.view_file(studio, view.right_image), view.assignment_id, progress_text, first_label, *crit]
 
 
 def wire(ctx: UIContext) -> None:
@@ -175,9 +184,9 @@ def wire(ctx: UIContext) -> None:
             if not token:
                 raise gr.Error("Nothing to vote on: press Start to get an item.")
             try:
-                receipt = voting.vote(studio, token, who.name, choice, criteria_choices=[c1, c2, c3])
-                view = voting.next_item(studio, batch, who.name)
-                items = _item_outputs(studio, view, voting.progress(studio, batch, who.name).text())
+                receipt, view, prog = voting.vote_and_next(studio, token, who.name, choice,
+                                                           criteria_choices=[c1, c2, c3])
+                items = _item_outputs(studio, view, prog.text(), same_batch=view is not None)
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
             return [receipt.text(), *items]
