@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from studio.annotation import AnnotationError
 from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote
@@ -194,11 +195,12 @@ def _check_annotator(annotator: str) -> str:
     return annotator
 
 
-def next_item(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None) -> ItemView | None:
+def next_item(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None,
+              check_open: bool = True) -> ItemView | None:
     """The annotator's current item (resumed after a reload) or a newly assigned one; None when done."""
     annotator = _check_annotator(annotator)
     b = batch_row if batch_row is not None else _batch_row(studio, batch)
-    current = _open_assignment(studio, b, annotator)
+    current = _open_assignment(studio, b, annotator) if check_open else None
     if current is not None:
         return current
     if b.status != "open":
@@ -285,10 +287,10 @@ def vote(
 
 
 def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
-               extra: dict[str, str] | Sequence[str | None]) -> tuple[VoteReceipt, ComparisonBatch]:
+               extra: dict[str, str] | Sequence[str | None]) -> tuple[VoteReceipt, ComparisonBatch, int | None]:
     with studio.db.session() as s:  # read everything in one statement; the write below is short
         row = s.execute(
-            select(Assignment, ComparisonItem, ComparisonBatch, PairwiseVote)
+            select(Assignment, ComparisonItem, ComparisonBatch, PairwiseVote, _other_open(annotator))
             .join(ComparisonItem, ComparisonItem.id == Assignment.item_id)
             .join(ComparisonBatch, ComparisonBatch.id == Assignment.batch_id)
             .outerjoin(PairwiseVote, and_(PairwiseVote.item_id == Assignment.item_id,
@@ -297,9 +299,9 @@ def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
         ).first()
     if row is None or row[0].annotator != annotator:
         raise AnnotationError("this item is not assigned to you; reload to get your next item")
-    a, item, batch, existing = row
+    a, item, batch, existing, other_open = row
     if existing is not None:
-        return _receipt(existing, item, duplicate=True), batch
+        return _receipt(existing, item, duplicate=True), batch, None
     if a.status == "released":
         raise AnnotationError("this item already has all the votes it needs; press Start for your next item")
     criteria = list(batch.criteria or ["overall"])
@@ -336,7 +338,15 @@ def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
         elif a.status == "open" and choice == "skip":
             s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id)
                       .values(active=ComparisonItem.active - 1))
-    return _receipt(v, item, duplicate=False), batch
+    return _receipt(v, item, duplicate=False), batch, other_open
+
+
+def _other_open(annotator: str):
+    """How many other items the annotator holds open in the assignment's batch (read with the vote)."""
+    a2 = aliased(Assignment)
+    return (select(func.count()).select_from(a2)
+            .where(a2.batch_id == Assignment.batch_id, a2.annotator == annotator, a2.status == "open",
+                   a2.id != Assignment.id).scalar_subquery())
 
 
 def vote_and_next(
@@ -353,13 +363,16 @@ def vote_and_next(
         raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
     for _attempt in range(5):
         try:
-            receipt, batch_row = _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})
+            receipt, batch_row, other_open = _vote_once(studio, assignment_id, annotator, choice,
+                                                        criteria_choices or {})
             break
         except (IntegrityError, _StateChanged):
             continue
     else:
         raise AnnotationError("the vote could not be stored; please try again")
-    view = next_item(studio, batch_row.id, annotator, batch_row=batch_row) if batch_row.status == "open" else None
+    view = None
+    if batch_row.status == "open":  # with no other open item there is none to resume: skip that look-up
+        view = next_item(studio, batch_row.id, annotator, batch_row=batch_row, check_open=other_open != 0)
     return receipt, view, progress(studio, batch_row.id, annotator, batch_row=batch_row)
 
 
