@@ -24,6 +24,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from studio.yamlio import load_yaml
+
 from backends.base import Backend, BackendLoadError, Capability
 
 #: engine name -> "module:Class". Modules are imported only when a backend of that engine is built.
@@ -108,7 +110,7 @@ def load_backends_config(path: str | Path) -> dict[str, BackendEntry]:
     except OSError as exc:
         raise BackendConfigError(f"{path}: cannot read backends config ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise BackendConfigError(f"{path}: not valid YAML ({exc})") from None
     return parse_backends_config(data, str(path))

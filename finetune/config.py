@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from studio.yamlio import load_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 TASKS = ("text-to-image", "edit", "janus-t2i", "janus-ti2i")
@@ -123,7 +125,7 @@ def parse_config(data: Any, source: str = "config") -> TrainConfig:
 def load_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

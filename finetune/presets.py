@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from studio.yamlio import load_yaml
+
 from studio.settings import ASSETS_DIR
 
 #: the small CPU base model the studio trains itself (scripts/train_cpu_base_model.py)
@@ -87,7 +89,7 @@ def load_preset(studio, name: str) -> dict[str, Any]:
     if not _NAME.match(name) or not path.exists():
         raise PresetError(f"no preset named {name!r}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise PresetError(f"preset {name!r} is not valid YAML ({exc})") from None
     if not isinstance(data, dict):

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from studio.yamlio import load_yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -31,7 +33,7 @@ class _YamlFileSource(PydanticBaseSettingsSource):
         path = os.environ.get("STUDIO_CONFIG")
         if path:
             try:
-                loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+                loaded = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
             except OSError as exc:
                 raise SettingsError(f"STUDIO_CONFIG={path}: cannot read ({exc.strerror})") from None
             except yaml.YAMLError as exc:

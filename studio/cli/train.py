@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from studio.yamlio import load_yaml
+
 from studio.cli import CLIError, make_studio
 
 
@@ -39,7 +41,7 @@ def _config_data(args) -> dict:
     from finetune.presets import PresetError, load_preset
 
     try:
-        data = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        data = load_yaml(Path(args.config).read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise CLIError(f"{args.config}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -6,6 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+
+from studio.yamlio import load_yaml
 from PIL import Image
 
 from studio.images import load_image
@@ -42,7 +44,7 @@ class ReasoningExample:
 @lru_cache(maxsize=4)
 def load_examples(path: Path = EXAMPLES_DIR / "examples.yaml") -> tuple[ReasoningExample, ...]:
     """All examples in file order; ValueError names the entry when the file is malformed."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = load_yaml(Path(path).read_text(encoding="utf-8"))
     out = []
     for n, raw in enumerate(data.get("examples") or []):
         where = f"{path}: examples[{n}]"

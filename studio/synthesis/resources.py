@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from studio.yamlio import load_yaml
+
 from studio.settings import ASSETS_DIR
 
 SYNTHESIS_ASSETS = ASSETS_DIR / "synthesis"
@@ -69,7 +71,7 @@ def _class_name(line: str) -> str:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SynthesisConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

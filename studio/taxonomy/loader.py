@@ -47,7 +47,7 @@ class TaxonomyError(ValueError):
         return "; ".join(str(i) for i in self.issues)
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present
     """SafeLoader that refuses a key repeated in one mapping (PyYAML would keep the last silently)."""
 
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
