@@ -198,7 +198,8 @@ class DiffusionTask:
         c = self.config
         for i, prompt in enumerate(prompts):
             gen = torch.Generator(device="cpu").manual_seed(seed + i)
-            kwargs: dict[str, Any] = {"num_inference_steps": c.sample_steps, "generator": gen}
+            kwargs: dict[str, Any] = {"num_inference_steps": c.sample_steps, "generator": gen,
+                                      "guidance_scale": c.sample_guidance_scale}
             if self.edit:
                 if not sources:
                     break

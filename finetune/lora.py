@@ -9,6 +9,9 @@ TARGET_PRESETS: dict[str, list[str]] = {
     "unet-attention": ["to_q", "to_k", "to_v", "to_out.0"],
     "unet-attention-ff": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out",
                           "ff.net.0.proj", "ff.net.2"],
+    # attention, feed-forward and the ResNet convolutions: more capacity for small UNets (colours, styles)
+    "unet-attention-conv": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
+                            "ff.net.2", "conv1", "conv2", "conv_shortcut", "time_emb_proj"],
     # DiT-style transformers (SD3, Flux): joint attention has extra context projections
     "transformer-attention": ["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj",
                               "add_v_proj", "to_add_out"],

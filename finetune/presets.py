@@ -56,10 +56,10 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     "CPU: teach the tiny model a new colour (LoRA)": {
         "base_model": str(CPU_BASE_MODEL), "task": "text-to-image", "method": "lora",
         "dataset": {"source": "file", "name": str(CPU_NEW_COLOUR_DATASET)},
-        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention-ff"},
-        "learning_rate": 2e-3, "lr_scheduler": "constant", "max_steps": 150, "batch_size": 4,
-        "resolution": 32, "device": "cpu", "checkpointing_steps": 50, "sample_every": 50,
-        "sample_steps": 20, "seed": 0,
+        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention-conv"},
+        "learning_rate": 3e-3, "lr_scheduler": "constant", "max_steps": 300, "batch_size": 4,
+        "resolution": 32, "device": "cpu", "checkpointing_steps": 100, "sample_every": 100,
+        "sample_steps": 20, "sample_guidance_scale": 1.5, "seed": 0,
         "sample_prompts": ["a teal circle", "a teal square", "a red circle"],
     },
 }
