@@ -49,6 +49,24 @@ def checkpoint_dirs(output_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
+class EpochPermutation(torch.utils.data.Sampler):
+    """A shuffle that depends only on (seed, epoch), so a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def use_epoch(self, epoch: int) -> None:
+        """Named apart from set_epoch: accelerate calls that one with its own pass counter."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+
 class _Rows(torch.utils.data.Dataset):
     def __init__(self, rows: list[dict[str, Any]], make) -> None:
         self.rows, self.make = rows, make
@@ -85,11 +103,10 @@ class Trainer:
         n_val = max(1, int(len(rows) * frac))
         return [rows[i] for i in order[n_val:]], [rows[i] for i in order[:n_val]]
 
-    def _epoch_loader(self, dataset, epoch: int):
-        g = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
-        order = torch.randperm(len(dataset), generator=g).tolist()
-        subset = torch.utils.data.Subset(dataset, order)
-        loader = torch.utils.data.DataLoader(subset, batch_size=self.config.batch_size, shuffle=False,
+    def _loader(self, dataset):
+        """One prepared DataLoader for the whole run; its sampler reshuffles per epoch (seed, epoch)."""
+        self._sampler = EpochPermutation(len(dataset), self.config.seed)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size, sampler=self._sampler,
                                              num_workers=self.config.dataloader_workers, drop_last=False,
                                              collate_fn=getattr(self.task, "collate", None))
         return self.accelerator.prepare(loader)
@@ -175,6 +192,7 @@ class Trainer:
         model, optimizer, lr_scheduler = acc.prepare(model, optimizer, lr_scheduler)
         self.model, self.optimizer, self.lr_scheduler = model, optimizer, lr_scheduler
 
+        base_loader = self._loader(dataset)
         step, start_epoch, skip = 0, 0, 0
         existing = checkpoint_dirs(self.output_dir)
         if existing:
@@ -199,9 +217,8 @@ class Trainer:
         accum_loss = 0.0
         status = "completed"
         for epoch in range(start_epoch, num_epochs):
-            loader = self._epoch_loader(dataset, epoch)
-            if skip:
-                loader = acc.skip_first_batches(loader, skip)
+            self._sampler.use_epoch(epoch)
+            loader = acc.skip_first_batches(base_loader, skip) if skip else base_loader
             batches_done = skip
             skip = 0
             for batch in loader:
