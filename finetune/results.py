@@ -26,8 +26,10 @@ def result_entry(run: RunInfo) -> BackendEntry:
         raise ResultError(f"the result of run {run.name} is gone ({run.result_path})")
     label = f"{run.name} ({run.method} of {Path(run.base_model).name or run.base_model})"
     if run.task.startswith("janus"):
-        return BackendEntry(name=backend_name(run), engine="janus", label=label,
-                            options={"model": run.result_path},
+        # a Janus LoRA folder holds only the language model's adapter: load it on its base
+        options = ({"model": run.base_model, "loras": [{"path": run.result_path, "scale": 1.0}]}
+                   if run.method == "lora" else {"model": run.result_path})
+        return BackendEntry(name=backend_name(run), engine="janus", label=label, options=options,
                             capabilities=frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}))
     if run.task == "edit":
         return BackendEntry(name=backend_name(run), engine="diffusers-edit", label=label,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -197,16 +197,27 @@ class BatchRunner:
         hb.start()
         try:
             workers = max(1, int(options.concurrency))
+            # A sliding window: claim the next page while the workers still have work queued, so
+            # no worker idles at a page boundary waiting for the slowest item of the page.
+            low_water, page_size = workers * 2, max(workers * 4, 32)
             with ThreadPoolExecutor(max_workers=workers) as pool:
+                inflight: set = set()
+                exhausted = False
                 while not self.cancel.is_set():
-                    page = self._claim_page(limit=max(workers * 16, 64))
-                    if not page:
+                    if not exhausted and len(inflight) < low_water:
+                        page = self._claim_page(limit=page_size)
+                        exhausted = not page
+                        inflight.update(pool.submit(self._process, executor, *item) for item in page)
+                        if self._cancel_requested():
+                            self.cancel.set()
+                        continue
+                    if not inflight:
                         break
-                    futures = [pool.submit(self._process, executor, *item) for item in page]
-                    for f in futures:
+                    done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                    for f in done:
                         f.result()
-                    if self._cancel_requested():
-                        self.cancel.set()
+                for f in inflight:  # cancelled: let claimed items put themselves back
+                    f.result()
         finally:
             self._stop_heartbeat.set()
             with _ACTIVE_LOCK:

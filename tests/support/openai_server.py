@@ -165,6 +165,9 @@ class OpenAIStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out as separate small writes; without TCP_NODELAY each response
+            # can stall ~40 ms on Nagle + delayed ACK, which would dwarf the scripted latency
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
