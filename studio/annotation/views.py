@@ -5,6 +5,7 @@ annotator's browser is pixels only, in files named by the stored image's content
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,16 +19,18 @@ def view_image(studio, sha: str) -> Image.Image:
     return Image.frombytes(img.mode, img.size, img.tobytes())
 
 
-_VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
+VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
 
 
 def view_file(studio, sha: str) -> str:
     """A PNG file of the stored image without metadata, made once per image (a temp-folder cache).
 
-    Serving a ready file spares a PNG encode per request; the file name is the content hash of the
-    stored image, which names no model.
+    Serving a ready file spares a PNG encode per request. The file is named by a one-way hash of the
+    stored image's id, not the id itself: other tabs serve the store's files (with their metadata)
+    by id, so an annotator must not learn an id from a view URL.
     """
-    path = _VIEW_DIR / sha[:2] / f"{sha}.png"
+    name = hashlib.sha256(f"annotate-view:{sha}".encode()).hexdigest()
+    path = VIEW_DIR / name[:2] / f"{name}.png"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")

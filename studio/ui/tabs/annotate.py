@@ -46,6 +46,9 @@ def _warn(exc: Exception) -> None:
 
 def build(ctx: UIContext) -> None:
     studio = ctx.studio
+    # metadata-free view files are served in place instead of being copied into gradio's cache
+    views.VIEW_DIR.mkdir(parents=True, exist_ok=True)
+    gr.set_static_paths([views.VIEW_DIR])
     mode = studio.settings.auth_mode
     c: dict[str, Any] = {}
     gr.Markdown(
