@@ -213,16 +213,21 @@ class RunTracker:
             return dict(s.execute(stmt).all())
 
     def curve(self, run_id: str, key: str = "loss", max_points: int = 2000) -> list[tuple[int, float]]:
-        """(step, value) pairs in step order, thinned to at most ``max_points`` by step stride."""
+        """(step, value) pairs in step order, thinned to at most ``max_points`` (every k-th row).
+
+        One statement counts and thins, so a writer adding rows meanwhile cannot push the result over
+        ``max_points``, and logging every N steps thins as evenly as logging every step.
+        """
+        max_points = max(1, int(max_points))
+        base = (select(FinetuneMetric.step.label("step"), FinetuneMetric.value.label("value"),
+                       func.row_number().over(order_by=FinetuneMetric.step).label("rn"),
+                       func.count().over().label("n"))
+                .where(FinetuneMetric.run_id == run_id, FinetuneMetric.key == key)).subquery()
+        stride = (base.c.n + max_points - 1) // max_points
+        stmt = (select(base.c.step, base.c.value)
+                .where((base.c.rn - 1) % stride == 0)
+                .order_by(base.c.step))
         with self.db.session() as s:
-            n = s.scalar(select(func.count()).select_from(FinetuneMetric).where(
-                FinetuneMetric.run_id == run_id, FinetuneMetric.key == key))
-            stmt = (select(FinetuneMetric.step, FinetuneMetric.value)
-                    .where(FinetuneMetric.run_id == run_id, FinetuneMetric.key == key)
-                    .order_by(FinetuneMetric.step))
-            if n and n > max_points:
-                stride = -(-n // max_points)
-                stmt = stmt.where(FinetuneMetric.step % stride == 0)
             return [(int(a), float(b)) for a, b in s.execute(stmt)]
 
     def metric_keys(self, run_id: str) -> list[str]:

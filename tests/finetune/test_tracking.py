@@ -60,3 +60,18 @@ def test_status_transitions_are_guarded(tmp_path):
     with pytest.raises(ValueError, match="unknown run status"):
         tracker.transition(run_id, "exploded")
     assert [k for _, k, _ in tracker.events(run_id)] == ["queued", "running"]
+
+
+def test_curve_thins_sparse_steps_evenly(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    tracker = RunTracker(db)
+    run_id = tracker.create_run(config=CONFIG, output_dir="/tmp/x", log_path="/tmp/x.log", device="cpu")
+    writer = MetricWriter(db, run_id, max_rows=1000, interval_s=10)
+    for step in range(3, 3 * 1001, 3):  # logged every third step: 1000 rows
+        writer.log(step, {"loss": 1.0 / step})
+    writer.flush(3000)
+    curve = tracker.curve(run_id, "loss", max_points=300)
+    assert len(curve) == 250  # every 4th row of 1000
+    assert curve[0] == (3, pytest.approx(1 / 3)) and curve[1][0] == 15
+    assert len(tracker.curve(run_id, "loss", max_points=5000)) == 1000
+    db.dispose()
