@@ -94,6 +94,8 @@ class VoteReceipt:
     right_model: str
     duplicate: bool = False
     criteria: dict[str, str] = field(default_factory=dict)
+    #: the voted item showed a source image (an edit): the page knows what it shows without asking
+    had_source: bool = False
 
     def text(self) -> str:
         if self.shown_choice == "skip":
@@ -258,7 +260,8 @@ def _take(studio, batch: ComparisonBatch, item: ComparisonItem, annotator: str) 
 def _receipt(vote: PairwiseVote, item: ComparisonItem, duplicate: bool) -> VoteReceipt:
     left, right = (item.model_a, item.model_b) if vote.a_on_left else (item.model_b, item.model_a)
     return VoteReceipt(item_id=item.id, winner=vote.winner, shown_choice=vote.shown_choice,
-                       left_model=left, right_model=right, duplicate=duplicate, criteria=dict(vote.criteria))
+                       left_model=left, right_model=right, duplicate=duplicate, criteria=dict(vote.criteria),
+                       had_source=item.source_image is not None)
 
 
 def vote(
@@ -286,6 +289,21 @@ def vote(
     raise AnnotationError("the vote could not be stored; please try again")
 
 
+def criteria_winners(criteria: list[str], choice: str, extra: dict[str, str] | Sequence[str | None],
+                     a_on_left: bool) -> dict[str, str]:
+    """Winner per criterion (item's side): the button answers the first, ``extra`` the others."""
+    if not isinstance(extra, dict):
+        extra = {crit: val for crit, val in zip(criteria[1:], extra) if val}
+    by_criterion = {criteria[0]: _winner(choice, a_on_left)}
+    if choice != "skip":
+        for crit in criteria[1:]:
+            c = extra.get(crit)
+            if c not in ("left", "right", "tie", "tie_bad"):
+                raise AnnotationError(f"choose A, B or a tie for “{crit.replace('_', ' ')}” too")
+            by_criterion[crit] = _winner(c, a_on_left)
+    return by_criterion
+
+
 def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
                extra: dict[str, str] | Sequence[str | None]) -> tuple[VoteReceipt, ComparisonBatch, int | None]:
     with studio.db.session() as s:  # read everything in one statement; the write below is short
@@ -305,15 +323,7 @@ def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
     if a.status == "released":
         raise AnnotationError("this item already has all the votes it needs; press Start for your next item")
     criteria = list(batch.criteria or ["overall"])
-    if not isinstance(extra, dict):
-        extra = {crit: val for crit, val in zip(criteria[1:], extra) if val}
-    by_criterion = {criteria[0]: _winner(choice, a.a_on_left)}
-    if choice != "skip":
-        for crit in criteria[1:]:
-            c = extra.get(crit)
-            if c not in ("left", "right", "tie", "tie_bad"):
-                raise AnnotationError(f"choose A, B or a tie for “{crit.replace('_', ' ')}” too")
-            by_criterion[crit] = _winner(c, a.a_on_left)
+    by_criterion = criteria_winners(criteria, choice, extra, a.a_on_left)
     now = utcnow()
     shown = a.shown_at
     if shown is not None and shown.tzinfo is None:
@@ -358,6 +368,20 @@ def vote_and_next(
     criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
 ) -> tuple[VoteReceipt, ItemView | None, Progress]:
     """One click of the UI: store the vote (committed first), then the next item and the progress."""
+    from studio.annotation import click
+
+    return click.vote_and_next(studio, assignment_id, annotator, choice, criteria_choices=criteria_choices)
+
+
+def vote_and_next_general(
+    studio,
+    assignment_id: str,
+    annotator: str,
+    choice: str,
+    *,
+    criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
+) -> tuple[VoteReceipt, ItemView | None, Progress]:
+    """:func:`vote_and_next` for every case (resends, expired assignments, items to resume ...)."""
     annotator = _check_annotator(annotator)
     if choice not in CHOICES:
         raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")

@@ -186,3 +186,41 @@ def test_vote_and_next_is_one_click(studio):
     assert (prog.done, prog.available, prog.batch_votes) == (1, 2, 1)
     receipt, nxt, prog = voting.vote_and_next(studio, nxt.assignment_id, "ann", "skip")
     assert nxt is None and prog.done == 2 and prog.batch_votes == 1
+
+
+def test_one_click_voting_by_many_annotators_at_once_stays_within_overlap(db_url, tmp_path):
+    """The UI's vote + next item path under concurrency: every acknowledged vote stored once, no item
+    over its overlap, nobody judging an item twice, every item judged by exactly ``overlap`` people."""
+    studio = _studio_for(db_url, tmp_path)
+    try:
+        batch_id, items = make_batch(studio, "clicks", 10, overlap=3)
+        errors: list[BaseException] = []
+        acknowledged: list[tuple[str, str]] = []
+        barrier = threading.Barrier(8)
+
+        def annotate(name: str) -> None:
+            try:
+                view = voting.next_item(studio, batch_id, name)
+                barrier.wait()
+                while view is not None:
+                    choice = "skip" if view.prompt == "prompt 3" and name == "ann0" else "left"
+                    receipt, view, prog = voting.vote_and_next(studio, view.assignment_id, name, choice)
+                    acknowledged.append((receipt.item_id, name))
+                    assert prog.done >= 1
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=annotate, args=(f"ann{k}",)) for k in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert errors == []
+        with studio.db.session() as s:
+            votes = s.execute(select(PairwiseVote.item_id, PairwiseVote.annotator, PairwiseVote.winner)).all()
+            active = dict(s.execute(select(ComparisonItem.id, ComparisonItem.active)).all())
+        assert sorted(acknowledged) == sorted((item, who) for item, who, _ in votes)
+        judged = Counter(item for item, _, winner in votes if winner != "skip")
+        assert judged == {item: 3 for item in items}
+        assert active == {item: 3 for item in items}
+        assert len({(item, who) for item, who, _ in votes}) == len(votes)
+    finally:
+        studio.close()
