@@ -147,3 +147,42 @@ def test_admin_generates_a_batch_from_pasted_prompts_over_http(pw_app):
     info = service.get_batch(studio, "http-gen")
     assert (info.items, info.overlap, info.guidelines) == (2, 2, "be fair")
     assert {(r["model_a"], r["model_b"]) for r in service.batch_items(studio, "http-gen")} == {("engine-one", "engine-two")}
+
+
+def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only_for_edits(pw_app):
+    """A vote answers with the next item as the page needs it: image files that download as pixels
+    without model names, the source image appearing for an edit and going away for a text-to-image item."""
+    url, studio = pw_app
+    batch_id = service.create_batch(studio, "mixed-http", overlap=1)
+    make_batch(studio, "mixed-src", 1, models=MODELS)
+    src = service.batch_items(studio, "mixed-src")[0]
+    for k in range(4):
+        service.add_comparison(studio, batch_id, prompt=f"item {k}", task="edit" if k % 2 else "text-to-image",
+                               source_image=src["output_a"] if k % 2 else None,
+                               output_a=src["output_a"], model_a=MODELS[0], output_b=src["output_b"], model_b=MODELS[1])
+    with _client(url, "bob") as client:
+        out = _start(client, url, batch_id)
+        shown_source = out[6]["visible"]  # start sets the source image's visibility for the first item
+        seen = [out[PROMPT]]
+        while True:
+            res = call(client, url, "vote_right", ["", batch_id, out[TOKEN], None, None, None])
+            status, prompt, source, left, right, token = res[0], res[2], res[3], res[4], res[5], res[6]
+            assert any(m in status for m in MODELS)
+            if not token:
+                assert "No items left" in prompt and source["visible"] is False
+                break
+            is_edit = prompt in ("item 1", "item 3")
+            seen.append(prompt)
+            if is_edit != shown_source:  # the page changes only where it must
+                assert source["__type__"] == "update" and source["visible"] is is_edit
+                source_value = source.get("value")
+            else:
+                source_value = source
+            assert (source_value is not None) is is_edit
+            for image in (left, right, *([source_value] if is_edit else [])):
+                body = client.get(image["url"] if image["url"].startswith("http") else url + image["url"])
+                assert body.status_code == 200 and body.content[:8] == b"\x89PNG\r\n\x1a\n"
+                assert all(m.encode() not in body.content for m in MODELS)
+            shown_source = is_edit
+            out = [None] * TOKEN + [token]
+    assert sorted(seen) == ["item 0", "item 1", "item 2", "item 3"]

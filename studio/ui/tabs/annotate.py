@@ -100,12 +100,8 @@ def build(ctx: UIContext) -> None:
     ctx._annotate = c  # type: ignore[attr-defined]  # handed to wire()
 
 
-def _item_outputs(studio, view: voting.ItemView | None, progress_text: str, *, same_batch: bool = False) -> list[Any]:
-    """Values for [guidelines, prompt, source, left, right, token, progress, first_criterion, *criteria].
-
-    ``same_batch``: the page already shows this batch, so its guidelines and criteria labels stay as
-    they are (only the extra criteria's answers are cleared) — less to send after every vote.
-    """
+def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> list[Any]:
+    """Values for [guidelines, prompt, source, left, right, token, progress, first_criterion, *criteria]."""
     if view is None:
         empty_crit = [gr.update(visible=False, value=None)] * EXTRA_CRITERIA
         return ["", "No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
@@ -113,20 +109,43 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str, *, s
     source = (gr.update(value=views.view_file(studio, view.source_image), visible=True)
               if view.source_image else gr.update(value=None, visible=False))
     first, extra = view.criteria[0], view.criteria[1:]
-    crit = []
-    for k in range(EXTRA_CRITERIA):
-        if k < len(extra):
-            crit.append(gr.update(value=None) if same_batch else gr.update(
-                visible=True, value=None, label=KNOWN_CRITERIA.get(extra[k], extra[k].replace("_", " "))))
-        else:
-            crit.append(gr.skip() if same_batch else gr.update(visible=False, value=None))
-    if same_batch:
-        guidelines, first_label = gr.skip(), gr.skip()
-    else:
-        guidelines = view.guidelines
-        first_label = gr.update(visible=bool(extra), value=KNOWN_CRITERIA.get(first, first.replace("_", " ")))
-    return [guidelines, view.prompt, source, views.view_file(studio, view.left_image),
+    crit = [gr.update(visible=True, value=None, label=_criterion_label(extra[k])) if k < len(extra)
+            else gr.update(visible=False, value=None) for k in range(EXTRA_CRITERIA)]
+    first_label = gr.update(visible=bool(extra), value=_criterion_label(first))
+    return [view.guidelines, view.prompt, source, views.view_file(studio, view.left_image),
             views.view_file(studio, view.right_image), view.assignment_id, progress_text, first_label, *crit]
+
+
+def _criterion_label(criterion: str) -> str:
+    return KNOWN_CRITERIA.get(criterion, criterion.replace("_", " "))
+
+
+def _image_payload(path: str) -> dict[str, Any]:
+    """An image output in the form Image.postprocess gives for a file path (Gradio adds the URL)."""
+    return {"path": path, "url": None, "size": None, "orig_name": os.path.basename(path), "mime_type": None,
+            "is_stream": False, "meta": {"_type": "gradio.FileData"}}
+
+
+def _next_item_outputs(studio, view: voting.ItemView | None, progress_text: str, had_source: bool) -> list[Any]:
+    """The same values as :func:`_item_outputs` after a vote in the batch the page shows, already in
+    the form the browser receives: the vote event skips Gradio's postprocessing.
+
+    Plain values instead of ``gr.update``/``gr.skip``: Gradio rebuilds the whole component for every
+    update dict (skips included), which cost more than the vote itself. The batch's guidelines and
+    criteria labels are resent as they are; visibility changes only where the page must change (the
+    source image appears or goes between a text-to-image item and an edit; nothing left to judge).
+    """
+    if view is None:
+        return _item_outputs(studio, None, progress_text)
+    if view.source_image:
+        payload = _image_payload(views.view_file(studio, view.source_image))
+        source = payload if had_source else gr.update(value=payload, visible=True)
+    else:
+        source = gr.update(value=None, visible=False) if had_source else None
+    first, extra = view.criteria[0], view.criteria[1:]
+    return [view.guidelines, view.prompt, source, _image_payload(views.view_file(studio, view.left_image)),
+            _image_payload(views.view_file(studio, view.right_image)), view.assignment_id, progress_text,
+            _criterion_label(first), *[None] * EXTRA_CRITERIA]
 
 
 def wire(ctx: UIContext) -> None:
@@ -189,7 +208,7 @@ def wire(ctx: UIContext) -> None:
             try:
                 receipt, view, prog = voting.vote_and_next(studio, token, who.name, choice,
                                                            criteria_choices=[c1, c2, c3])
-                items = _item_outputs(studio, view, prog.text(), same_batch=view is not None)
+                items = _next_item_outputs(studio, view, prog.text(), receipt.had_source)
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
             return [receipt.text(), *items]
@@ -199,7 +218,7 @@ def wire(ctx: UIContext) -> None:
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
     for choice, button in c["buttons"].items():
         button.click(make_vote(choice), vote_inputs, [c["status"], *item_out], api_name=f"vote_{choice}",
-                     concurrency_limit=None)
+                     concurrency_limit=None, postprocess=False)
 
     def on_undo(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
