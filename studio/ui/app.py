@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import gradio as gr
 
@@ -21,6 +22,10 @@ CSS = """
 
 def build_app(studio: Studio | None = None) -> gr.Blocks:
     studio = studio or Studio()
+    # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event (only its
+    # optional monitoring page reads it): a cost that grows with the server's age to tens of ms per
+    # event. Once every 1000 events instead; read when the app calls .queue().
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     specs, failed = discover_tabs()
     ctx = UIContext(studio=studio, tab_ids=[s.id for s in specs])
     with gr.Blocks(title="Image Alignment Studio", analytics_enabled=False) as demo:
