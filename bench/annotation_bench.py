@@ -1,15 +1,25 @@
 """Annotation: vote throughput through the app's HTTP API against a no-op endpoint of the same app,
 and leaderboard time for many votes.
 
-    .venv/bin/python bench/annotation_bench.py [--clients 32] [--requests 25] [--votes 100000]
-                                               [--models 30] [--bootstrap 1000]
+    .venv/bin/python bench/annotation_bench.py [--clients 32] [--requests 25] [--client-procs 4]
+                                               [--votes 100000] [--models 30] [--bootstrap 1000]
 
 1. The real app (all tabs) runs in its own process on a temp data folder (SQLite) with one extra
-   endpoint, ``noop``, taking the same inputs as a vote and returning one text. ``--clients`` threads,
-   each an annotator, call ``vote_left`` (store the vote, then assign and return the next item with its
-   two 512×512 images) or ``noop``, ``--requests`` times each, alternating for ``--rounds`` rounds so
-   drifting machine load hits both alike. Reported: requests/s and p50/p99 latency per endpoint and the ratio
-   vote/no-op throughput (target >= 0.8).
+   endpoint, ``noop``: registered like the vote buttons (the vote's very input components, the same
+   handler signature with the request and the sign-in profile, no concurrency limit, no output
+   postprocessing) but returning one text without doing anything. ``--clients`` annotators call
+   ``vote_left`` (store the vote, then assign and return the next item with its two 512×512 images)
+   or ``noop``, ``--requests`` times each, alternating for ``--rounds`` rounds so drifting machine
+   load hits both alike. Reported: requests/s and p50/p99 latency per endpoint, the server's CPU time
+   per request, and the ratio vote/no-op throughput (target >= 0.8).
+
+   Each client is one session, as a browser tab (or a ``gradio_client.Client``) is: it sends the same
+   ``session_hash`` with every call and opens it with an untimed first call (``annotate_start`` for
+   voters, one ``noop`` call otherwise). Gradio builds a session's state from the whole app's config
+   on its first event, which costs the server ~30 ms here and is no part of a vote.
+   The clients are threads in ``--client-procs`` worker processes with keep-alive ``http.client``
+   connections, so the load generator stays cheap (its CPU time is printed next to the server's) and
+   never waits on one interpreter lock with 32 threads.
 2. Bradley–Terry with ``--bootstrap`` rounds on ``--votes`` synthetic battles among ``--models``
    models, against one fit of the textbook approach in the same run (logistic regression by IRLS on
    every battle duplicated, ties split), which the aggregated fit replaces.
@@ -17,8 +27,10 @@ and leaderboard time for many votes.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
+import multiprocessing as mp
 import os
 import statistics
 import subprocess
@@ -26,9 +38,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +54,18 @@ from studio.settings import load_settings
 from studio.ui.app import CSS, build_app
 studio = Studio(load_settings(data_dir={data!r}))
 demo = build_app(studio)
+by_id = {{b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}}
+vote_inputs = [by_id[k] for k in ("annotate-name", "annotate-batch", "annotate-token", "annotate-criterion-0",
+                                  "annotate-criterion-1", "annotate-criterion-2")]
+
+
+def noop(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
+    return "ok"
+
+
 with demo:
-    ins = [gr.Textbox(visible=False) for _ in range(6)]
-    out = gr.Textbox(visible=False)
-    gr.Button(visible=False).click(lambda *a: "ok", ins, out, api_name="noop", concurrency_limit=None)
+    gr.Button(visible=False).click(noop, vote_inputs, by_id["annotate-status"], api_name="noop",
+                                   concurrency_limit=None, postprocess=False)
 demo.queue(default_concurrency_limit=8)
 demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, css=CSS)
 """
@@ -74,57 +94,101 @@ def make_batch(data: Path, items: int, overlap: int) -> str:
     return batch_id
 
 
-def call(client: httpx.Client, url: str, api: str, data: list) -> list:
-    r = client.post(f"{url}/gradio_api/call/{api}", json={"data": data})
-    r.raise_for_status()
-    event_id = r.json()["event_id"]
-    body = client.get(f"{url}/gradio_api/call/{api}/{event_id}").text
-    event = None
-    for line in body.splitlines():
-        if line.startswith("event:"):
-            event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:") and event in ("complete", "error"):
-            if event == "error":
-                raise RuntimeError(f"{api}: {line}")
-            return json.loads(line[5:])
-    raise RuntimeError(f"{api}: no result")
+class Session:
+    """One client: a keep-alive connection and one Gradio session, as a browser tab has."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.session_hash = uuid.uuid4().hex[:12]
+
+    def call(self, api: str, data: list) -> list:
+        body = json.dumps({"data": data, "session_hash": self.session_hash})
+        self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+        r = self.conn.getresponse()
+        text = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"{api}: HTTP {r.status} {text[:200]!r}")
+        event_id = json.loads(text)["event_id"]
+        self.conn.request("GET", f"/gradio_api/call/{api}/{event_id}")
+        r = self.conn.getresponse()
+        event = None
+        for line in r.read().decode().splitlines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                if event == "error":
+                    raise RuntimeError(f"{api}: {line}")
+                return json.loads(line[5:])
+        raise RuntimeError(f"{api}: no result")
 
 
-def load(url: str, api: str, clients: int, requests: int, batch_id: str, phase: str) -> tuple[float, list[float]]:
-    """Run ``clients`` threads of ``requests`` calls; returns (requests/s, latencies in s)."""
-    latencies: list[float] = []
+def _client_proc(port: int, api: str, names: list[str], requests: int, batch_id: str, barrier, results) -> None:
+    """A worker process: one thread per client name; sends (start, end, latencies, cpu, errors) back."""
+    out: list = []
     lock = threading.Lock()
-    barrier = threading.Barrier(clients + 1)
-    errors: list[str] = []
 
-    def worker(k: int) -> None:
-        name = f"{phase}-{k}"
-        mine = []
-        with httpx.Client(timeout=60) as client:
-            token = call(client, url, "annotate_start", [name, batch_id])[9] if api == "vote_left" else "x"
+    def client(name: str) -> None:
+        latencies, error, t_start = [], None, None
+        try:
+            session = Session(port)
+            args = [name, batch_id, "x", None, None, None]
+            if api == "vote_left":
+                args[2] = session.call("annotate_start", [name, batch_id])[9]
+            else:
+                session.call(api, args)  # opens the session, untimed
             barrier.wait()
+            t_start = time.monotonic()
             for _ in range(requests):
-                t0 = time.perf_counter()
-                try:
-                    out = call(client, url, api, [name, batch_id, token, None, None, None])
-                except Exception as exc:  # noqa: BLE001 - reported below
-                    errors.append(str(exc))
-                    return
-                mine.append(time.perf_counter() - t0)
+                t0 = time.monotonic()
+                res = session.call(api, args)
+                latencies.append(time.monotonic() - t0)
                 if api == "vote_left":
-                    token = out[6]
+                    args[2] = res[6]
+        except Exception as exc:  # noqa: BLE001 - reported by the parent
+            error = f"{type(exc).__name__}: {exc}"
+            if t_start is None:
+                barrier.abort()
         with lock:
-            latencies.extend(mine)
+            out.append((t_start, time.monotonic(), latencies, error))
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    cpu0 = time.process_time()
+    threads = [threading.Thread(target=client, args=(n,)) for n in names]
     [t.start() for t in threads]
-    barrier.wait()
-    t0 = time.perf_counter()
     [t.join() for t in threads]
-    wall = time.perf_counter() - t0
+    results.put((out, time.process_time() - cpu0))
+
+
+def _server_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, server_pid: int, api: str, clients: int, requests: int, procs: int, batch_id: str,
+         phase: str) -> tuple[float, list[float], float, float]:
+    """``clients`` sessions in ``procs`` processes, ``requests`` calls each; returns (requests/s,
+    latencies in s, server CPU ms per request, client CPU ms per request)."""
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(clients), ctx.Queue()
+    names = [f"{phase}-{k}" for k in range(clients)]
+    workers = [ctx.Process(target=_client_proc, args=(port, api, names[k::procs], requests, batch_id, barrier, results))
+               for k in range(procs)]
+    cpu0 = _server_cpu(server_pid)
+    [w.start() for w in workers]
+    rows, client_cpu = [], 0.0
+    for _ in workers:
+        out, cpu = results.get()
+        rows += out
+        client_cpu += cpu
+    [w.join() for w in workers]
+    server_cpu = _server_cpu(server_pid) - cpu0
+    errors = [e for *_, e in rows if e]
     if errors:
-        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-    return len(latencies) / wall, latencies
+        raise RuntimeError(f"{len(errors)} clients failed, first: {errors[0]}")
+    latencies = [x for *_, lat, _ in rows for x in lat]
+    wall = max(end for _, end, _, _ in rows) - min(start for start, *_ in rows)
+    n = len(latencies)
+    # the CPU figures include the untimed session-opening calls (one per client)
+    return n / wall, latencies, server_cpu * 1000 / (n + clients), client_cpu * 1000 / (n + clients)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -132,6 +196,8 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def bench_http(args) -> None:
+    import httpx
+
     from tests.support.postgres import free_port
 
     data = Path(tempfile.mkdtemp(prefix="annotation-bench-"))
@@ -151,16 +217,19 @@ def bench_http(args) -> None:
         results = {}
         for r in range(args.rounds):
             for api in ("noop", "vote_left"):
-                phase = f"{api}{r}"
-                rate, lat = load(url, api, args.clients, args.requests, batch_id, phase)
-                results.setdefault(api, []).append((rate, lat))
+                rate, lat, server_ms, client_ms = load(port, proc.pid, api, args.clients, args.requests,
+                                                       args.client_procs, batch_id, f"{api}{r}")
+                results.setdefault(api, []).append((rate, lat, server_ms))
                 print(f"round {r + 1} {api:9s}: {rate:7.1f} req/s   p50 {pct(lat, .5):7.1f} ms   "
-                      f"p99 {pct(lat, .99):7.1f} ms   ({len(lat)} requests, {args.clients} clients)")
+                      f"p99 {pct(lat, .99):7.1f} ms   server CPU {server_ms:5.1f} ms/req   "
+                      f"clients' CPU {client_ms:4.1f} ms/req   ({len(lat)} requests, {args.clients} clients)")
         summary = {}
         for api, runs in results.items():
-            lat = [x for _, run in runs for x in run]
-            summary[api] = statistics.fmean(rate for rate, _ in runs)
-            print(f"{api:9s} overall: {summary[api]:7.1f} req/s   p50 {pct(lat, .5):7.1f} ms   p99 {pct(lat, .99):7.1f} ms")
+            lat = [x for _, run, _ in runs for x in run]
+            summary[api] = statistics.fmean(rate for rate, _, _ in runs)
+            cpu = statistics.fmean(ms for *_, ms in runs)
+            print(f"{api:9s} overall: {summary[api]:7.1f} req/s   p50 {pct(lat, .5):7.1f} ms   "
+                  f"p99 {pct(lat, .99):7.1f} ms   server CPU {cpu:5.1f} ms/req")
         print(f"vote path / no-op throughput: {summary['vote_left'] / summary['noop']:.2f}  (target >= 0.8)")
     finally:
         proc.kill()
@@ -220,7 +289,8 @@ def bench_leaderboard(args) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--requests", type=int, default=10, help="requests per client per phase")
+    ap.add_argument("--requests", type=int, default=25, help="requests per client per phase")
+    ap.add_argument("--client-procs", type=int, default=4, help="processes the clients are spread over")
     ap.add_argument("--rounds", type=int, default=3, help="alternating no-op / vote phases")
     ap.add_argument("--votes", type=int, default=100_000)
     ap.add_argument("--models", type=int, default=30)
