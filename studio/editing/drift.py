@@ -73,25 +73,25 @@ def _gaussian_kernel(size: int = 11, sigma: float = 1.5) -> np.ndarray:
 
 
 def _blur(a: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Separable 'valid' convolution of a 2-D array with the 1-D kernel ``k``."""
+    """Separable 'valid' convolution over the last two axes of ``a`` with the 1-D kernel ``k``."""
     n = len(k)
-    h, w = a.shape
-    rows = np.zeros((h, w - n + 1), dtype=np.float32)
+    h, w = a.shape[-2:]
+    rows = np.zeros(a.shape[:-2] + (h, w - n + 1), dtype=np.float32)
     for i, kv in enumerate(k):
-        rows += kv * a[:, i : i + w - n + 1]
-    out = np.zeros((h - n + 1, w - n + 1), dtype=np.float32)
+        rows += kv * a[..., :, i : i + w - n + 1]
+    out = np.zeros(a.shape[:-2] + (h - n + 1, w - n + 1), dtype=np.float32)
     for i, kv in enumerate(k):
-        out += kv * rows[i : i + h - n + 1, :]
+        out += kv * rows[..., i : i + h - n + 1, :]
     return out
 
 
 def ssim_map(x: np.ndarray, y: np.ndarray, window: int = 11) -> np.ndarray:
     """Per-window SSIM of two 2-D arrays (values 0..255); shape shrinks by window-1."""
     k = _gaussian_kernel(window)
-    mx, my = _blur(x, k), _blur(y, k)
-    sxx = _blur(x * x, k) - mx * mx
-    syy = _blur(y * y, k) - my * my
-    sxy = _blur(x * y, k) - mx * my
+    mx, my, xx, yy, xy = _blur(np.stack([x, y, x * x, y * y, x * y]), k)  # one pass over all five
+    sxx = xx - mx * mx
+    syy = yy - my * my
+    sxy = xy - mx * my
     num = (2 * mx * my + _C1) * (2 * sxy + _C2)
     den = (mx * mx + my * my + _C1) * (sxx + syy + _C2)
     return num / den
@@ -146,11 +146,36 @@ def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return out
 
 
-def changed_region(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Pixels one turn changed on purpose: a channel moved more than CHANGE_THRESHOLD, dilated."""
-    diff = np.abs(after - before)
-    moved = (diff[..., 0] > CHANGE_THRESHOLD) | (diff[..., 1] > CHANGE_THRESHOLD) | (diff[..., 2] > CHANGE_THRESHOLD)
-    return _dilate(moved, DILATE_PX)
+def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The smallest box (r0, r1, c0, c1) holding every pixel that differs at all; None if none."""
+    h, w = before.shape[:2]
+    moved = after != before  # (H, W, C): reduce over rows first, the contiguous way
+    rows = np.flatnonzero(moved.reshape(h, -1).any(axis=1))
+    if len(rows) == 0:
+        return None
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    cols = np.flatnonzero(moved[r0:r1].any(axis=0).reshape(w, -1).any(axis=1))
+    return r0, r1, int(cols[0]), int(cols[-1]) + 1
+
+
+def changed_region(before: np.ndarray, after: np.ndarray,
+                   box: tuple[int, int, int, int] | None | bool = False) -> np.ndarray:
+    """Pixels one turn changed on purpose: a channel moved more than CHANGE_THRESHOLD, dilated.
+
+    Only the box where the images differ (``box``, from :func:`changed_box`; computed when not
+    given) can hold such pixels, so only it and its dilation margin are examined.
+    """
+    h, w = before.shape[:2]
+    if box is False:
+        box = changed_box(before, after)
+    region = np.zeros((h, w), bool)
+    if box is None:
+        return region
+    m = DILATE_PX
+    r0, r1, c0, c1 = max(0, box[0] - m), min(h, box[1] + m), max(0, box[2] - m), min(w, box[3] + m)
+    diff = np.abs(after[r0:r1, c0:c1] - before[r0:r1, c0:c1]).max(axis=2)
+    region[r0:r1, c0:c1] = _dilate(diff > CHANGE_THRESHOLD, m)
+    return region
 
 
 def mask_region(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -159,6 +184,89 @@ def mask_region(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
     if m.size != size:
         m = m.resize(size, Image.BOX)
     return _dilate(np.asarray(m) > 0, DILATE_PX)
+
+
+@dataclass(frozen=True)
+class DriftMaps:
+    """Per-window SSIM and per-pixel squared error of one image against the source.
+
+    A turn usually changes a small part of its input, and a window's SSIM (or a pixel's error)
+    depends only on the pixels under it, so the maps of a turn's output are its input's maps with
+    the changed box recomputed: exactly the values a full computation gives, at a fraction of the
+    cost. ``ssim`` is None for images smaller than the window (measured in full instead).
+    """
+
+    ssim: np.ndarray | None
+    sq_err: np.ndarray
+
+    @classmethod
+    def identity(cls, source: np.ndarray) -> "DriftMaps":
+        """The maps of the source against itself (SSIM exactly 1, no error)."""
+        h, w = source.shape[:2]
+        n = _WINDOW
+        ssim = np.ones((h - n + 1, w - n + 1), np.float32) if min(h, w) >= n else None
+        return cls(ssim, np.zeros((h, w), np.float32))
+
+
+_WINDOW = 11
+
+
+def _sq_err(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = a - b
+    return np.einsum("ijk,ijk->ij", d, d)
+
+
+def drift_maps(source: np.ndarray, output: np.ndarray, prev: DriftMaps | None = None,
+               prev_output: np.ndarray | None = None,
+               box: tuple[int, int, int, int] | None | bool = False) -> DriftMaps:
+    """Maps of ``output`` against ``source``; with the maps of ``prev_output`` (the turn's input)
+    only the box where the two differ (``box``, computed when not given) is recomputed."""
+    h, w = source.shape[:2]
+    n = _WINDOW
+    small = min(h, w) < n
+    if prev is None or prev_output is None or prev_output.shape != output.shape:
+        ssim = None if small else ssim_map(luma(source), luma(output), n)
+        return DriftMaps(ssim, _sq_err(source, output))
+    if box is False:
+        box = changed_box(prev_output, output)
+    if box is None:
+        return prev
+    r0, r1, c0, c1 = box
+    sq_err = prev.sq_err.copy()
+    sq_err[r0:r1, c0:c1] = _sq_err(source[r0:r1, c0:c1], output[r0:r1, c0:c1])
+    ssim = None
+    if not small and prev.ssim is not None:
+        # windows overlapping the box: their top-left corners lie in [r0 - n + 1, r1)
+        p0, p1 = max(0, r0 - n + 1), min(h, r1 + n - 1)
+        q0, q1 = max(0, c0 - n + 1), min(w, c1 + n - 1)
+        ssim = prev.ssim.copy()
+        ssim[p0 : p1 - n + 1, q0 : q1 - n + 1] = ssim_map(
+            luma(source[p0:p1, q0:q1]), luma(output[p0:p1, q0:q1]), n)
+    elif not small:
+        ssim = ssim_map(luma(source), luma(output), n)
+    return DriftMaps(ssim, sq_err)
+
+
+def drift_from_maps(maps: DriftMaps, source: np.ndarray, output: np.ndarray, edited: np.ndarray) -> Drift:
+    """The same figures as :func:`measure_drift`, read off precomputed maps."""
+    keep = ~edited
+    fraction = float(keep.mean())
+    if fraction == 0.0:
+        return Drift(None, None, 0.0, "every pixel was edited: nothing left to compare")
+    if maps.ssim is None:
+        ssim = masked_ssim(source, output, keep)
+    else:
+        r = _WINDOW // 2
+        ssim = None
+        clean = ~_dilate(edited, r)
+        for usable in (clean, keep):
+            centre = usable[r : r + maps.ssim.shape[0], r : r + maps.ssim.shape[1]]
+            if centre.any():
+                ssim = float(maps.ssim[centre].mean(dtype=np.float64))
+                break
+    total = float(maps.sq_err[keep].sum(dtype=np.float64))
+    psnr = None if total == 0.0 else 10.0 * math.log10(255.0**2 / (total / (3 * int(keep.sum()))))
+    return Drift(ssim, psnr, fraction)
 
 
 def measure_drift(source: np.ndarray, output: np.ndarray, edited: np.ndarray) -> Drift:

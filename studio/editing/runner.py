@@ -4,6 +4,9 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import queue
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, Mapping, TypeVar
 
 from backends.base import BackendError, Cancelled, Capability
@@ -96,32 +99,60 @@ def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return fields, extras
 
 
+class _DaemonWorkers:
+    """Reusable daemon threads for backend calls (starting a thread per turn cost a measurable
+    share of a fast backend's turn). Daemon, unlike ThreadPoolExecutor's: a backend call that
+    never returns must not keep the server from exiting. A new thread starts whenever none is idle,
+    so an overrunning call never delays the next one."""
+
+    def __init__(self) -> None:
+        self._jobs: "queue.SimpleQueue[tuple[Future, Callable, tuple]]" = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        future: Future = Future()
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        if spawn:
+            threading.Thread(target=self._loop, name="edit-turn", daemon=True).start()
+        self._jobs.put((future, fn, args))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            future, fn, args = self._jobs.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # handed to the caller
+                    future.set_exception(exc)
+            del future, fn, args
+            with self._lock:
+                self._idle += 1
+
+
+_CALLS = _DaemonWorkers()
+
+
 def call_with_timeout(fn: Callable[[threading.Event], T], timeout_s: float, what: str) -> T:
     """Run ``fn(cancel)`` on a worker thread; past ``timeout_s`` set ``cancel`` and fail the turn.
 
     Every failure becomes :class:`TurnFailed` with a reason the user can read.
     """
     cancel = threading.Event()
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["value"] = fn(cancel)
-        except BaseException as exc:  # handed to the caller below
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, name=f"edit-turn:{what}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
+    future = _CALLS.submit(fn, cancel)
+    try:
+        return future.result(timeout_s)
+    except FutureTimeout:
         cancel.set()
-        raise TurnFailed(f"{what} timed out after {timeout_s:g} s (the request was cancelled)")
-    if "error" in box:
-        exc = box["error"]
-        if isinstance(exc, BackendError):
-            raise TurnFailed(str(exc)) from exc
-        if isinstance(exc, Cancelled):
-            raise TurnFailed(f"{what} was cancelled") from exc
+        raise TurnFailed(f"{what} timed out after {timeout_s:g} s (the request was cancelled)") from None
+    except BackendError as exc:
+        raise TurnFailed(str(exc)) from exc
+    except Cancelled as exc:
+        raise TurnFailed(f"{what} was cancelled") from exc
+    except Exception as exc:  # noqa: BLE001 - any engine bug fails this turn, with its message
         log.error("%s failed", what, exc_info=exc)
         raise TurnFailed(f"{what} failed: {type(exc).__name__}: {exc}") from exc
-    return box["value"]

@@ -29,6 +29,7 @@ from studio.editing.runner import (
     split_params,
 )
 from studio.editing.views import SessionSummary, SessionView
+from studio.editing.viewcache import forget_view, remember_view
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def get_session(studio, owner: str, session_id: str) -> SessionView:
         sess = _load(s, owner, session_id)
         turns = _turns(s, sess.id)
         now = utcnow()
+        stale = False
         for t in turns:
             if t.status != "running":
                 continue
@@ -191,7 +193,13 @@ def get_session(studio, owner: str, session_id: str) -> SessionView:
             if now - started > limit:
                 t.status, t.error = "failed", "interrupted: the server stopped while this turn ran"
                 t.finished_at = now
-        return SessionView.of(sess, turns)
+                stale = True
+        if stale:  # a change like any other: snapshots of the old version must not be reused
+            sess.version += 1
+            s.flush()
+        view = SessionView.of(sess, turns)
+    remember_view(studio, view)
+    return view
 
 
 def delete_session(studio, owner: str, session_id: str) -> None:
@@ -203,6 +211,7 @@ def delete_session(studio, owner: str, session_id: str) -> None:
             s.delete(t)
         s.flush()
         s.delete(sess)
+    forget_view(studio, session_id)
 
 
 # -- moving the head --------------------------------------------------------------------------

@@ -2,28 +2,26 @@
 limit, store the output, measure drift, and record the outcome in one transaction."""
 from __future__ import annotations
 
+import dataclasses
 import json
-from concurrent.futures import ThreadPoolExecutor
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from PIL import Image
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 
 from backends.base import Capability, EditRequest
 from studio.db import new_id, utcnow
 from studio.db.models import StoredImage
 from studio.editing import drift as driftlib
 from studio.editing import images as imgs
+from studio.editing import turn_sql as sql
 from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import DEFAULT_TIMEOUT_S, TurnFailed, call_with_timeout, clean_params, split_params
-from studio.editing.sessions import EditingError, _bump, _load, _owner, _turns, _with_retries
+from studio.editing.sessions import EditingError, SessionNotFound, _load, _owner, _with_retries, get_session
+from studio.editing.viewcache import cached_view, remember_view
 from studio.editing.views import SessionView, TurnView
-
-
-_ENCODER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edit-png")
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,20 @@ class _Job:
     turn: TurnView
     source_image: str
     parent_region: str | None
+    #: the session as it was when the turn was reserved, and the version the reservation made
+    prior: SessionView | None = None
+    reserved_version: int | None = None
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A turn's place in the tree, all a reservation needs of it."""
+
+    parent_id: str | None
+    status: str
+    output_image: str | None
+    edited_region: str | None
+    seq: int
 
 
 def _check_backend(studio, backend: str) -> Any:
@@ -62,6 +74,7 @@ def submit_turn(
     kept on their own branch and the notice says so. A failing backend fails only this turn.
     """
     owner = _owner(owner)
+    session_id = (session_id or "").strip()
     instruction = (instruction or "").strip()
     if not instruction:
         raise EditingError("write an instruction: what should change in the image?")
@@ -78,35 +91,45 @@ def submit_turn(
     ref_shas = [imgs.store(studio, imgs.open_upload(studio, r)[0]) for r in references]
 
     def attempt() -> tuple[_Job, list[str]] | None:
-        with studio.db.session() as s:
-            sess = _load(s, owner, session_id)
-            tree = {r.id: r for r in s.execute(  # the tree's shape only: cheap however long the session
-                select(EditTurn.id, EditTurn.parent_id, EditTurn.status, EditTurn.output_image,
-                       EditTurn.edited_region, EditTurn.seq).where(EditTurn.session_id == sess.id))}
+        with studio.db.engine.begin() as c:
+            row = c.execute(sql.SESSION_ROW, {"sid": session_id}).first()
+            if row is None or row.owner != owner:
+                raise SessionNotFound(f"no edit session {session_id!r} for {owner!r}")
+            prior = cached_view(studio, session_id, row.version)
+            if prior is not None:
+                tree = {t.id: _Node(t.parent_id, t.status, t.output_image, t.edited_region_sha, t.seq)
+                        for t in prior.turns.values()}
+            else:  # the tree's shape only: cheap however long the session
+                tree = {r.id: _Node(r.parent_id, r.status, r.output_image, r.edited_region, r.seq)
+                        for r in c.execute(sql.TREE, {"sid": session_id})}
             if shown is not None and shown not in tree:
                 raise EditingError("the turn you are looking at is not part of this session; reload it")
             base = shown
             while base is not None and tree[base].status != "done":
                 base = tree[base].parent_id
             extra: list[str] = []
-            if sess.head_turn_id != shown:
-                head = tree.get(sess.head_turn_id) if sess.head_turn_id else None
+            if row.head_turn_id != shown:
+                head = tree.get(row.head_turn_id) if row.head_turn_id else None
                 now_at = "the source image" if head is None else f"turn #{head.seq}"
                 extra.append(f"this session changed in another tab (it was at {now_at}); your edit starts "
                              "its own branch from the image you saw, and the other branch is kept")
-            turn = EditTurn(id=new_id(), session_id=sess.id, parent_id=base, seq=sess.turn_count + 1,
-                            instruction=instruction, backend=backend, params=params,
-                            input_image=tree[base].output_image if base else sess.source_image,
-                            mask_image=mask_sha, reference_images=ref_shas, status="running", attempts=1,
-                            honored=[], ignored=[], notices=[], error="", started_at=utcnow(),
-                            created_at=utcnow())
-            if not _bump(s, sess, head_turn_id=turn.id, turn_count=sess.turn_count + 1):
-                s.rollback()
+            now = utcnow()
+            values = dict(id=new_id(), session_id=session_id, parent_id=base, seq=row.turn_count + 1,
+                          instruction=instruction, backend=backend, params=params,
+                          input_image=tree[base].output_image if base else row.source_image,
+                          mask_image=mask_sha, reference_images=ref_shas, output_image=None,
+                          edited_region=None, status="running", error="", attempts=1, honored=[],
+                          ignored=[], notices=[], drift=None, duration_s=None, created_at=now,
+                          started_at=now, finished_at=None)
+            moved = c.execute(sql.RESERVE, {"sid": session_id, "seen": row.version, "b_version": row.version + 1,
+                                            "b_head": values["id"], "b_count": row.turn_count + 1, "b_now": now})
+            if moved.rowcount != 1:
+                c.rollback()
                 return None
-            s.add(turn)
-            s.flush()
+            c.execute(sql.INSERT_TURN, values)
             parent_region = tree[base].edited_region if base else None
-            return _Job(TurnView.of(turn), sess.source_image, parent_region), extra
+            turn = TurnView.of_row(values)
+            return _Job(turn, row.source_image, parent_region, prior, row.version + 1), extra
 
     job, extra = _with_retries(attempt)
     return _execute(studio, owner, session_id, job, notices + extra)
@@ -133,6 +156,8 @@ def retry_turn(
         res = s.execute(update(EditTurn).where(EditTurn.id == turn_id, EditTurn.status == "failed").values(**values))
         if res.rowcount != 1:
             raise EditingError(f"turn #{turn.seq} is {turn.status}; only failed turns can be retried")
+        s.execute(update(EditSession).where(EditSession.id == sess.id)
+                  .values(version=EditSession.version + 1, updated_at=utcnow()))
         s.refresh(turn)
         parent = s.get(EditTurn, turn.parent_id) if turn.parent_id else None
         job = _Job(TurnView.of(turn), sess.source_image, parent.edited_region if parent else None)
@@ -171,44 +196,57 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
     except TurnFailed as exc:
         values = {"status": "failed", "error": exc.reason, "duration_s": time.perf_counter() - started}
     values["finished_at"] = utcnow()
-    with studio.db.session() as s:
-        if stored is not None and s.get(StoredImage, stored.sha256) is None:
-            try:
-                with s.begin_nested():
-                    s.add(imgs.image_row(stored))
-            except IntegrityError:  # the same bytes were recorded by another writer just now
-                pass
-        s.execute(update(EditTurn).where(EditTurn.id == turn.id).values(**values))
-        s.execute(update(EditSession).where(EditSession.id == session_id)
-                  .values(version=EditSession.version + 1, updated_at=utcnow()))
-        sess = _load(s, owner, session_id)
-        view = SessionView.of(sess, _turns(s, session_id))
+    db = studio.db
+    with db.engine.begin() as c:
+        if stored is not None:
+            c.execute(sql.record_image(db.dialect), imgs.image_values(stored))
+        c.execute(*sql.record_params(turn.id, values))
+        version = c.execute(sql.BUMP, {"sid": session_id, "b_now": utcnow()}).scalar_one_or_none()
+    if version is None:  # deleted meanwhile (by its owner, in another tab)
+        raise SessionNotFound(f"no edit session {session_id!r} for {owner!r}")
+    if job.prior is not None and version == job.reserved_version + 1:
+        # nobody else wrote in between: the snapshot plus this turn is the session now
+        done = dataclasses.replace(turn, **{_VIEW_FIELDS.get(k, k): v for k, v in values.items()
+                                            if _VIEW_FIELDS.get(k, k) in _TURN_VIEW_FIELDS})
+        view = dataclasses.replace(job.prior, head=turn.id, version=version,
+                                   turns={**job.prior.turns, turn.id: done})
+        remember_view(studio, view)
+    else:
+        view = get_session(studio, owner, session_id)
     return TurnOutcome(view, view.turns[turn.id], notices)
 
 
+_VIEW_FIELDS = {"edited_region": "edited_region_sha"}
+_TURN_VIEW_FIELDS = {f.name for f in dataclasses.fields(TurnView)}
+
+
 def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | None) -> tuple[dict[str, Any], Any]:
-    """Store the output and the cumulative edit region; measure drift against the source."""
+    """Store the output and the cumulative edit region; measure drift against the source.
+
+    All on this thread: the pieces are sub-millisecond, and handing them to a worker thread
+    cost more in GIL hand-offs than it saved (measured with bench/editchat_bench.py).
+    """
     out = result.image.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
         out.info["scene_graph"] = json.dumps(result.scene_graph, sort_keys=True)
-    encoding = _ENCODER.submit(imgs.encode, out)  # zlib and numpy both release the GIL: overlap them
+    stored = imgs.write(studio, imgs.encode(out), out)
     src_arr = imgs.analysis_array(studio, job.source_image)
     size = (src_arr.shape[1], src_arr.shape[0])
     out_arr = driftlib.to_array(out, size)
-    if mask is not None:
-        region = driftlib.mask_region(mask, size)
-    else:
-        in_arr = imgs.analysis_array(studio, job.turn.input_image, image)
-        if in_arr.shape != src_arr.shape:
-            in_arr = driftlib.to_array(image, size)
-        region = driftlib.changed_region(in_arr, out_arr)
+    in_arr = imgs.analysis_array(studio, job.turn.input_image, image)
+    if in_arr.shape != src_arr.shape:
+        in_arr = driftlib.to_array(image, size)
+    box = driftlib.changed_box(in_arr, out_arr) if in_arr.shape == out_arr.shape else False
+    region = driftlib.mask_region(mask, size) if mask is not None else driftlib.changed_region(in_arr, out_arr, box)
     if job.parent_region:
         region = region | imgs.open_region(studio, job.parent_region)
-    drift = driftlib.measure_drift(src_arr, out_arr, region)
     region_sha = imgs.store_region(studio, region)
-    stored = imgs.write(studio, encoding.result(), out)
+    prev = imgs.drift_maps(studio, job.source_image, job.turn.input_image, src_arr)
+    maps = driftlib.drift_maps(src_arr, out_arr, prev, in_arr if prev is not None else None, box)
+    drift = driftlib.drift_from_maps(maps, src_arr, out_arr, region)
     if driftlib.analysis_size(out.size) == size:
         imgs.remember_analysis(studio, stored.sha256, out_arr)
+        imgs.remember_drift_maps(studio, job.source_image, stored.sha256, maps)
     notices = list(result.notices)
     if getattr(result, "procedural", False):
         notices.append("drawn by the procedural scene renderer, not a neural model")

@@ -44,6 +44,19 @@ class TurnView:
             duration_s=t.duration_s, edited_region_sha=t.edited_region,
         )
 
+    @classmethod
+    def of_row(cls, r: dict[str, Any]) -> "TurnView":
+        """From the column values of an ``edit_turns`` row (as inserted or selected)."""
+        return cls(
+            id=r["id"], seq=r["seq"], parent_id=r["parent_id"], instruction=r["instruction"],
+            backend=r["backend"], params=dict(r["params"] or {}), input_image=r["input_image"],
+            output_image=r["output_image"], mask_image=r["mask_image"],
+            reference_images=list(r["reference_images"] or []), status=r["status"], error=r["error"] or "",
+            attempts=r["attempts"], honored=list(r["honored"] or []), ignored=list(r["ignored"] or []),
+            notices=list(r["notices"] or []), drift=dict(r["drift"]) if r["drift"] else None,
+            duration_s=r["duration_s"], edited_region_sha=r["edited_region"],
+        )
+
     @property
     def done(self) -> bool:
         return self.status == "done"

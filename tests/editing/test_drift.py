@@ -81,3 +81,35 @@ def test_everything_edited_leaves_nothing_to_compare():
     d = drift.measure_drift(a, a, np.ones((16, 16), bool))
     assert d.ssim is None and d.psnr is None and d.outside_fraction == 0.0
     assert drift.format_drift(d.as_dict()).startswith("drift: n/a")
+
+
+def test_incremental_maps_equal_a_full_computation_over_a_chain_of_edits():
+    # each "turn" repaints a box of its input; the maps updated in place of the box must be the
+    # very values a full computation gives, and the figures those of measure_drift
+    rng = np.random.default_rng(3)
+    source = _arr(picture(96, 80))
+    current, maps = source, drift.DriftMaps.identity(source)
+    edited = np.zeros(source.shape[:2], bool)
+    for box in [(10, 30, 5, 25), (0, 12, 60, 96), (50, 80, 0, 96), (40, 41, 40, 41)]:
+        nxt = current.copy()
+        r0, r1, c0, c1 = box
+        nxt[r0:r1, c0:c1] = rng.integers(0, 256, (r1 - r0, c1 - c0, 3)).astype(np.float32)
+        nxt += rng.normal(0, 0.5, nxt.shape).astype(np.float32) * (rng.random(nxt.shape[:2]) < 0.01)[..., None]
+        maps = drift.drift_maps(source, nxt, maps, current)
+        full = drift.drift_maps(source, nxt)
+        assert np.array_equal(maps.ssim, full.ssim) and np.allclose(maps.sq_err, full.sq_err)
+        edited |= drift.changed_region(current, nxt)
+        got, want = drift.drift_from_maps(maps, source, nxt, edited), drift.measure_drift(source, nxt, edited)
+        assert got.outside_fraction == want.outside_fraction
+        assert (got.ssim is None) == (want.ssim is None) and (got.psnr is None) == (want.psnr is None)
+        if want.ssim is not None:
+            assert got.ssim == pytest.approx(want.ssim, abs=1e-6)
+        if want.psnr is not None:
+            assert got.psnr == pytest.approx(want.psnr, abs=1e-4)
+        current = nxt
+
+
+def test_an_unchanged_output_keeps_its_input_maps():
+    source = _arr(picture(32, 32))
+    maps = drift.drift_maps(source, source + 1.0)
+    assert drift.drift_maps(source, source + 1.0, maps, source + 1.0) is maps

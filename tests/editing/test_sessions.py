@@ -197,3 +197,28 @@ def test_concurrent_writers_on_one_session_keep_every_turn(edit_studio_any_db):
     for name, ids in heads.items():
         assert [view.turns[i].parent_id for i in ids] == [None] + ids[:-1]
     assert view.version >= 9 * 2
+
+
+def test_views_a_turn_returns_match_the_database_when_another_process_writes(edit_studio_any_db):
+    # two server processes on one database (two Studio objects: each keeps its own snapshots);
+    # what a turn returns must be what a fresh load of the session says, whoever wrote last
+    from studio.core import Studio
+
+    a = edit_studio_any_db
+    b = Studio(a.settings)
+    try:
+        v = _start(a)
+        t1 = _turn(a, v.id, "red box", None)
+        assert t1.session == editing.get_session(b, "ann", v.id)
+        t2 = _turn(a, v.id, "blue box", t1.turn.id)  # extends a's snapshot
+        assert t2.session == editing.get_session(b, "ann", v.id)
+        editing.undo(b, "ann", v.id, t2.turn.id)  # the other process moves the head back
+        t3 = _turn(a, v.id, "green box", t2.turn.id)  # a's snapshot is now stale
+        assert any("changed in another tab" in n for n in t3.notices)
+        fresh = editing.get_session(b, "ann", v.id)
+        assert t3.session == fresh and fresh.head == t3.turn.id
+        assert t3.turn.parent_id == t2.turn.id and sorted(t.seq for t in fresh.turns.values()) == [1, 2, 3]
+        t4 = _turn(b, v.id, "red box", t3.turn.id)
+        assert t4.session == editing.get_session(a, "ann", v.id)
+    finally:
+        b.close()

@@ -1,0 +1,67 @@
+"""The newest snapshot of each session this process has seen, keyed by the session's version.
+
+Every change to a session bumps ``EditSession.version`` (see sessions.py), so a snapshot whose
+version equals the row's current version is exact, whichever process made the change. A turn
+then extends the snapshot with itself instead of reading every turn of the session back.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from studio.editing.views import SessionView
+
+_MAX_SESSIONS = 256
+_caches: "weakref.WeakKeyDictionary[Any, _ViewCache]" = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+class _ViewCache:
+    def __init__(self) -> None:
+        self._views: OrderedDict[str, SessionView] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, version: int) -> SessionView | None:
+        with self._lock:
+            view = self._views.get(session_id)
+            if view is None or view.version != version:
+                return None
+            self._views.move_to_end(session_id)
+            return view
+
+    def put(self, view: SessionView) -> None:
+        with self._lock:
+            old = self._views.get(view.id)
+            if old is not None and old.version > view.version:
+                return  # a newer snapshot arrived first
+            self._views[view.id] = view
+            self._views.move_to_end(view.id)
+            while len(self._views) > _MAX_SESSIONS:
+                self._views.popitem(last=False)
+
+    def drop(self, session_id: str) -> None:
+        with self._lock:
+            self._views.pop(session_id, None)
+
+
+def _cache(studio) -> _ViewCache:
+    with _caches_lock:
+        cache = _caches.get(studio)
+        if cache is None:
+            cache = _caches[studio] = _ViewCache()
+        return cache
+
+
+def cached_view(studio, session_id: str, version: int) -> SessionView | None:
+    """The snapshot of ``session_id`` at exactly ``version``, if this process has it."""
+    return _cache(studio).get(session_id, version)
+
+
+def remember_view(studio, view: SessionView) -> None:
+    _cache(studio).put(view)
+
+
+def forget_view(studio, session_id: str) -> None:
+    _cache(studio).drop(session_id)
