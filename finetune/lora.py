@@ -9,6 +9,9 @@ TARGET_PRESETS: dict[str, list[str]] = {
     "unet-attention": ["to_q", "to_k", "to_v", "to_out.0"],
     "unet-attention-ff": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out",
                           "ff.net.0.proj", "ff.net.2"],
+    # the cross-attention key/value projections only (the Custom Diffusion recipe, Kumari et al. 2023):
+    # the prompt's path into the image, so a new word is learnt with little drift elsewhere
+    "unet-cross-attention-kv": ["attn2.to_k", "attn2.to_v"],
     # attention, feed-forward and the ResNet convolutions: more capacity for small UNets (colours, styles)
     "unet-attention-conv": ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
                             "ff.net.2", "conv1", "conv2", "conv_shortcut", "time_emb_proj"],
