@@ -2,7 +2,8 @@
 
 Text-to-image rows render their prompt; edit rows render their source (and reference) image, then
 apply the instruction; multi-turn rows apply their rounds one after another. The sample, its image
-records and the item's "done" mark are written in a single transaction.
+records and the item's "done" mark are written in a single transaction (a group of items at a time,
+by the batch's writer thread: see batch_writer).
 """
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 
 from backends.base import EditRequest, GenerationRequest
 from studio.db import new_id, utcnow
 from studio.db.models import Sample, StoredImage
+from studio.db.upsert import insert_ignoring_duplicates
 from studio.images import StoredFile
 from studio.synthesis.llm import LLMComposer
 from studio.synthesis.models import SynthesisBatch, SynthesisItem
 from studio.synthesis.rows import PlannedRow
 
 PLANNER_VERSION = 1
+
+_items = SynthesisItem.__table__
+_MARK_DONE = (update(_items).where(_items.c.id == bindparam("b_id"))
+              .values(state="done", sample_id=bindparam("b_sample"), error=None, raw_output=None,
+                      updated_at=bindparam("b_now")))
 
 
 @dataclass
@@ -142,22 +149,29 @@ class ItemExecutor:
         return ItemResult(sample=sample, files=files, llm_calls=calls, prompt_tokens=ptoks,
                           completion_tokens=ctoks, cost_usd=cost)
 
-    def store(self, result: ItemResult, item_id: str, batch_id: str) -> str:
-        """Sample + image records + item done + batch counters, in one transaction."""
-        sample_id = new_id()
-        with self.studio.db.session() as s:
-            for f in {f.sha256: f for f in result.files}.values():
-                if s.get(StoredImage, f.sha256) is None:
-                    s.add(StoredImage(sha256=f.sha256, rel_path=f.rel_path, width=f.width, height=f.height,
-                                      format=f.format, size_bytes=f.size_bytes))
-            s.flush()
-            s.add(Sample(id=sample_id, **result.sample))
-            s.execute(update(SynthesisItem).where(SynthesisItem.id == item_id).values(
-                state="done", sample_id=sample_id, error=None, raw_output=None, updated_at=utcnow()))
-            s.execute(update(SynthesisBatch).where(SynthesisBatch.id == batch_id).values(
-                llm_calls=SynthesisBatch.llm_calls + result.llm_calls,
-                prompt_tokens=SynthesisBatch.prompt_tokens + result.prompt_tokens,
-                completion_tokens=SynthesisBatch.completion_tokens + result.completion_tokens,
-                cost_usd=SynthesisBatch.cost_usd + result.cost_usd,
-                heartbeat_at=utcnow(), updated_at=utcnow()))
-        return sample_id
+    def store_many(self, done: "list[tuple[ItemResult, str]]", batch_id: str) -> list[str]:
+        """Several finished items (result, item id) in one transaction: their samples, image
+        records, "done" marks and the batch counters. Statements run once for the group
+        (executemany), so a busy batch spends little time per item in the database."""
+        if not done:
+            return []
+        db = self.studio.db
+        now = utcnow()
+        files = {f.sha256: f for result, _ in done for f in result.files}
+        sample_ids = [new_id() for _ in done]
+        with db.engine.begin() as c:
+            if files:
+                c.execute(insert_ignoring_duplicates(db.dialect, StoredImage.__table__),
+                          [dict(sha256=f.sha256, rel_path=f.rel_path, width=f.width, height=f.height,
+                                format=f.format, size_bytes=f.size_bytes, created_at=now) for f in files.values()])
+            c.execute(insert(Sample.__table__),
+                      [{**result.sample, "id": sid, "created_at": now} for (result, _), sid in zip(done, sample_ids)])
+            c.execute(_MARK_DONE, [{"b_id": item_id, "b_sample": sid, "b_now": now}
+                                   for (_, item_id), sid in zip(done, sample_ids)])
+            c.execute(update(SynthesisBatch.__table__).where(SynthesisBatch.id == batch_id).values(
+                llm_calls=SynthesisBatch.llm_calls + sum(r.llm_calls for r, _ in done),
+                prompt_tokens=SynthesisBatch.prompt_tokens + sum(r.prompt_tokens for r, _ in done),
+                completion_tokens=SynthesisBatch.completion_tokens + sum(r.completion_tokens for r, _ in done),
+                cost_usd=SynthesisBatch.cost_usd + sum(r.cost_usd for r, _ in done),
+                heartbeat_at=now, updated_at=now))
+        return sample_ids

@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select, update
 from backends.base import BackendError, Cancelled, Capability
 from studio.db import new_id, utcnow
 from studio.synthesis.batch_exec import ItemExecutor
+from studio.synthesis.batch_writer import ResultWriter
 from studio.synthesis.batch_queries import (ACTIVE as _ACTIVE, ACTIVE_LOCK as _ACTIVE_LOCK, BatchStatus,
                                             batch_items, batch_status, list_batches)  # noqa: F401 (re-exported)
 from studio.synthesis.batch_queries import runner_alive as _runner_alive, runner_id as _runner_id
@@ -195,6 +196,10 @@ class BatchRunner:
             _ACTIVE[self.batch_id] = self
         hb = threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}")
         hb.start()
+        self._writer = ResultWriter(
+            executor, self.batch_id,
+            on_failed=lambda item_id, message: self._set_item(item_id, "failed", message, None),
+            on_stored=self._report if self.progress is not None else None)
         try:
             workers = max(1, int(options.concurrency))
             # A sliding window: claim the next page while the workers still have work queued, so
@@ -219,6 +224,7 @@ class BatchRunner:
                 for f in inflight:  # cancelled: let claimed items put themselves back
                     f.result()
         finally:
+            self._writer.close()  # every finished item is stored before the batch is closed
             self._stop_heartbeat.set()
             with _ACTIVE_LOCK:
                 _ACTIVE.pop(self.batch_id, None)
@@ -248,6 +254,7 @@ class BatchRunner:
             return
         row = PlannedRow.from_dict(spec)
         llm_usage = (0, 0, 0, 0.0)
+        result = None
         try:
             result = executor.execute(row, item_id, position, self.cancel)
         except Cancelled:
@@ -267,9 +274,10 @@ class BatchRunner:
             self._set_item(item_id, "failed", f"{type(exc).__name__}: {exc}", None)
             return
         else:
-            executor.store(result, item_id, self.batch_id)
+            self._writer.put(result, item_id)  # stored (and reported) by the writer thread
+            return
         finally:
-            if self.progress is not None and not self.cancel.is_set():
+            if self.progress is not None and not self.cancel.is_set() and result is None:
                 self._report()
 
     def _report(self) -> None:
