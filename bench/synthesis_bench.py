@@ -141,10 +141,14 @@ def bench_import(n: int, distinct_images: int = 1000) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    ap.add_argument("--only", choices=["templates", "llm", "import"], help="run one of the three")
     args = ap.parse_args()
-    bench_templates(5_000 if args.quick else 20_000)
-    bench_llm(320 if args.quick else 960)
-    bench_import(20_000 if args.quick else 100_000)
+    if args.only in (None, "templates"):
+        bench_templates(5_000 if args.quick else 20_000)
+    if args.only in (None, "llm"):
+        bench_llm(320 if args.quick else 960)
+    if args.only in (None, "import"):
+        bench_import(20_000 if args.quick else 100_000)
 
 
 if __name__ == "__main__":
