@@ -3,13 +3,14 @@
 This is the path every vote takes, so it runs as few statements as it can, as SQLAlchemy Core
 statements built once (no ORM objects, no statement building per call):
 
-1. one read: the assignment with its item, batch, any earlier vote and the annotator's other open
-   assignments; then the next candidates (free items the annotator has not seen);
+1. one read: the assignment with its item, batch, any earlier vote, the annotator's other open
+   assignments and the progress counts; then the next candidates (free items the annotator has not
+   seen);
 2. one write transaction: mark the assignment voted, insert the vote, claim a slot of the first
    candidate that still has room (the same conditional ``UPDATE ... WHERE active < overlap`` as
    :func:`studio.annotation.voting.next_item`) and insert its assignment — so the vote and the next
    item are committed together, before anything is returned;
-3. one read of the progress counts.
+3. no read of the progress: its counts come with the first read and are moved by what was written.
 
 Anything unusual (a resent vote, an expired or released assignment, other open items to resume, a
 closed batch, no candidate left with room) goes through :mod:`studio.annotation.voting`'s general
@@ -32,25 +33,10 @@ _A = Assignment.__table__
 _I = ComparisonItem.__table__
 _B = ComparisonBatch.__table__
 _V = PairwiseVote.__table__
-_OTHER = _A.alias("other_open")
+_OTHER = _A.alias("other_open")  # aliases: counted rows, apart from the assignment's own row
+_VC = _V.alias("votes_counted")
+_IC = _I.alias("items_counted")
 CANDIDATES = 24  # items read per click; more are read only if all of these filled up meanwhile
-
-_READ = (
-    select(
-        _A.c.id, _A.c.item_id, _A.c.batch_id, _A.c.annotator, _A.c.a_on_left, _A.c.status, _A.c.shown_at,
-        _I.c.model_a, _I.c.model_b, _I.c.source_image,
-        _B.c.name.label("batch_name"), _B.c.overlap, _B.c.criteria.label("batch_criteria"), _B.c.guidelines,
-        _B.c.status.label("batch_status"),
-        _V.c.id.label("vote_id"),
-        select(func.count()).select_from(_OTHER)
-        .where(_OTHER.c.batch_id == _A.c.batch_id, _OTHER.c.annotator == _A.c.annotator,
-               _OTHER.c.status == "open", _OTHER.c.id != _A.c.id)
-        .scalar_subquery().label("other_open"),
-    )
-    .select_from(_A.join(_I, _I.c.id == _A.c.item_id).join(_B, _B.c.id == _A.c.batch_id)
-                 .outerjoin(_V, and_(_V.c.item_id == _A.c.item_id, _V.c.annotator == _A.c.annotator)))
-    .where(_A.c.id == bindparam("assignment_id"))
-)
 
 _SEEN = select(_A.c.item_id).where(_A.c.annotator == bindparam("annotator"), _A.c.batch_id == bindparam("batch_id"))
 _CANDIDATES = (
@@ -65,12 +51,28 @@ def _count(*where):
     return select(func.count()).where(*where).scalar_subquery()
 
 
-_PROGRESS = select(
-    _count(_V.c.batch_id == bindparam("batch_id"), _V.c.annotator == bindparam("annotator")),
-    _count(_A.c.batch_id == bindparam("batch_id"), _A.c.annotator == bindparam("annotator"), _A.c.status == "open"),
-    _count(_I.c.batch_id == bindparam("batch_id"), _I.c.active < bindparam("overlap"), _I.c.id.not_in(_SEEN)),
-    _count(_I.c.batch_id == bindparam("batch_id")),
-    _count(_V.c.batch_id == bindparam("batch_id"), _V.c.winner != "skip"),
+_SEEN_BY, _SEEN_ITEM = _A.alias("seen"), _I.alias("seen_item")
+_READ = (
+    select(
+        _A.c.id, _A.c.item_id, _A.c.batch_id, _A.c.annotator, _A.c.a_on_left, _A.c.status, _A.c.shown_at,
+        _I.c.model_a, _I.c.model_b, _I.c.source_image,
+        _B.c.overlap, _B.c.criteria.label("batch_criteria"), _B.c.guidelines, _B.c.status.label("batch_status"),
+        _V.c.id.label("vote_id"),
+        # the annotator's other open items, then the progress counts as they stand before this vote
+        _count(_OTHER.c.batch_id == _A.c.batch_id, _OTHER.c.annotator == _A.c.annotator,
+               _OTHER.c.status == "open", _OTHER.c.id != _A.c.id).label("other_open"),
+        _count(_VC.c.batch_id == _A.c.batch_id, _VC.c.annotator == _A.c.annotator).label("done"),
+        # free = items with room - those among them the annotator has seen (two index look-ups)
+        _count(_IC.c.batch_id == _A.c.batch_id, _IC.c.active < _B.c.overlap).label("with_room"),
+        select(func.count()).select_from(_SEEN_BY.join(_SEEN_ITEM, _SEEN_ITEM.c.id == _SEEN_BY.c.item_id))
+        .where(_SEEN_BY.c.batch_id == _A.c.batch_id, _SEEN_BY.c.annotator == _A.c.annotator,
+               _SEEN_ITEM.c.active < _B.c.overlap).scalar_subquery().label("seen_with_room"),
+        _count(_IC.c.batch_id == _A.c.batch_id).label("items"),
+        _count(_VC.c.batch_id == _A.c.batch_id, _VC.c.winner != "skip").label("batch_votes"),
+    )
+    .select_from(_A.join(_I, _I.c.id == _A.c.item_id).join(_B, _B.c.id == _A.c.batch_id)
+                 .outerjoin(_V, and_(_V.c.item_id == _A.c.item_id, _V.c.annotator == _A.c.annotator)))
+    .where(_A.c.id == bindparam("assignment_id"))
 )
 
 _CLOSE = (update(_A).where(_A.c.id == bindparam("assignment_id"), _A.c.status == "open")
@@ -173,8 +175,9 @@ def _click(studio, assignment_id: str, annotator: str, choice: str,
     view = voting.ItemView(assignment_id=next_id, batch_id=row.batch_id, prompt=taken.prompt, task=taken.task,
                            left_image=first, right_image=second, source_image=taken.source_image,
                            criteria=criteria, guidelines=row.guidelines or "")
-    with studio.db.engine.connect() as conn:
-        done, open_mine, free, items, votes = conn.execute(_PROGRESS, params).one()
-    progress = voting.Progress(done=done, available=done + open_mine + free, batch_votes=votes,
-                               batch_target=items * row.overlap)
+    # the counts read before the vote, moved by what this click wrote: one more vote, the voted item
+    # no longer open, the taken one open and no longer free (others' clicks meanwhile show next time)
+    done, open_mine, free = row.done + 1, row.other_open + 1, row.with_room - row.seen_with_room - 1
+    progress = voting.Progress(done=done, available=done + open_mine + free,
+                               batch_votes=row.batch_votes + (choice != "skip"), batch_target=row.items * row.overlap)
     return receipt, view, progress

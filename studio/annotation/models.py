@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -80,6 +81,8 @@ class Assignment(Base):
     __tablename__ = "annotation_assignments"
     __table_args__ = (
         UniqueConstraint("item_id", "annotator", name="uq_annotation_assignments_item_annotator"),
+        # one annotator's assignments in a batch (what they saw, what they hold open) without a batch scan
+        Index("ix_annotation_assignments_batch_annotator", "batch_id", "annotator", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -103,6 +106,9 @@ class PairwiseVote(Base):
     __tablename__ = "annotation_votes"
     __table_args__ = (
         UniqueConstraint("item_id", "annotator", name="uq_annotation_votes_item_annotator"),
+        # one annotator's votes in a batch, and a batch's votes by outcome, counted from the index alone
+        Index("ix_annotation_votes_batch_annotator", "batch_id", "annotator"),
+        Index("ix_annotation_votes_batch_winner", "batch_id", "winner"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
