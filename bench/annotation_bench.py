@@ -6,8 +6,8 @@ and leaderboard time for many votes.
 
 1. The real app (all tabs) runs in its own process on a temp data folder (SQLite) with one extra
    endpoint, ``noop``: registered like the vote buttons (the vote's very input components, the same
-   handler signature with the request and the sign-in profile, no concurrency limit, no output
-   postprocessing) but returning one text without doing anything. ``--clients`` annotators call
+   handler signature with the request and the sign-in profile, the vote's concurrency limit and
+   postprocessing setting) but returning one text without doing anything. ``--clients`` annotators call
    ``vote_left`` (store the vote, then assign and return the next item with its two 512×512 images)
    or ``noop``, ``--requests`` times each, alternating for ``--rounds`` rounds so drifting machine
    load hits both alike. Reported: requests/s and p50/p99 latency per endpoint, the server's CPU time
@@ -63,9 +63,10 @@ def noop(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthP
     return "ok"
 
 
+vote = next(fn for fn in demo.fns.values() if fn.api_name == "vote_left")
 with demo:
     gr.Button(visible=False).click(noop, vote_inputs, by_id["annotate-status"], api_name="noop",
-                                   concurrency_limit=None, postprocess=False)
+                                   concurrency_limit=vote.concurrency_limit, postprocess=vote.postprocess)
 demo.queue(default_concurrency_limit=8)
 demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, css=CSS)
 """
@@ -168,27 +169,31 @@ def load(port: int, server_pid: int, api: str, clients: int, requests: int, proc
     """``clients`` sessions in ``procs`` processes, ``requests`` calls each; returns (requests/s,
     latencies in s, server CPU ms per request, client CPU ms per request)."""
     ctx = mp.get_context("fork")
-    barrier, results = ctx.Barrier(clients), ctx.Queue()
+    barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
     names = [f"{phase}-{k}" for k in range(clients)]
     workers = [ctx.Process(target=_client_proc, args=(port, api, names[k::procs], requests, batch_id, barrier, results))
                for k in range(procs)]
-    cpu0 = _server_cpu(server_pid)
     [w.start() for w in workers]
+    try:
+        barrier.wait(timeout=600)  # every session is open: the timed part starts
+    except threading.BrokenBarrierError:
+        pass  # a client failed to open its session; its error comes with the results
+    cpu0 = _server_cpu(server_pid)
     rows, client_cpu = [], 0.0
     for _ in workers:
         out, cpu = results.get()
         rows += out
         client_cpu += cpu
-    [w.join() for w in workers]
     server_cpu = _server_cpu(server_pid) - cpu0
+    [w.join() for w in workers]
     errors = [e for *_, e in rows if e]
     if errors:
         raise RuntimeError(f"{len(errors)} clients failed, first: {errors[0]}")
     latencies = [x for *_, lat, _ in rows for x in lat]
     wall = max(end for _, end, _, _ in rows) - min(start for start, *_ in rows)
     n = len(latencies)
-    # the CPU figures include the untimed session-opening calls (one per client)
-    return n / wall, latencies, server_cpu * 1000 / (n + clients), client_cpu * 1000 / (n + clients)
+    # the clients' CPU figure includes their untimed session-opening calls (one per client)
+    return n / wall, latencies, server_cpu * 1000 / n, client_cpu * 1000 / (n + clients)
 
 
 def pct(xs: list[float], q: float) -> float:
