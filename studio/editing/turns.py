@@ -238,9 +238,15 @@ def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | N
         in_arr = driftlib.to_array(image, size)
     box = driftlib.changed_box(in_arr, out_arr) if in_arr.shape == out_arr.shape else False
     region = driftlib.mask_region(mask, size) if mask is not None else driftlib.changed_region(in_arr, out_arr, box)
+    region_sha = None
     if job.parent_region:
-        region = region | imgs.open_region(studio, job.parent_region)
-    region_sha = imgs.store_region(studio, region)
+        parent = imgs.open_region(studio, job.parent_region)
+        if not (region & ~parent).any():  # nothing new edited: the cumulative region is the parent's
+            region, region_sha = parent, job.parent_region
+        else:
+            region = region | parent
+    if region_sha is None:
+        region_sha = imgs.store_region(studio, region)
     prev = imgs.drift_maps(studio, job.source_image, job.turn.input_image, src_arr)
     maps = driftlib.drift_maps(src_arr, out_arr, prev, in_arr if prev is not None else None, box)
     drift = driftlib.drift_from_maps(maps, src_arr, out_arr, region)
