@@ -1,6 +1,7 @@
 """Builds the Gradio Blocks app: a header, then one tab per discovered tab module."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -52,4 +53,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     demo.failed_tabs = failed  # type: ignore[attr-defined]
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]
+    # The built app is tens of thousands of long-lived objects; every full garbage collection walked
+    # them all again (about 0.5 ms of each annotation vote went to collections). Frozen, they are
+    # left out of collections; what the app allocates from now on is collected as before.
+    gc.freeze()
     return demo
