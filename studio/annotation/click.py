@@ -19,6 +19,7 @@ functions instead, which give the same results with more statements.
 from __future__ import annotations
 
 import contextlib
+import random
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -36,6 +37,8 @@ _V = PairwiseVote.__table__
 _OTHER = _A.alias("other_open")  # aliases: counted rows, apart from the assignment's own row
 _VC = _V.alias("votes_counted")
 _IC = _I.alias("items_counted")
+_spread = random.Random()  # spreads concurrent annotators over equally covered items (SystemRandom
+# costs one urandom call per element shuffled)
 CANDIDATES = 24  # items read per click; more are read only if all of these filled up meanwhile
 
 _SEEN = select(_A.c.item_id).where(_A.c.annotator == bindparam("annotator"), _A.c.batch_id == bindparam("batch_id"))
@@ -142,7 +145,7 @@ def _click(studio, assignment_id: str, annotator: str, choice: str,
         shown = shown.replace(tzinfo=now.tzinfo)
     latency = int((now - shown).total_seconds() * 1000) if shown is not None else None
     order = [c for c in candidates if c.active == candidates[0].active] if candidates else []
-    voting._rng.shuffle(order)
+    _spread.shuffle(order)  # sides stay drawn from the system's randomness below; this only spreads load
     order += [c for c in candidates if c.active != candidates[0].active]
     taken, a_on_left, next_id = None, voting._rng.random() < 0.5, new_id()
     with _write(studio) as conn:
