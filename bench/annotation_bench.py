@@ -16,7 +16,7 @@ and leaderboard time for many votes.
    Each client is one session, as a browser tab (or a ``gradio_client.Client``) is: it sends the same
    ``session_hash`` with every call and opens it with an untimed first call (``annotate_start`` for
    voters, one ``noop`` call otherwise). Gradio builds a session's state from the whole app's config
-   on its first event, which costs the server ~30 ms here and is no part of a vote.
+   on its first event, which costs the server ~25 ms here (one core) and is no part of a vote.
    The clients are threads in ``--client-procs`` worker processes with keep-alive ``http.client``
    connections, so the load generator stays cheap (its CPU time is printed next to the server's) and
    never waits on one interpreter lock with 32 threads.
