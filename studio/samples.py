@@ -65,6 +65,13 @@ class SampleStore:
         with self.db.session() as s:
             return {tid: n for tid, n in s.execute(stmt)}
 
+    def prompts(self, dataset: str, limit: int = 200_000) -> list[tuple[str, str]]:
+        """(sample id, prompt) of the samples in ``dataset`` that have a prompt, newest first."""
+        stmt = (select(Sample.id, Sample.prompt).where(Sample.dataset == dataset, Sample.prompt != "")
+                .order_by(Sample.created_at.desc()).limit(limit))
+        with self.db.session() as s:
+            return [(sid, prompt) for sid, prompt in s.execute(stmt)]
+
     def datasets(self) -> list[str]:
         with self.db.session() as s:
             return sorted(d for (d,) in s.execute(select(Sample.dataset).distinct()))

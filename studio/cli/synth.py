@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--rpm", type=float, default=None, help="LLM requests per minute limit")
     p.add_argument("--near-dup", default="auto", choices=("auto", "embedding", "minhash", "off"))
     p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--keep-existing", action="store_true",
+                   help="keep rows whose prompt the dataset already has (by default they are dropped as duplicates)")
     p.add_argument("--resume", default=None, metavar="BATCH_ID", help="resume a stopped batch instead")
     p.add_argument("--out", default=None, help="write the batch's rows as JSON Lines here")
     p.set_defaults(func=run_synth)
@@ -66,7 +68,8 @@ def run_synth(args) -> int:
             req = SynthesisRequest(nodes=args.node, count=args.count, seed=args.seed, method=args.method,
                                    difficulty_mix=parse_difficulty_mix(args.difficulty), lam=args.lam,
                                    image_first=args.image_first,
-                                   dedup=DedupSettings(near=args.near_dup, threshold=args.threshold))
+                                   dedup=DedupSettings(near=args.near_dup, threshold=args.threshold,
+                                                       skip_existing=not args.keep_existing))
             opts = BatchOptions(dataset=args.dataset, images_backend=args.images, chat_backend=args.chat,
                                 concurrency=args.concurrency, requests_per_minute=args.rpm)
             batch_id = create_batch(studio, req, opts, name=f"cli seed {args.seed}")

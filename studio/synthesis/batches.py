@@ -77,6 +77,15 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
         raise SynthesisError("image size must be between 64 and 2048 pixels per side")
 
 
+def existing_prompts(studio, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:
+    """The target dataset's prompts as (label, prompt), when the request skips what it holds."""
+    dataset = (dataset or "").strip()
+    if not dataset or not request.dedup.skip_existing:
+        return []
+    return [(f"sample {sid[:8]} already in dataset '{dataset}'", prompt)
+            for sid, prompt in studio.samples.prompts(dataset)]
+
+
 def create_batch(studio, request: SynthesisRequest, options: BatchOptions | None = None,
                  name: str = "") -> str:
     """Plan the rows and store the batch with one pending item per row; returns the batch id."""
@@ -84,7 +93,7 @@ def create_batch(studio, request: SynthesisRequest, options: BatchOptions | None
     dataset = (options.dataset or "synthesis").strip()[:128] or "synthesis"
     options.dataset = dataset
     check_options(studio, request, options)
-    plan = Planner(studio.taxonomy).plan(request)
+    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio, request, dataset))
     batch_id = new_id()
     now = utcnow()
     with studio.db.session() as s:

@@ -30,6 +30,8 @@ class DedupSettings:
     near: str = "auto"
     #: cosine similarity (embedding) or estimated Jaccard (minhash) at or above which rows are near-duplicates
     threshold: float = 0.9
+    #: also drop rows whose prompt the target dataset already holds (exactly or nearly)
+    skip_existing: bool = True
 
     def check(self) -> None:
         from studio.synthesis.templates import SynthesisError
@@ -44,7 +46,8 @@ class DedupSettings:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DedupSettings":
-        return cls(near=d.get("near", "auto"), threshold=float(d.get("threshold", 0.9)))
+        return cls(near=d.get("near", "auto"), threshold=float(d.get("threshold", 0.9)),
+                   skip_existing=bool(d.get("skip_existing", True)))
 
 
 @dataclass
@@ -144,6 +147,11 @@ class _State:
     vector_ids: list[int] = field(default_factory=list)
     sigs: dict[int, np.ndarray] = field(default_factory=dict)
     buckets: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)
+    #: what a negative index stands for: a prompt the dataset already holds
+    labels: dict[int, str] = field(default_factory=dict)
+
+    def name(self, idx: int) -> str:
+        return self.labels.get(idx) or f"row {idx}"
 
 
 def _choose(settings: DedupSettings, n: int, report: DedupReport) -> str:
@@ -160,6 +168,40 @@ def _choose(settings: DedupSettings, n: int, report: DedupReport) -> str:
             return "minhash"
         return "embedding"
     return "minhash"
+
+
+def seed_existing(existing: Sequence[tuple[str, str]], settings: DedupSettings, report: DedupReport,
+                  expected_rows: int) -> _State:
+    """A state that already holds ``existing`` (label, prompt) pairs, such as the prompts of the
+    dataset a batch writes to: rows matching one are dropped with that label as the reason."""
+    state = _State()
+    state.method = _choose(settings, expected_rows + len(existing), report)
+    report.method = "exact" if state.method == "exact" else f"exact + {state.method}"
+    texts = [text for _, text in existing]
+    vecs = None
+    if state.method == "embedding" and texts:
+        try:
+            vecs = embed(texts)
+        except Exception as exc:  # a broken model install must not stop synthesis
+            log.warning("embedding model failed (%s); falling back to MinHash", exc)
+            report.notices.append(f"near-duplicates by MinHash: the embedding model failed to load ({exc})")
+            state.method, report.method = "minhash", "exact + minhash"
+    rows_per_band = _NUM_PERM // _BANDS
+    for k, (label, text) in enumerate(existing):
+        key = normalize(text)
+        if not key or key in state.exact:
+            continue
+        idx = -(k + 1)
+        state.exact[key] = idx
+        state.labels[idx] = label
+        if vecs is not None:
+            state.vectors.append(vecs[k])
+            state.vector_ids.append(idx)
+        elif state.method == "minhash":
+            sig = state.sigs[idx] = minhash(text)
+            for b in range(_BANDS):
+                state.buckets.setdefault((b, sig[b * rows_per_band:(b + 1) * rows_per_band].tobytes()), []).append(idx)
+    return state
 
 
 def deduplicate(rows: Sequence[Any], settings: DedupSettings, report: DedupReport | None = None,
@@ -188,7 +230,7 @@ def deduplicate(rows: Sequence[Any], settings: DedupSettings, report: DedupRepor
         if key in state.exact:
             other = state.exact[key]
             report.dropped.append({"index": idx, "text": text, "duplicate_of": other,
-                                   "reason": f"exact duplicate of row {other}"})
+                                   "reason": f"exact duplicate of {state.name(other)}"})
             continue
         if state.method == "embedding" and vecs is not None:
             v = vecs[pos]
@@ -199,7 +241,7 @@ def deduplicate(rows: Sequence[Any], settings: DedupSettings, report: DedupRepor
                     other = state.vector_ids[j]
                     report.dropped.append({
                         "index": idx, "text": text, "duplicate_of": other,
-                        "reason": f"near-duplicate of row {other} (cosine {sims[j]:.3f} ≥ {thr:g})"})
+                        "reason": f"near-duplicate of {state.name(other)} (cosine {sims[j]:.3f} ≥ {thr:g})"})
                     continue
             state.vectors.append(v)
             state.vector_ids.append(idx)
@@ -220,7 +262,7 @@ def deduplicate(rows: Sequence[Any], settings: DedupSettings, report: DedupRepor
             if best is not None and best_sim >= thr:
                 report.dropped.append({
                     "index": idx, "text": text, "duplicate_of": best,
-                    "reason": f"near-duplicate of row {best} (MinHash Jaccard ≈ {best_sim:.2f} ≥ {thr:g})"})
+                    "reason": f"near-duplicate of {state.name(best)} (MinHash Jaccard ≈ {best_sim:.2f} ≥ {thr:g})"})
                 continue
             state.sigs[idx] = sig
             for k in keys:

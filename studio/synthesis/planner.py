@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from studio.synthesis import metaprompts
 from studio.synthesis.attributes import AttributeSynthesizer
-from studio.synthesis.dedup import DedupReport, DedupSettings, deduplicate
+from studio.synthesis.dedup import DedupReport, DedupSettings, deduplicate, seed_existing
 from studio.synthesis.ksampler import DEFAULT_LAMBDA, check_lambda
 from studio.synthesis.resources import Resources, resources
 from studio.synthesis.rows import DIFFICULTY_LABELS, METHODS, PlannedRow
@@ -231,8 +231,12 @@ class Planner:
             out.append(r.preview_text())
         return out
 
-    def plan(self, req: SynthesisRequest) -> Plan:
-        """``req.count`` rows after dedup (fewer, with a notice, when the pools run out of variety)."""
+    def plan(self, req: SynthesisRequest, existing: Sequence[tuple[str, str]] = ()) -> Plan:
+        """``req.count`` rows after dedup (fewer, with a notice, when the pools run out of variety).
+
+        ``existing`` (label, prompt) pairs, e.g. the target dataset's prompts, count as already
+        taken: rows repeating one are dropped with the label as the reason.
+        """
         self.check(req)
         leaves = self.resolve(req.nodes)
         rows: list[PlannedRow] = []
@@ -240,7 +244,7 @@ class Planner:
         notices: list[str] = []
         i = 0
         limit = req.count * 3 + 50
-        state = None
+        state = seed_existing(existing, req.dedup, report, req.count) if existing else None
         while len(rows) < req.count and i < limit:
             want = req.count - len(rows)
             batch = [self.candidate(req, leaves, j) for j in range(i, min(i + max(want, 1), limit))]

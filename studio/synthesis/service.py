@@ -27,7 +27,8 @@ def node_choices(studio) -> list[str]:
     return Planner(studio.taxonomy).synthesizable_ids()
 
 
-def build_request(nodes, count, seed, method, difficulty, lam, near, threshold, image_first=False) -> SynthesisRequest:
+def build_request(nodes, count, seed, method, difficulty, lam, near, threshold, image_first=False,
+                  skip_existing=True) -> SynthesisRequest:
     """A request from UI values; errors read as the user typed them."""
     try:
         count_i, seed_i = int(count), int(seed)
@@ -38,12 +39,18 @@ def build_request(nodes, count, seed, method, difficulty, lam, near, threshold, 
     return SynthesisRequest(
         nodes=list(nodes or []), count=count_i, seed=seed_i, method=method,
         difficulty_mix=parse_difficulty_mix(difficulty), lam=float(lam),
-        image_first=bool(image_first), dedup=DedupSettings(near=near, threshold=float(threshold)))
+        image_first=bool(image_first),
+        dedup=DedupSettings(near=near, threshold=float(threshold), skip_existing=bool(skip_existing)))
 
 
-def preview(studio, request: SynthesisRequest) -> dict[str, Any]:
-    """Rows as table cells, dropped rows with reasons, notices, and the rendered meta-prompts."""
-    plan = Planner(studio.taxonomy).plan(request)
+def preview(studio, request: SynthesisRequest, dataset: str | None = None) -> dict[str, Any]:
+    """Rows as table cells, dropped rows with reasons, notices, and the rendered meta-prompts.
+
+    With ``dataset``, rows repeating a prompt it already holds are dropped, as the batch will.
+    """
+    from studio.synthesis.batches import existing_prompts
+
+    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio, request, dataset))
     table = []
     for r in plan.rows:
         d = describe_row(r)

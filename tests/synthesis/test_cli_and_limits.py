@@ -27,11 +27,15 @@ def test_synth_cli_same_seed_same_output_then_export_and_import(cli, tmp_path, c
     args = ["synth", "--node", "opengpt4o/gen/spatial", "--node", "opengpt4o/edit/text", "--count", "6",
             "--seed", "9", "--images", "tiny", "--near-dup", "minhash"]
     assert cli(args + ["--out", str(tmp_path / "a.jsonl")]) == 0
-    assert cli(args + ["--out", str(tmp_path / "b.jsonl")]) == 0
+    assert cli(args + ["--keep-existing", "--out", str(tmp_path / "b.jsonl")]) == 0
     a = (tmp_path / "a.jsonl").read_text()
-    assert a == (tmp_path / "b.jsonl").read_text()
+    assert a == (tmp_path / "b.jsonl").read_text()  # same seed, same rows
     rows = [json.loads(line) for line in a.splitlines()]
     assert len(rows) == 6 and all(r["output_image"] and r["state"] == "done" for r in rows)
+    assert cli(args + ["--out", str(tmp_path / "c.jsonl"), "--dataset", "more"]) == 0
+    assert cli(args + ["--out", str(tmp_path / "d.jsonl"), "--dataset", "more"]) == 0
+    c, d = ([json.loads(line)["prompt"] for line in (tmp_path / n).read_text().splitlines()] for n in ("c.jsonl", "d.jsonl"))
+    assert len(d) == 6 and not set(c) & set(d)  # by default a dataset's prompts are not made again
     assert cli(["export", "--format", "opengpt4o", "--dataset", "synthesis", str(tmp_path / "exp")]) == 0
     assert "gen.json" in capsys.readouterr().out
     assert cli(["import", str(tmp_path / "exp")]) == 0  # same ids: skipped, nothing duplicated

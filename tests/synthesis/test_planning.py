@@ -140,3 +140,32 @@ def test_embedding_near_duplicates():
     kept, _ = deduplicate(texts, DedupSettings(near="embedding", threshold=0.85), report)
     assert kept == [texts[0], texts[2]]
     assert "cosine" in report.dropped[0]["reason"]
+
+
+def test_rows_the_dataset_already_holds_are_dropped_with_the_reason(studio):
+    from studio.synthesis.batches import BatchOptions, batch_items, create_batch, existing_prompts
+    from studio.synthesis.dedup import DedupSettings
+    from studio.synthesis.planner import Planner, SynthesisRequest
+
+    planner = Planner(studio.taxonomy)
+    req = SynthesisRequest(nodes=["opengpt4o/gen/spatial/object_counting"], count=8, seed=5, method="template",
+                           dedup=DedupSettings(near="minhash"))
+    first = [r.preview_text() for r in planner.plan(req).rows]
+    held = [first[0].upper(), first[1], first[2]]  # the dataset has three of them, one in other casing
+    for prompt in held:
+        studio.samples.add(task="text-to-image", prompt=prompt, dataset="mine", source="manual")
+    studio.samples.add(task="text-to-image", prompt=first[3], dataset="other", source="manual")
+    existing = existing_prompts(studio, req, "mine")
+    assert sorted(p for _, p in existing) == sorted(held)
+
+    plan = planner.plan(req, existing)
+    texts = [r.preview_text() for r in plan.rows]
+    assert len(texts) == 8 and not set(first[:3]) & set(texts)
+    assert first[3] in texts  # another dataset's prompts do not count
+    assert sum("already in dataset 'mine'" in d["reason"] for d in plan.dedup.dropped) >= 3
+
+    off = SynthesisRequest(**{**req.__dict__, "dedup": DedupSettings(near="minhash", skip_existing=False)})
+    assert existing_prompts(studio, off, "mine") == []
+    batch = create_batch(studio, req, BatchOptions(dataset="mine"))
+    planned = {i["text"] for i in batch_items(studio, batch, None, 100)}
+    assert len(planned) == 8 and not set(first[:3]) & planned

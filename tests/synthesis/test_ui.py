@@ -25,28 +25,34 @@ def test_preview_batch_and_coverage_through_the_api(live_app):
 
     url, studio = live_app
     client = Client(url, verbose=False)
-    args = [[NODE, "sharegpt4o/t2i/object"], 6, 3, "template", "balanced", 0.5, "minhash", 0.9, False]
-    table, dropped, meta, note = client.predict(*args, api_name="/synthesis_preview")
-    again = client.predict(*args, api_name="/synthesis_preview")
+    args = [[NODE, "sharegpt4o/t2i/object"], 6, 3, "template", "balanced", 0.5, "minhash", 0.9, False, True]
+    table, dropped, meta, note = client.predict(*args, "ui-test", api_name="/synthesis_preview")
+    again = client.predict(*args, "ui-test", api_name="/synthesis_preview")
     assert table["data"] == again[0]["data"]  # same seed, same rows
     assert len(table["data"]) == 6 and "6 rows" in note
     nodes = {row[2] for row in table["data"]}
     assert nodes == {NODE, "sharegpt4o/t2i/object"}
     assert all(row[4] and "score" in row[4] for row in table["data"])  # difficulty with its reason
     with pytest.raises(Exception, match="λ must be greater than 0"):
-        client.predict([ "sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9, False,
+        client.predict([ "sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9, False, True, "",
                        api_name="/synthesis_preview")
     with pytest.raises(Exception, match="no chat backend"):
-        client.predict([NODE], 2, 1, "llm", "balanced", 0.5, "off", 0.9, False, "procedural", "(none)", "ui",
+        client.predict([NODE], 2, 1, "llm", "balanced", 0.5, "off", 0.9, False, True, "procedural", "(none)", "ui",
                        1, None, api_name="/synthesis_run")
-    batch, progress = client.predict(*args[:-1], False, "procedural", "(none)", "ui-test", 2, None,
-                                     api_name="/synthesis_run")
+    batch, progress = client.predict(*args, "procedural", "(none)", "ui-test", 2, None, api_name="/synthesis_run")
     batch_id = batch["value"] if isinstance(batch, dict) else batch
     md = _wait_done(client, batch_id)
     assert "6/6 done" in md
     plot, cov = client.predict("ui-test", api_name="/synthesis_coverage")
     rows = {r[0]: r for r in cov["data"]}
     assert rows[NODE][1] == 3 and rows["sharegpt4o/t2i/object"][1] == 3
+    # the same request again into the same dataset: the preview now skips what the dataset holds
+    table2, dropped2, _meta, note2 = client.predict(*args, "ui-test", api_name="/synthesis_preview")
+    first = {row[1] for row in table["data"]}
+    assert first.isdisjoint(row[1] for row in table2["data"])
+    assert any("already in dataset 'ui-test'" in row[2] for row in dropped2["data"])
+    table3, *_ = client.predict(*args[:-1], False, "ui-test", api_name="/synthesis_preview")
+    assert table3["data"] == table["data"]  # unticked: duplicates of the dataset allowed
 
 
 @pytest.mark.browser

@@ -44,6 +44,7 @@ def build(ctx: UIContext) -> None:
                                  ("Auto (embeddings up to 20,000 rows)", "auto"), ("Exact duplicates only", "off")],
                                 value="minhash", label="Near-duplicates")
         c["threshold"] = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Near-duplicate threshold (cosine for embeddings, estimated Jaccard for MinHash)")
+        c["skip_existing"] = gr.Checkbox(True, label="Skip prompts the dataset already has", elem_id="synth-skip-existing")
     c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(0.5)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
                             elem_id="synth-kplot")
     c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
@@ -132,10 +133,10 @@ def wire(ctx: UIContext) -> None:
 
     c["lam"].change(kplot, [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
 
-    def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first):
+    def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, dataset):
         try:
-            req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first)
-            res = svc.preview(studio, req)
+            req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing)
+            res = svc.preview(studio, req, dataset)
         except (svc.SynthesisError, ValueError) as exc:
             raise gr.Error(str(exc))
         note = f"{len(res['table'])} rows · dedup: {res['dedup_method']}, {len(res['dropped'])} dropped"
@@ -143,15 +144,18 @@ def wire(ctx: UIContext) -> None:
             note += "\n\n" + "\n".join(f"⚠️ {n}" for n in res["notices"])
         return res["table"], res["dropped"], res["meta_prompts"], note
 
-    inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"], c["image_first"]]
-    c["preview_btn"].click(do_preview, inputs, [c["table"], c["dropped"], c["meta"], c["notice"]], api_name="synthesis_preview")
+    inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"],
+              c["image_first"], c["skip_existing"]]
+    c["preview_btn"].click(do_preview, inputs + [c["dataset"]], [c["table"], c["dropped"], c["meta"], c["notice"]],
+                           api_name="synthesis_preview")
 
-    def do_run(nodes, count, seed, method, mix, lam, near, thr, image_first, images, chat, dataset, conc, rpm):
+    def do_run(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, images, chat, dataset,
+               conc, rpm):
         from backends.base import BackendError
         from studio.synthesis.llm import NoChatBackend
 
         try:
-            req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first)
+            req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing)
             opts = svc.BatchOptions(dataset=dataset, images_backend=None if images in (None, "(prompts only)") else images,
                                     chat_backend=None if chat in (None, "(none)") else chat,
                                     concurrency=int(conc or 1), requests_per_minute=float(rpm) if rpm else None)
