@@ -224,3 +224,21 @@ def test_one_click_voting_by_many_annotators_at_once_stays_within_overlap(db_url
         assert len({(item, who) for item, who, _ in votes}) == len(votes)
     finally:
         studio.close()
+
+
+def test_one_click_asks_every_criterion_and_a_skip_frees_the_slot(studio):
+    batch_id, items = make_batch(studio, "click-crit", 3, criteria=("overall", "visual_quality"))
+    view = voting.next_item(studio, batch_id, "ann")
+    with pytest.raises(AnnotationError, match="visual quality"):
+        voting.vote_and_next(studio, view.assignment_id, "ann", "right")
+    with studio.db.session() as s:
+        assert s.scalar(select(PairwiseVote.id)) is None  # the refused click stored nothing
+    receipt, nxt, prog = voting.vote_and_next(studio, view.assignment_id, "ann", "right", criteria_choices=["tie"])
+    assert receipt.criteria["visual_quality"] == "tie" and nxt is not None and nxt.criteria == view.criteria
+    assert (prog.done, prog.available, prog.batch_votes, prog.batch_target) == (1, 3, 1, 3)
+    receipt, nxt2, prog = voting.vote_and_next(studio, nxt.assignment_id, "ann", "skip")
+    assert receipt.shown_choice == "skip" and nxt2 is not None and (prog.done, prog.batch_votes) == (2, 1)
+    with studio.db.session() as s:
+        skipped = s.get(Assignment, nxt.assignment_id)
+        assert skipped.status == "skipped" and s.get(ComparisonItem, skipped.item_id).active == 0
+    assert voting.next_item(studio, batch_id, "bob") is not None  # the skipped item is free again
