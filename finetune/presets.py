@@ -17,7 +17,7 @@ from studio.settings import ASSETS_DIR
 
 #: the small CPU base model the studio trains itself (scripts/train_cpu_base_model.py)
 CPU_BASE_MODEL = ASSETS_DIR / "models" / "tiny-shapes"
-#: teal shapes from the procedural engine: a colour the tiny model never saw
+#: teal shapes from the procedural engine (a colour the tiny model never saw) and known-colour keep rows
 CPU_NEW_COLOUR_DATASET = ASSETS_DIR / "datasets" / "teal-shapes" / "text_to_image.json"
 
 BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -52,14 +52,16 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-4, "num_epochs": 1, "batch_size": 4, "resolution": 384,
         "mixed_precision": "bf16", "prompt_mask_prob": 0.1,
     },
-    # minutes on 2 CPU cores: teach the tiny shapes model a colour it has never seen
+    # minutes on 2 CPU cores: teach the tiny shapes model a colour it has never seen. The dataset has
+    # teal shapes plus known-colour "keep" rows (prior preservation, never red), so "a red circle"
+    # (the control) stays red while the teal prompts turn teal.
     "CPU: teach the tiny model a new colour (LoRA)": {
         "base_model": str(CPU_BASE_MODEL), "task": "text-to-image", "method": "lora",
         "dataset": {"source": "file", "name": str(CPU_NEW_COLOUR_DATASET)},
-        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention-conv"},
-        "learning_rate": 3e-3, "lr_scheduler": "constant", "max_steps": 300, "batch_size": 4,
-        "resolution": 32, "device": "cpu", "checkpointing_steps": 100, "sample_every": 100,
-        "sample_steps": 20, "sample_guidance_scale": 1.5, "seed": 0,
+        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
+        "learning_rate": 2e-3, "lr_scheduler": "constant", "max_steps": 600, "batch_size": 4,
+        "resolution": 32, "device": "cpu", "checkpointing_steps": 200, "sample_every": 200,
+        "sample_steps": 20, "sample_guidance_scale": 4.0, "seed": 0,
         "sample_prompts": ["a teal circle", "a teal square", "a red circle"],
     },
 }
