@@ -9,7 +9,7 @@ so the LoRA preset "CPU: teach the tiny model a new colour" has something to tea
 (teal shapes, plus a few known-colour "keep" rows) is written to assets/datasets/teal-shapes.
 
     .venv/bin/python scripts/train_cpu_base_model.py [--out assets/models/tiny-shapes]
-        [--vae-steps 700] [--unet-steps 3500] [--threads 1]
+        [--vae-steps 450] [--unet-steps 2400] [--threads 1]
 
 The same code runs on a GPU (``--device cuda``) for a better model in the same time.
 """
@@ -192,12 +192,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "assets" / "models" / "tiny-shapes"))
     ap.add_argument("--dataset-out", default=str(ROOT / "assets" / "datasets" / "teal-shapes"))
     ap.add_argument("--per-pair", type=int, default=12, help="images per (colour, shape)")
-    ap.add_argument("--vae-steps", type=int, default=700)
+    ap.add_argument("--vae-steps", type=int, default=450)
     ap.add_argument("--vae-lr", type=float, default=2e-3)
-    ap.add_argument("--unet-steps", type=int, default=3500)
+    ap.add_argument("--unet-steps", type=int, default=2400)
     ap.add_argument("--unet-lr", type=float, default=1e-3)
     ap.add_argument("--guidance", type=float, default=4.0, help="guidance scale of samples.png")
-    ap.add_argument("--save-every", type=int, default=500, help="also save the pipeline every N UNet steps")
+    ap.add_argument("--save-every", type=int, default=400, help="also save the pipeline every N UNet steps")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dataset-only", action="store_true", help="only (re)write the new-colour dataset")
     ap.add_argument("--device", default="cpu")
