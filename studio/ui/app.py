@@ -57,4 +57,17 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     # them all again (about 0.5 ms of each annotation vote went to collections). Frozen, they are
     # left out of collections; what the app allocates from now on is collected as before.
     gc.freeze()
+    _skip_absent_matplotlib()
     return demo
+
+
+def _skip_absent_matplotlib() -> None:
+    """Gradio tries ``import matplotlib`` around every event (to switch its backend); when it is not
+    installed, each failed import searched every sys.path entry again (a few hundred stat calls per
+    event). Recording the absence makes the same ImportError immediate. Nothing changes when it is
+    installed."""
+    import importlib.util
+    import sys
+
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]
