@@ -170,6 +170,19 @@ def _choose(settings: DedupSettings, n: int, report: DedupReport) -> str:
     return "minhash"
 
 
+def _embed_or_fall_back(texts: list[str], state: _State, report: DedupReport) -> np.ndarray | None:
+    """Embeddings of ``texts`` when the state uses them; a model that fails switches it to MinHash."""
+    if state.method != "embedding" or not texts:
+        return None
+    try:
+        return embed(texts)
+    except Exception as exc:  # a broken model install must not stop synthesis
+        log.warning("embedding model failed (%s); falling back to MinHash", exc)
+        report.notices.append(f"near-duplicates by MinHash: the embedding model failed to load ({exc})")
+        state.method, report.method = "minhash", "exact + minhash"
+        return None
+
+
 def seed_existing(existing: Sequence[tuple[str, str]], settings: DedupSettings, report: DedupReport,
                   expected_rows: int) -> _State:
     """A state that already holds ``existing`` (label, prompt) pairs, such as the prompts of the
@@ -177,15 +190,7 @@ def seed_existing(existing: Sequence[tuple[str, str]], settings: DedupSettings, 
     state = _State()
     state.method = _choose(settings, expected_rows + len(existing), report)
     report.method = "exact" if state.method == "exact" else f"exact + {state.method}"
-    texts = [text for _, text in existing]
-    vecs = None
-    if state.method == "embedding" and texts:
-        try:
-            vecs = embed(texts)
-        except Exception as exc:  # a broken model install must not stop synthesis
-            log.warning("embedding model failed (%s); falling back to MinHash", exc)
-            report.notices.append(f"near-duplicates by MinHash: the embedding model failed to load ({exc})")
-            state.method, report.method = "minhash", "exact + minhash"
+    vecs = _embed_or_fall_back([text for _, text in existing], state, report)
     rows_per_band = _NUM_PERM // _BANDS
     for k, (label, text) in enumerate(existing):
         key = normalize(text)
@@ -213,15 +218,7 @@ def deduplicate(rows: Sequence[Any], settings: DedupSettings, report: DedupRepor
         state.method = _choose(settings, len(rows), report)
         report.method = "exact" if state.method == "exact" else f"exact + {state.method}"
     texts = [_row_text(r) for r in rows]
-    vecs = None
-    if state.method == "embedding" and rows:
-        try:
-            vecs = embed(texts)
-        except Exception as exc:  # a broken model install must not stop synthesis
-            log.warning("embedding model failed (%s); falling back to MinHash", exc)
-            report.notices.append(f"near-duplicates by MinHash: the embedding model failed to load ({exc})")
-            state.method = "minhash"
-            report.method = "exact + minhash"
+    vecs = _embed_or_fall_back(texts, state, report)
     kept: list[Any] = []
     thr = float(settings.threshold)
     for pos, (row, text) in enumerate(zip(rows, texts)):
