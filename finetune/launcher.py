@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,19 @@ class Launcher:
                                 stop_requested=False, pid=None, error=None)
         start_next_queued(self.studio.db)
         return self._run(run_id).status
+
+    def follow(self, run_id: str, on_step=None, poll_s: float = 2.0) -> RunInfo:
+        """Wait until the run finishes, calling ``on_step(run)`` whenever its step moves; returns it."""
+        last = -1
+        while True:
+            self.reconcile()
+            run = self.tracker.get(run_id)
+            if run.step != last and on_step is not None:
+                on_step(run)
+            last = run.step
+            if run.status in FINISHED_STATUSES:
+                return run
+            time.sleep(poll_s)
 
     def reconcile(self) -> list[str]:
         """Mark active runs whose process died as failed (with the log tail); start queued runs."""

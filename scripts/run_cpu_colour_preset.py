@@ -106,17 +106,9 @@ def main() -> int:
     t0 = time.time()
     run_id = launcher.submit(config)
     print(f"run {run_id} in {studio.settings.runs_dir / run_id}", flush=True)
-    last = -1
-    while True:
-        launcher.reconcile()
-        run = launcher.tracker.get(run_id)
-        if run.step != last:
-            print(f"[{time.time() - t0:5.0f}s] step {run.step}/{run.total_steps} {run.status} "
-                  + " ".join(f"{k}={v:.4g}" for k, v in sorted(run.latest.items())), flush=True)
-            last = run.step
-        if run.status in ("completed", "stopped", "failed"):
-            break
-        time.sleep(2)
+    run = launcher.follow(run_id, lambda r: print(
+        f"[{time.time() - t0:5.0f}s] step {r.step}/{r.total_steps} {r.status} "
+        + " ".join(f"{k}={v:.4g}" for k, v in sorted(r.latest.items())), flush=True))
     wall = time.time() - t0
     print(f"run {run.status} after {wall:.0f} s (launch to end, samples included)")
     if run.status != "completed":

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import yaml
@@ -91,18 +90,11 @@ def _launch(args) -> int:
     print(f"{run_id} {run.status} {run.name}\ncommand: {run.command}\nlog: {run.log_path}")
     if not args.wait:
         return 0
-    last = -1
-    while True:
-        launcher.reconcile()
-        run = launcher.tracker.get(run_id)
-        if run.step != last:
-            print(f"step {run.step}/{run.total_steps} {run.status} "
-                  + " ".join(f"{k}={v:.4g}" for k, v in sorted(run.latest.items())), flush=True)
-            last = run.step
-        if run.status in ("completed", "stopped", "failed"):
-            print(run.status + (f": {run.error.splitlines()[0]}" if run.error else ""))
-            return 0 if run.status != "failed" else 1
-        time.sleep(2)
+    run = launcher.follow(run_id, lambda r: print(
+        f"step {r.step}/{r.total_steps} {r.status} "
+        + " ".join(f"{k}={v:.4g}" for k, v in sorted(r.latest.items())), flush=True))
+    print(run.status + (f": {run.error.splitlines()[0]}" if run.error else ""))
+    return 0 if run.status != "failed" else 1
 
 
 def _find(launcher, prefix: str):
