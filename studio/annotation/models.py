@@ -48,12 +48,14 @@ class ComparisonItem(Base):
     """One prompt (and source image for edits) with two outputs and the models that made them."""
 
     __tablename__ = "annotation_items"
-    __table_args__ = (UniqueConstraint("batch_id", "item_key", name="uq_annotation_items_batch_key"),)
+    __table_args__ = (
+        UniqueConstraint("batch_id", "item_key", name="uq_annotation_items_batch_key"),
+        # the vote path's candidates (free items in offering order) and the count of items with room
+        Index("ix_annotation_items_batch_active", "batch_id", "active", "position"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    batch_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("annotation_batches.id", ondelete="CASCADE"), index=True
-    )
+    batch_id: Mapped[str] = mapped_column(String(32), ForeignKey("annotation_batches.id", ondelete="CASCADE"))
     #: order within the batch (items are offered lowest first among equally covered ones)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -86,12 +88,11 @@ class Assignment(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    item_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("annotation_items.id", ondelete="CASCADE"), index=True
-    )
-    batch_id: Mapped[str] = mapped_column(String(32), index=True)
-    annotator: Mapped[str] = mapped_column(String(128), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # (item_id, annotator) and (batch_id, annotator, ...) indexes below also serve item_id and batch_id alone
+    item_id: Mapped[str] = mapped_column(String(32), ForeignKey("annotation_items.id", ondelete="CASCADE"))
+    batch_id: Mapped[str] = mapped_column(String(32))
+    annotator: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: when the item was last put in front of the annotator (vote latency counts from here)
     shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: True when the item's output A is shown on the left (labelled "A" to the annotator)
@@ -112,13 +113,12 @@ class PairwiseVote(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    item_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("annotation_items.id", ondelete="CASCADE"), index=True
-    )
-    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    # (item_id, annotator) and (batch_id, annotator, ...) indexes below also serve item_id and batch_id alone
+    item_id: Mapped[str] = mapped_column(String(32), ForeignKey("annotation_items.id", ondelete="CASCADE"))
+    batch_id: Mapped[str] = mapped_column(String(32))
     assignment_id: Mapped[str] = mapped_column(String(32))
-    annotator: Mapped[str] = mapped_column(String(128), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    annotator: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: what was clicked: left | right | tie | tie_bad | skip (left is the side labelled "A")
     shown_choice: Mapped[str] = mapped_column(String(16))
     a_on_left: Mapped[bool] = mapped_column(Boolean)
