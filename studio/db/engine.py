@@ -6,7 +6,7 @@ import fcntl
 import logging
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -24,6 +24,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA mmap_size=268435456")
     cur.close()
 
 
@@ -98,6 +99,7 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._on_dispose: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -115,7 +117,17 @@ class Database:
         finally:
             s.close()
 
+    def on_dispose(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the database is disposed (to close connections held outside the pool)."""
+        self._on_dispose.append(fn)
+
     def dispose(self) -> None:
+        hooks, self._on_dispose = self._on_dispose, []
+        for fn in hooks:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - closing must go on
+                log.exception("closing a held connection failed")
         self.engine.dispose()
 
 
