@@ -6,8 +6,8 @@ and leaderboard time for many votes.
 
 1. The real app (all tabs) runs in its own process on a temp data folder (SQLite) with one extra
    endpoint, ``noop``: registered like the vote buttons (the vote's very input components, the same
-   handler signature with the request and the sign-in profile, the vote's concurrency limit and
-   postprocessing setting) but returning one text without doing anything. ``--clients`` annotators call
+   handler signature with the request and the sign-in profile, async like the vote handler, the
+   vote's concurrency limit and postprocessing setting) but returning one text without doing anything. ``--clients`` annotators call
    ``vote_left`` (store the vote, then assign and return the next item with its two 512×512 images)
    or ``noop``, ``--requests`` times each, alternating for ``--rounds`` rounds so drifting machine
    load hits both alike. Reported: requests/s and p50/p99 latency per endpoint, the server's CPU time
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SERVER = r"""
-import sys, gradio as gr
+import inspect, sys, gradio as gr
 sys.path.insert(0, {root!r})
 from studio.core import Studio
 from studio.settings import load_settings
@@ -63,9 +63,15 @@ def noop(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthP
     return "ok"
 
 
+async def async_noop(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
+    return "ok"
+
+
 vote = next(fn for fn in demo.fns.values() if fn.api_name == "vote_left")
+# an async handler runs on the event loop, a plain one in a worker thread: the no-op is the same kind
+noop_fn = async_noop if inspect.iscoroutinefunction(vote.fn) else noop
 with demo:
-    gr.Button(visible=False).click(noop, vote_inputs, by_id["annotate-status"], api_name="noop",
+    gr.Button(visible=False).click(noop_fn, vote_inputs, by_id["annotate-status"], api_name="noop",
                                    concurrency_limit=vote.concurrency_limit, postprocess=vote.postprocess)
 demo.queue(default_concurrency_limit=8)
 demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, css=CSS)
@@ -144,7 +150,7 @@ def _client_proc(port: int, api: str, names: list[str], requests: int, batch_id:
                 res = session.call(api, args)
                 latencies.append(time.monotonic() - t0)
                 if api == "vote_left":
-                    args[2] = res[6]
+                    args[2] = res[5]
         except Exception as exc:  # noqa: BLE001 - reported by the parent
             error = f"{type(exc).__name__}: {exc}"
             if t_start is None:

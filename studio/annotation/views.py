@@ -22,6 +22,12 @@ def view_image(studio, sha: str) -> Image.Image:
 VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
 
 
+def view_path(sha: str) -> Path:
+    """Where :func:`view_file` keeps the view of a stored image (it may not be made yet)."""
+    name = hashlib.sha256(f"annotate-view:{sha}".encode()).hexdigest()
+    return VIEW_DIR / name[:2] / f"{name}.png"
+
+
 def view_file(studio, sha: str) -> str:
     """A PNG file of the stored image without metadata, made once per image (a temp-folder cache).
 
@@ -29,8 +35,7 @@ def view_file(studio, sha: str) -> str:
     stored image's id, not the id itself: other tabs serve the store's files (with their metadata)
     by id, so an annotator must not learn an id from a view URL.
     """
-    name = hashlib.sha256(f"annotate-view:{sha}".encode()).hexdigest()
-    path = VIEW_DIR / name[:2] / f"{name}.png"
+    path = view_path(sha)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")

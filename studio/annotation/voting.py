@@ -131,16 +131,20 @@ _last_sweep: dict[str, float] = {}
 SWEEP_EVERY_S = 15.0
 
 
+def sweep_due(batch_id: str) -> bool:
+    """Whether :func:`expire_stale` would sweep the batch now (a clock check, nothing else)."""
+    return time.monotonic() - _last_sweep.get(batch_id, -1e9) >= SWEEP_EVERY_S
+
+
 def expire_stale(studio, batch_id: str, *, force: bool = False) -> int:
     """Free the slots of assignments left unanswered past the timeout; returns how many.
 
     Runs at most every SWEEP_EVERY_S seconds per batch in a process (unless forced): a late sweep
     only delays when a slot frees, it never over-assigns.
     """
-    now_mono = time.monotonic()
-    if not force and now_mono - _last_sweep.get(batch_id, -1e9) < SWEEP_EVERY_S:
+    if not force and not sweep_due(batch_id):
         return 0
-    _last_sweep[batch_id] = now_mono
+    _last_sweep[batch_id] = time.monotonic()
     cutoff = utcnow() - _timeout(studio)
     freed = 0
     with studio.db.session() as s:

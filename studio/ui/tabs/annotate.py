@@ -6,9 +6,10 @@ the prompt, the images (metadata stripped) and an opaque assignment token — ne
 import os
 from typing import Any
 
+import anyio
 import gradio as gr
 
-from studio.annotation import AnnotationError, service, views, voting
+from studio.annotation import AnnotationError, grouped, service, views, voting
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.images import ImageLoadError
 from studio.ui import annotate_admin, annotate_results
@@ -40,6 +41,26 @@ KEYS_JS = """() => {
 }"""
 
 
+CLEAR_CRITERIA_JS = "() => [" + ", ".join(["null"] * EXTRA_CRITERIA) + "]"  # next item: nothing chosen yet
+
+
+def _check_views_first() -> None:
+    """Put the view folder first among Gradio's static folders.
+
+    Gradio matches every file an event returns against its static folders in order, resolving both
+    paths (a stat per path component) for each folder; every vote returns two view files, so the
+    view folder is looked at first. Gradio keeps the list in ``_StaticFiles.all_paths``; if that ever
+    changes, the order simply stays as registered (slower, not wrong).
+    """
+    try:
+        from gradio.data_classes import _StaticFiles
+        paths = _StaticFiles.all_paths
+    except (ImportError, AttributeError):
+        return
+    mine = views.VIEW_DIR.resolve()
+    paths.sort(key=lambda p: p != mine)  # stable: the others keep their order
+
+
 def _warn(exc: Exception) -> None:
     gr.Warning(str(exc))
 
@@ -49,6 +70,7 @@ def build(ctx: UIContext) -> None:
     # metadata-free view files are served in place instead of being copied into gradio's cache
     views.VIEW_DIR.mkdir(parents=True, exist_ok=True)
     gr.set_static_paths([views.VIEW_DIR])
+    _check_views_first()
     mode = studio.settings.auth_mode
     c: dict[str, Any] = {}
     gr.Markdown(
@@ -127,25 +149,26 @@ def _image_payload(path: str) -> dict[str, Any]:
 
 
 def _next_item_outputs(studio, view: voting.ItemView | None, progress_text: str, had_source: bool) -> list[Any]:
-    """The same values as :func:`_item_outputs` after a vote in the batch the page shows, already in
-    the form the browser receives: the vote event skips Gradio's postprocessing.
+    """Values for [prompt, source, left, right, token, progress] after a vote: only what changes from
+    one item of a batch to the next (the guidelines and criteria labels stay as Start set them, and
+    the page clears the criteria radios itself), already in the form the browser receives, since the
+    vote event skips Gradio's postprocessing.
 
     Plain values instead of ``gr.update``/``gr.skip``: Gradio rebuilds the whole component for every
-    update dict (skips included), which cost more than the vote itself. The batch's guidelines and
-    criteria labels are resent as they are; visibility changes only where the page must change (the
-    source image appears or goes between a text-to-image item and an edit; nothing left to judge).
+    update dict (skips included), which cost more than the vote itself. Visibility changes only
+    where the page must change (the source image appears or goes between a text-to-image item and
+    an edit; nothing left to judge).
     """
     if view is None:
-        return _item_outputs(studio, None, progress_text)
+        return ["No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
+                None, None, "", progress_text]
     if view.source_image:
         payload = _image_payload(views.view_file(studio, view.source_image))
         source = payload if had_source else gr.update(value=payload, visible=True)
     else:
         source = gr.update(value=None, visible=False) if had_source else None
-    first, extra = view.criteria[0], view.criteria[1:]
-    return [view.guidelines, view.prompt, source, _image_payload(views.view_file(studio, view.left_image)),
-            _image_payload(views.view_file(studio, view.right_image)), view.assignment_id, progress_text,
-            _criterion_label(first), *[None] * EXTRA_CRITERIA]
+    return [view.prompt, source, _image_payload(views.view_file(studio, view.left_image)),
+            _image_payload(views.view_file(studio, view.right_image)), view.assignment_id, progress_text]
 
 
 def wire(ctx: UIContext) -> None:
@@ -200,14 +223,21 @@ def wire(ctx: UIContext) -> None:
                                api_name="annotate_start")
 
     def make_vote(choice: str):
-        def on_vote(name: str, batch: str | None, token: str, c1: str | None, c2: str | None, c3: str | None,
-                    request: gr.Request, profile: gr.OAuthProfile | None):
+        async def on_vote(name: str, batch: str | None, token: str, c1: str | None, c2: str | None,
+                          c3: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+            # async: the vote is committed on the event loop with the others arriving with it
+            # (studio.annotation.grouped); nothing here waits on a lock or does slow work on the loop
             who = require(studio, name, request, profile)
             if not token:
                 raise gr.Error("Nothing to vote on: press Start to get an item.")
             try:
-                receipt, view, prog = voting.vote_and_next(studio, token, who.name, choice,
-                                                           criteria_choices=[c1, c2, c3])
+                receipt, view, prog = await grouped.vote_and_next(studio, token, who.name, choice,
+                                                                  criteria_choices=[c1, c2, c3])
+                if view is not None:
+                    missing = [sha for sha in (view.left_image, view.right_image, view.source_image)
+                               if sha and not views.view_path(sha).exists()]
+                    if missing:  # first showing of these images: decode and re-encode off the loop
+                        await anyio.to_thread.run_sync(lambda: [views.view_file(studio, sha) for sha in missing])
                 items = _next_item_outputs(studio, view, prog.text(), receipt.had_source)
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
@@ -216,9 +246,11 @@ def wire(ctx: UIContext) -> None:
         return on_vote
 
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
+    vote_out = [c["status"], c["prompt"], c["source"], c["left"], c["right"], c["token"], c["progress"]]
     for choice, button in c["buttons"].items():
-        button.click(make_vote(choice), vote_inputs, [c["status"], *item_out], api_name=f"vote_{choice}",
-                     concurrency_limit=None, postprocess=False)
+        button.click(make_vote(choice), vote_inputs, vote_out, api_name=f"vote_{choice}",
+                     concurrency_limit=None, postprocess=False
+                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)  # in the page only
 
     def on_undo(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
