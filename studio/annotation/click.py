@@ -45,7 +45,7 @@ _VC = _V.alias("votes_counted")
 _IC = _I.alias("items_counted")
 _spread = random.Random()  # spreads concurrent annotators over equally covered items (SystemRandom
 # costs one urandom call per element shuffled)
-CANDIDATES = 24  # items read per click; more are read only if all of these filled up meanwhile
+CANDIDATES = 8  # items read per click (each row is a step of SQLite); if all filled up meanwhile, the general look-up
 
 _SEEN = select(_A.c.item_id).where(_A.c.annotator == bindparam("annotator"), _A.c.batch_id == bindparam("batch_id"))
 _CANDIDATES = (

@@ -235,7 +235,7 @@ def wire(ctx: UIContext) -> None:
                                                                   criteria_choices=[c1, c2, c3])
                 if view is not None:
                     missing = [sha for sha in (view.left_image, view.right_image, view.source_image)
-                               if sha and not views.view_path(sha).exists()]
+                               if sha and not views.made(sha)]
                     if missing:  # first showing of these images: decode and re-encode off the loop
                         await anyio.to_thread.run_sync(lambda: [views.view_file(studio, sha) for sha in missing])
                 items = _next_item_outputs(studio, view, prog.text(), receipt.had_source)
