@@ -3,9 +3,10 @@ continues; an admin sees the win/tie/loss chart. Prompts are shown as text, neve
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from studio.annotation import service
-from studio.annotation.models import ComparisonItem
+from studio.annotation.models import ComparisonItem, PairwiseVote
 from tests.annotation.helpers import make_batch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -97,3 +98,29 @@ def test_annotator_votes_with_keys_undoes_reloads_and_continues_then_admin_sees_
     assert chart.locator("canvas, svg").first.is_visible()
     assert MODELS[0] in admin.locator("#annotate-res-board").inner_text()
     admin_ctx.close()
+
+
+def test_criteria_radios_are_asked_and_cleared_for_the_next_item(pw_app, browser):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "browser-criteria", 3, models=MODELS, criteria=("overall", "visual_quality"))
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    _sign_in(page, url, "bob")
+    _choose_batch(page, "browser-criteria")
+    radio = page.locator("#annotate-criterion-0")
+    radio.wait_for(state="visible")
+    assert "Visual quality" in radio.inner_text()
+    first_prompt = page.locator("#annotate-prompt textarea").input_value()
+    page.locator("#annotate-left").click()  # the second criterion is not answered yet
+    page.get_by_text("choose A, B or a tie").first.wait_for()
+    radio.get_by_text("B better").click()
+    page.locator("#annotate-left").click()
+    _wait_status(page, "Recorded: A better")
+    page.wait_for_function("(p) => document.querySelector('#annotate-prompt textarea').value !== p", arg=first_prompt)
+    page.wait_for_function("() => document.querySelectorAll('#annotate-criterion-0 input:checked').length === 0")
+    ctx.close()
+    with studio.db.session() as s:
+        (criteria,) = s.execute(select(PairwiseVote.criteria).where(PairwiseVote.batch_id == batch_id)).one()
+    # A better overall, B better in visual quality: two different models won
+    assert set(criteria) == {"overall", "visual_quality"} and criteria["overall"] != criteria["visual_quality"]
