@@ -5,7 +5,7 @@ import logging
 import os
 
 from studio.annotation.identity import password_checker
-from studio.ui.app import CSS, build_app
+from studio.ui.app import CSS, build_app, serve
 
 logging.basicConfig(level=os.environ.get("STUDIO_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
 
@@ -13,4 +13,4 @@ demo = build_app()
 
 if __name__ == "__main__":
     # STUDIO_AUTH_MODE=password: the web server asks for a login from STUDIO_USERS (None otherwise)
-    demo.queue(default_concurrency_limit=8).launch(css=CSS, auth=password_checker(demo.studio.settings))
+    serve(demo.queue(default_concurrency_limit=8), css=CSS, auth=password_checker(demo.studio.settings))

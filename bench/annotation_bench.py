@@ -13,10 +13,13 @@ and leaderboard time for many votes.
    load hits both alike. Reported: requests/s and p50/p99 latency per endpoint, the server's CPU time
    per request, and the ratio vote/no-op throughput (target >= 0.8).
 
-   Each client is one session, as a browser tab (or a ``gradio_client.Client``) is: it sends the same
-   ``session_hash`` with every call and opens it with an untimed first call (``annotate_start`` for
-   voters, one ``noop`` call otherwise). Gradio builds a session's state from the whole app's config
-   on its first event, which costs the server ~25 ms here (one core) and is no part of a vote.
+   Each client is one annotator with one session for the whole run, as a browser tab (or a
+   ``gradio_client.Client``) is: it sends the same ``session_hash`` with every call, in the no-op and
+   the vote phases alike, and each phase starts with an untimed call (``annotate_start`` for voters,
+   which also resumes the annotator's open item, one ``noop`` call otherwise). Gradio builds a
+   session's state from the whole app's config on its first event, which costs the server ~25 ms
+   here (one core) and is no part of a vote; the batch has items for every annotator's votes in every
+   round.
    The clients are threads in ``--client-procs`` worker processes with keep-alive ``http.client``
    connections, so the load generator stays cheap (its CPU time is printed next to the server's) and
    never waits on one interpreter lock with 32 threads.
@@ -51,7 +54,7 @@ import inspect, sys, gradio as gr
 sys.path.insert(0, {root!r})
 from studio.core import Studio
 from studio.settings import load_settings
-from studio.ui.app import CSS, build_app
+from studio.ui.app import CSS, build_app, serve
 studio = Studio(load_settings(data_dir={data!r}))
 demo = build_app(studio)
 by_id = {{b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}}
@@ -73,8 +76,7 @@ noop_fn = async_noop if inspect.iscoroutinefunction(vote.fn) else noop
 with demo:
     gr.Button(visible=False).click(noop_fn, vote_inputs, by_id["annotate-status"], api_name="noop",
                                    concurrency_limit=vote.concurrency_limit, postprocess=vote.postprocess)
-demo.queue(default_concurrency_limit=8)
-demo.launch(server_name="127.0.0.1", server_port={port}, quiet=True, css=CSS)
+serve(demo.queue(default_concurrency_limit=8), server_name="127.0.0.1", server_port={port}, quiet=True, css=CSS)
 """
 
 
@@ -104,9 +106,9 @@ def make_batch(data: Path, items: int, overlap: int) -> str:
 class Session:
     """One client: a keep-alive connection and one Gradio session, as a browser tab has."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, session_hash: str | None = None) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        self.session_hash = uuid.uuid4().hex[:12]
+        self.session_hash = session_hash or uuid.uuid4().hex[:12]
 
     def call(self, api: str, data: list) -> list:
         body = json.dumps({"data": data, "session_hash": self.session_hash})
@@ -129,15 +131,17 @@ class Session:
         raise RuntimeError(f"{api}: no result")
 
 
-def _client_proc(port: int, api: str, names: list[str], requests: int, batch_id: str, barrier, results) -> None:
-    """A worker process: one thread per client name; sends (start, end, latencies, cpu, errors) back."""
+def _client_proc(port: int, api: str, clients: list[tuple[str, str]], requests: int, batch_id: str, barrier,
+                 results) -> None:
+    """A worker process: one thread per (annotator name, session); sends (start, end, latencies, cpu,
+    errors) back."""
     out: list = []
     lock = threading.Lock()
 
-    def client(name: str) -> None:
+    def client(name: str, session_hash: str) -> None:
         latencies, error, t_start = [], None, None
         try:
-            session = Session(port)
+            session = Session(port, session_hash)
             args = [name, batch_id, "x", None, None, None]
             if api == "vote_left":
                 args[2] = session.call("annotate_start", [name, batch_id])[9]
@@ -159,7 +163,7 @@ def _client_proc(port: int, api: str, names: list[str], requests: int, batch_id:
             out.append((t_start, time.monotonic(), latencies, error))
 
     cpu0 = time.process_time()
-    threads = [threading.Thread(target=client, args=(n,)) for n in names]
+    threads = [threading.Thread(target=client, args=c) for c in clients]
     [t.start() for t in threads]
     [t.join() for t in threads]
     results.put((out, time.process_time() - cpu0))
@@ -170,14 +174,16 @@ def _server_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(port: int, server_pid: int, api: str, clients: int, requests: int, procs: int, batch_id: str,
-         phase: str) -> tuple[float, list[float], float, float]:
-    """``clients`` sessions in ``procs`` processes, ``requests`` calls each; returns (requests/s,
-    latencies in s, server CPU ms per request, client CPU ms per request)."""
+def load(port: int, server_pid: int, api: str, clients: int | list[tuple[str, str]], requests: int, procs: int,
+         batch_id: str, phase: str = "load") -> tuple[float, list[float], float, float]:
+    """``clients`` (annotator name, session hash) pairs, or that many new ones, in ``procs``
+    processes, ``requests`` calls each; returns (requests/s, latencies in s, server CPU ms per
+    request, client CPU ms per request)."""
+    if isinstance(clients, int):
+        clients = [(f"{phase}-{k}", uuid.uuid4().hex[:12]) for k in range(clients)]
     ctx = mp.get_context("fork")
-    barrier, results = ctx.Barrier(clients + 1), ctx.Queue()
-    names = [f"{phase}-{k}" for k in range(clients)]
-    workers = [ctx.Process(target=_client_proc, args=(port, api, names[k::procs], requests, batch_id, barrier, results))
+    barrier, results = ctx.Barrier(len(clients) + 1), ctx.Queue()
+    workers = [ctx.Process(target=_client_proc, args=(port, api, clients[k::procs], requests, batch_id, barrier, results))
                for k in range(procs)]
     [w.start() for w in workers]
     try:
@@ -199,7 +205,7 @@ def load(port: int, server_pid: int, api: str, clients: int, requests: int, proc
     wall = max(end for _, end, _, _ in rows) - min(start for start, *_ in rows)
     n = len(latencies)
     # the clients' CPU figure includes their untimed session-opening calls (one per client)
-    return n / wall, latencies, server_cpu * 1000 / n, client_cpu * 1000 / (n + clients)
+    return n / wall, latencies, server_cpu * 1000 / n, client_cpu * 1000 / (n + len(clients))
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -212,7 +218,8 @@ def bench_http(args) -> None:
     from tests.support.postgres import free_port
 
     data = Path(tempfile.mkdtemp(prefix="annotation-bench-"))
-    batch_id = make_batch(data, items=args.requests + 4, overlap=args.rounds * args.clients + 1)
+    # every annotator votes in every round: enough items for all of their votes, room for all of them
+    batch_id = make_batch(data, items=args.rounds * args.requests + 4, overlap=args.clients + 1)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "STUDIO_LOG_LEVEL": "WARNING"}
@@ -226,10 +233,11 @@ def bench_http(args) -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
         results = {}
+        clients = [(f"annotator-{k}", uuid.uuid4().hex[:12]) for k in range(args.clients)]
         for r in range(args.rounds):
             for api in ("noop", "vote_left"):
-                rate, lat, server_ms, client_ms = load(port, proc.pid, api, args.clients, args.requests,
-                                                       args.client_procs, batch_id, f"{api}{r}")
+                rate, lat, server_ms, client_ms = load(port, proc.pid, api, clients, args.requests,
+                                                       args.client_procs, batch_id)
                 results.setdefault(api, []).append((rate, lat, server_ms))
                 print(f"round {r + 1} {api:9s}: {rate:7.1f} req/s   p50 {pct(lat, .5):7.1f} ms   "
                       f"p99 {pct(lat, .99):7.1f} ms   server CPU {server_ms:5.1f} ms/req   "

@@ -36,6 +36,9 @@ class Prepared:
         self._procs: list[Callable[[Any], Any] | None] = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self._names
         ]
+        # per set of given names: for each position, the given name to take, or a constant (a literal
+        # of the statement, already processed)
+        self._layouts: dict[frozenset, tuple] = {}
         self._row: type | None = None
         self._result: list[Callable[[Any], Any] | None] = []
         if isinstance(stmt, Select):
@@ -44,8 +47,16 @@ class Prepared:
             self._result = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols]
 
     def params(self, values: Mapping[str, Any] | None = None) -> tuple:
-        full = self._compiled.construct_params(dict(values or {}))
-        return tuple(p(full[n]) if p is not None else full[n] for n, p in zip(self._names, self._procs))
+        values = values or {}
+        given = frozenset(values)
+        layout = self._layouts.get(given)
+        if layout is None:  # SQLAlchemy fills in the statement's literals and checks nothing is missing
+            full = self._compiled.construct_params(dict(values))
+            layout = self._layouts[given] = tuple(
+                (n, p, None) if n in given else (None, None, p(full[n]) if p is not None else full[n])
+                for n, p in zip(self._names, self._procs))
+        return tuple((p(values[n]) if p is not None else values[n]) if n is not None else const
+                     for n, p, const in layout)
 
     def rows(self, cursor: Any) -> list:
         if self._row is None:

@@ -62,3 +62,11 @@ def test_named_paramstyles_are_refused():
 
     with pytest.raises(ValueError, match="positional"):
         Prepared(select(_B).where(_B.c.id == bindparam("x")), psycopg.dialect())
+
+
+def test_a_missing_parameter_is_an_error_not_a_null(studio):
+    p = Prepared(update(_V).where(_V.c.id == bindparam("vid"), _V.c.winner == "tie").values(winner=bindparam("w")),
+                 studio.db.engine.dialect)
+    assert p.params({"vid": "x", "w": "model_a"}) == ("model_a", "x", "tie")
+    with pytest.raises(Exception, match="w"):
+        p.params({"vid": "x"})
