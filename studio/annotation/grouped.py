@@ -11,7 +11,9 @@ them with :func:`studio.annotation.click.click_in` in one ``BEGIN IMMEDIATE`` tr
 connection of its own and commits once; only then are the callers answered (a vote is stored
 before the page hears of it, as on every other path), with one wake-up per event loop per group.
 The loop meanwhile serves other requests: the writer needs the interpreter lock only for its
-Python, and SQLite's work (reading pages, writing the WAL) runs without it.
+Python, and SQLite's work (reading pages, writing the WAL) runs without it. Copying the WAL into
+the database (which ends in an fsync) happens from another connection in another thread, so the
+votes never wait for it.
 
 A click that fails its own checks (not the caller's item, a criterion unanswered) fails alone,
 before anything of it is written. Any other error rolls the whole group back and every click in it
@@ -38,6 +40,7 @@ from studio.db.prepared import RawExecutor
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 64  # clicks per transaction; more wait for the next one
+CHECKPOINT_EVERY = 64  # votes (some 14 WAL pages each) between WAL checkpoints, near SQLite's 1000 pages
 
 
 @dataclass
@@ -108,6 +111,8 @@ class VoteWriter:
         self.db = db
         self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._ex: RawExecutor | None = None
+        self._since_checkpoint = 0
+        self._checkpointing = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="vote-writer")
         self._thread.start()
         db.on_dispose(self.close)
@@ -170,6 +175,7 @@ class VoteWriter:
                         else:
                             outcomes.append(_outcome(clicked))
                     conn.execute("COMMIT")
+                    self._after_commit(len(group))
                     return outcomes
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -180,6 +186,25 @@ class VoteWriter:
             if not isinstance(self._ex, RawExecutor) or self._ex.connection.in_transaction:
                 self._close_connection()  # in an unknown state: the next group opens a new one
             return [(_ALONE, None)] * len(group)
+
+    def _after_commit(self, stored: int) -> None:
+        """Copy the WAL into the database now and then, from another connection in another thread:
+        that copy ends in an fsync (tens of milliseconds here), which the votes queued meanwhile must
+        not wait for. The writer's own connection never checkpoints."""
+        self._since_checkpoint += stored
+        if self._since_checkpoint >= CHECKPOINT_EVERY and not self._checkpointing.is_set():
+            self._since_checkpoint = 0
+            self._checkpointing.set()
+            threading.Thread(target=self._checkpoint, daemon=True, name="vote-wal-checkpoint").start()
+
+    def _checkpoint(self) -> None:
+        try:
+            with self.db.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # noqa: BLE001 - the next one tries again; SQLite's own checkpoints go on
+            log.warning("WAL checkpoint failed", exc_info=True)
+        finally:
+            self._checkpointing.clear()
 
     @staticmethod
     def _answer(group: list[_Click], outcomes: list) -> None:
@@ -198,6 +223,7 @@ class VoteWriter:
             proxied.detach()  # this thread's own, never returned to the pool
             dbapi = proxied.dbapi_connection
             dbapi.isolation_level = None  # transactions are begun and committed explicitly
+            dbapi.execute("PRAGMA wal_autocheckpoint=0")  # see _after_commit
             self._ex = RawExecutor(dbapi, self.db.engine.dialect)
         return self._ex
 

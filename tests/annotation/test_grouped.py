@@ -199,3 +199,31 @@ def test_the_view_folder_is_the_first_static_folder(studio):
 
     build_app(studio)
     assert _StaticFiles.all_paths[0] == views.VIEW_DIR.resolve()
+
+
+def test_the_wal_is_checkpointed_from_another_thread(tmp_path, monkeypatch):
+    studio = _studio_for(f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
+    monkeypatch.setattr(grouped, "CHECKPOINT_EVERY", 2)
+    seen: list[str] = []
+    real = grouped.VoteWriter._checkpoint
+
+    def spy(self):
+        seen.append(threading.current_thread().name)
+        real(self)
+
+    monkeypatch.setattr(grouped.VoteWriter, "_checkpoint", spy)
+    try:
+        batch_id, _ = make_batch(studio, "wal", 4)
+        view = voting.next_item(studio, batch_id, "ann")
+        for _ in range(3):
+            _, view, _ = _arun(grouped.vote_and_next(studio, view.assignment_id, "ann", "left"))
+        for _ in range(100):
+            if seen and not grouped.writer(studio.db)._checkpointing.is_set():
+                break
+            threading.Event().wait(0.05)
+        assert seen and all(name == "vote-wal-checkpoint" for name in seen)
+        with studio.db.engine.connect() as conn:  # the writer's connection leaves checkpoints to others
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert grouped.writer(studio.db)._ex.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    finally:
+        studio.close()

@@ -223,8 +223,8 @@ def wire(ctx: UIContext) -> None:
                                api_name="annotate_start")
 
     def make_vote(choice: str):
-        async def on_vote(name: str, batch: str | None, token: str, c1: str | None, c2: str | None,
-                          c3: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        # Gradio evaluates a handler's type hints on every event: only the two it needs are given
+        async def on_vote(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
             # async: the vote is committed on the event loop with the others arriving with it
             # (studio.annotation.grouped); nothing here waits on a lock or does slow work on the loop
             who = require(studio, name, request, profile)
