@@ -36,6 +36,7 @@ from typing import Any, Sequence
 
 from studio.annotation import AnnotationError, click, voting
 from studio.db.prepared import RawExecutor
+from studio.grouping import STOP, next_group
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,6 @@ async def vote_and_next(
 
 _writers: dict[int, "VoteWriter"] = {}
 _writers_lock = threading.Lock()
-_STOP = object()
 
 
 def writer(db) -> "VoteWriter":
@@ -123,7 +123,7 @@ class VoteWriter:
     def close(self) -> None:
         """Store what was handed over, then stop and close the connection."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
             self._thread.join(timeout=30)
         with _writers_lock:
             if _writers.get(id(self.db)) is self:
@@ -132,24 +132,13 @@ class VoteWriter:
     def _run(self) -> None:
         try:
             while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                group, stopping = [first], False
-                while len(group) < MAX_GROUP:
+                group, stopping = next_group(self._queue, MAX_GROUP)
+                if group:
+                    outcomes: list = [(_ALONE, None)] * len(group)
                     try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        stopping = True
-                        break
-                    group.append(nxt)
-                outcomes: list = [(_ALONE, None)] * len(group)
-                try:
-                    outcomes = self._write(group)
-                finally:  # never leave a caller waiting, whatever happened
-                    self._answer(group, outcomes)
+                        outcomes = self._write(group)
+                    finally:  # never leave a caller waiting, whatever happened
+                        self._answer(group, outcomes)
                 if stopping:
                     return
         finally:

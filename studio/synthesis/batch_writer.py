@@ -13,11 +13,11 @@ import queue
 import threading
 from typing import Callable
 
+from studio.grouping import STOP, next_group
 from studio.synthesis.batch_exec import ItemExecutor, ItemResult
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 MAX_GROUP = 64
 
 
@@ -39,26 +39,15 @@ class ResultWriter:
 
     def close(self) -> None:
         """Store everything handed over so far, then stop."""
-        self._queue.put(_STOP)
+        self._queue.put(STOP)
         self._thread.join()
 
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group = [first]
-            while len(group) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                group.append(nxt)
-            self._write(group)
+            group, stopping = next_group(self._queue, MAX_GROUP)
+            if group:
+                self._write(group)
 
     def _write(self, group: list) -> None:
         try:
