@@ -13,8 +13,8 @@ transaction, so the vote and the next item are committed together before anythin
 3. no read of the progress: its counts come with the first read and are moved by what was written.
 
 :func:`click_in` is that body on any executor; :func:`vote_and_next` runs it in a transaction of
-its own (any database, any thread) and :mod:`studio.annotation.grouped` runs several clicks in one
-transaction on the event loop. Anything unusual (a resent vote, an expired or released assignment,
+its own (any database, any thread) and :mod:`studio.annotation.grouped`'s writer thread runs the
+clicks that arrive together in one transaction. Anything unusual (a resent vote, an expired or released assignment,
 other open items to resume, a closed batch, no candidate left with room) goes through
 :mod:`studio.annotation.voting`'s general functions instead, which give the same results with more
 statements.

@@ -225,8 +225,8 @@ def wire(ctx: UIContext) -> None:
     def make_vote(choice: str):
         # Gradio evaluates a handler's type hints on every event: only the two it needs are given
         async def on_vote(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
-            # async: the vote is committed on the event loop with the others arriving with it
-            # (studio.annotation.grouped); nothing here waits on a lock or does slow work on the loop
+            # async: the click goes to the vote writer thread with the others arriving with it and is
+            # awaited (studio.annotation.grouped); nothing here waits on a lock or does slow work on the loop
             who = require(studio, name, request, profile)
             if not token:
                 raise gr.Error("Nothing to vote on: press Start to get an item.")
