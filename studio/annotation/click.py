@@ -136,14 +136,6 @@ class Clicked:
     progress: voting.Progress | None
 
 
-def check(annotator: str, choice: str) -> str:
-    """The annotator name as stored, after the checks every vote gets before touching the database."""
-    annotator = voting._check_annotator(annotator)
-    if choice not in voting.CHOICES:
-        raise AnnotationError(f"choice must be one of {', '.join(voting.CHOICES)}, got {choice!r}")
-    return annotator
-
-
 def vote_and_next(
     studio,
     assignment_id: str,
@@ -153,7 +145,7 @@ def vote_and_next(
     criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
 ) -> tuple[voting.VoteReceipt, voting.ItemView | None, voting.Progress]:
     """Store the vote (committed first), then the next item and the progress; see the module docstring."""
-    annotator = check(annotator, choice)
+    annotator = voting.check_vote(annotator, choice)
     for _attempt in range(5):
         try:
             with _write(studio) as conn:

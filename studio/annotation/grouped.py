@@ -67,7 +67,7 @@ async def vote_and_next(
     criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
 ) -> tuple[voting.VoteReceipt, voting.ItemView | None, voting.Progress]:
     """:func:`studio.annotation.click.vote_and_next` for callers on an event loop."""
-    annotator = click.check(annotator, choice)
+    annotator = voting.check_vote(annotator, choice)
     loop = asyncio.get_running_loop()
 
     def alone():

@@ -201,6 +201,14 @@ def _check_annotator(annotator: str) -> str:
     return annotator
 
 
+def check_vote(annotator: str, choice: str) -> str:
+    """The annotator name as stored, after the checks every vote gets before touching the database."""
+    annotator = _check_annotator(annotator)
+    if choice not in CHOICES:
+        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+    return annotator
+
+
 def next_item(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None,
               check_open: bool = True) -> ItemView | None:
     """The annotator's current item (resumed after a reload) or a newly assigned one; None when done."""
@@ -282,9 +290,7 @@ def vote(
     the other criteria (left/right/tie/tie_bad), all required when the batch asks for several: a
     dict by criterion name, or a list in the batch's order of criteria after the first.
     """
-    annotator = _check_annotator(annotator)
-    if choice not in CHOICES:
-        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+    annotator = check_vote(annotator, choice)
     for _attempt in range(5):
         try:
             return _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})[0]
@@ -386,9 +392,7 @@ def vote_and_next_general(
     criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
 ) -> tuple[VoteReceipt, ItemView | None, Progress]:
     """:func:`vote_and_next` for every case (resends, expired assignments, items to resume ...)."""
-    annotator = _check_annotator(annotator)
-    if choice not in CHOICES:
-        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
+    annotator = check_vote(annotator, choice)
     for _attempt in range(5):
         try:
             receipt, batch_row, other_open = _vote_once(studio, assignment_id, annotator, choice,
