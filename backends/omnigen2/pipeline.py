@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from backends.omnigen2 import PIPELINE_CLASS
+
 SYSTEM_PROMPT = "You are a helpful assistant that generates high-quality images based on user instructions."
-PIPELINE_CLASS = "OmniGen2Pipeline"
 #: patches are 2x2 latents and the VAE downsamples by 8: image sides are multiples of 16
 SIDE_MULTIPLE = 16
 

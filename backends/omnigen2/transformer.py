@@ -33,6 +33,10 @@ INDEX_SLOTS = 5
 ROPE_THETA = 10000
 
 
+class TooManyPositions(ValueError):
+    """The text or an image has more positions than the RoPE tables (``axes_lens``) cover."""
+
+
 class WeightsMismatch(ValueError):
     """The checkpoint's tensor names or shapes are not those of an OmniGen2 transformer with this config."""
 
@@ -103,6 +107,11 @@ class OmniGen2Transformer(nn.Module):
     def _rope(self, ids: torch.Tensor) -> torch.Tensor:
         """(tokens, 3) integer ids -> (1, tokens, head_dim/2) complex rotations."""
         freqs = self._axis_freqs(ids.device)
+        for axis, limit in enumerate(self.axes_lens):
+            if int(ids[:, axis].max()) >= limit:
+                what = "the prompt plus the input images' offsets" if axis == 0 else "an image side in patches"
+                raise TooManyPositions(f"{what} needs position {int(ids[:, axis].max())}, beyond the model's "
+                                       f"{limit} (axes_lens[{axis}])")
         return torch.cat([freqs[a][ids[:, a]] for a in range(3)], dim=-1).unsqueeze(0)
 
     def _patchify(self, latent: torch.Tensor) -> torch.Tensor:
@@ -149,16 +158,18 @@ class OmniGen2Transformer(nn.Module):
         device, p = latent.device, self.patch_size
         n_text = text.shape[1]
         text_ids = torch.arange(n_text, device=device).unsqueeze(-1).expand(n_text, 3)
+        text_rope = self._rope(text_ids)
         for block in self.context_refiner:
-            text = block(text, None, self._rope(text_ids))
+            text = block(text, None, text_rope)
 
         offset, ref_tokens, ref_ids = n_text, [], []
         for j, ref in enumerate(refs):
             rows, cols = ref.shape[-2] // p, ref.shape[-1] // p
             ids = self._grid_ids(offset, rows, cols, device)
             tokens = self.ref_image_patch_embedder(self._patchify(ref).unsqueeze(0)) + self.image_index_embedding[j]
+            ref_rope = self._rope(ids)
             for block in self.ref_image_refiner:
-                tokens = block(tokens, None, self._rope(ids), temb)
+                tokens = block(tokens, None, ref_rope, temb)
             ref_tokens.append(tokens)
             ref_ids.append(ids)
             offset += max(rows, cols)
@@ -166,8 +177,9 @@ class OmniGen2Transformer(nn.Module):
         h, w = latent.shape[-2:]
         img_ids = self._grid_ids(offset, h // p, w // p, device)
         img = self.x_embedder(self._patchify(latent).unsqueeze(0))
+        img_rope = self._rope(img_ids)
         for block in self.noise_refiner:
-            img = block(img, None, self._rope(img_ids), temb)
+            img = block(img, None, img_rope, temb)
 
         joint = torch.cat([text, *ref_tokens, img], dim=1)
         rope = self._rope(torch.cat([text_ids, *ref_ids, img_ids]))

@@ -23,7 +23,7 @@ CHATML = (
 TINY_TRANSFORMER = {
     "patch_size": 2, "in_channels": 4, "out_channels": None, "hidden_size": 32, "num_layers": 2,
     "num_refiner_layers": 1, "num_attention_heads": 4, "num_kv_heads": 2, "multiple_of": 16,
-    "ffn_dim_multiplier": None, "norm_eps": 1e-5, "axes_dim_rope": [2, 2, 4], "axes_lens": [300, 512, 512],
+    "ffn_dim_multiplier": None, "norm_eps": 1e-5, "axes_dim_rope": [2, 2, 4], "axes_lens": [1024, 512, 512],
     "text_feat_dim": 32, "timestep_scale": 1000.0,
 }
 
