@@ -125,6 +125,9 @@ class OmniGen2Pipeline:
         read_model_index(folder)
         mllm = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(folder / "mllm"), dtype=dtype).eval()
         tokenizer = AutoTokenizer.from_pretrained(str(folder / "processor"))
+        template = folder / "processor" / "chat_template.json"
+        if tokenizer.chat_template is None and template.is_file():  # processors may keep it there only
+            tokenizer.chat_template = json.loads(template.read_text(encoding="utf-8")).get("chat_template")
         transformer = load_transformer(folder / "transformer", dtype=dtype)
         vae = AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=dtype).eval()
         sched_path = folder / "scheduler" / "scheduler_config.json"
