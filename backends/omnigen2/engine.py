@@ -10,7 +10,7 @@ Options (backends config ``options:``):
     max_input_side        longest side of an input image, default 1024
     resize_to_input       default true: an edit comes back at the source image's size
     vae_tiling, local_files_only
-Per request, ``params`` may set cfg_range, max_pixels, max_input_side and negative_prompt.
+Per request, ``params`` may set cfg_range and negative_prompt, and lower max_pixels and max_input_side.
 
 Edits send ``[image, *reference_images]`` as the model's input images (at most three, the release's
 limit): one image is instruction editing, two or three is in-context generation. A mask is honoured by
@@ -143,8 +143,11 @@ class OmniGen2Backend(DiffusersBackend):
         if not inputs and image_scale is not None:
             notices.append("image guidance ignored: no input images")
         cfg_range = parse_cfg_range(self.name, params["cfg_range"]) if "cfg_range" in params else self.cfg_range
-        max_pixels = _positive_int(self.name, "max_pixels", params.get("max_pixels", opt.get("max_pixels", 1024 * 1024)))
-        max_side = _positive_int(self.name, "max_input_side", params.get("max_input_side", opt.get("max_input_side", 1024)))
+        # a request may lower the configured budgets, never raise them (they bound the work per call)
+        max_pixels = _positive_int(self.name, "max_pixels", opt.get("max_pixels", 1024 * 1024))
+        max_side = _positive_int(self.name, "max_input_side", opt.get("max_input_side", 1024))
+        max_pixels = min(max_pixels, _positive_int(self.name, "max_pixels", params.get("max_pixels", max_pixels)))
+        max_side = min(max_side, _positive_int(self.name, "max_input_side", params.get("max_input_side", max_side)))
         negative = negative or params.get("negative_prompt") or opt.get("negative_prompt", RELEASE_NEGATIVE)
         steps = int(request.steps or opt.get("steps") or 50)
         entry = self.entry()

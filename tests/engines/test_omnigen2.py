@@ -119,6 +119,32 @@ def test_bad_cfg_range_and_unknown_params_are_reported(backend):
     assert any("'eta' ignored" in n for n in result.notices)
 
 
+def test_requests_may_lower_but_not_raise_the_pixel_budget(backend):
+    req = dict(image=source(size=(128, 96)), instruction="x", steps=1)
+    capped = backend.edit(EditRequest(params={"max_pixels": 64 * 48}, **req))
+    assert any("rendered 64x48" in n for n in capped.notices)
+    raised = backend.edit(EditRequest(params={"max_pixels": 10**9}, **req))
+    assert not any("rendered" in n for n in raised.notices)  # 128x96 fits the configured 1024x1024 as it is
+
+
+def test_cancel_stops_between_steps(backend):
+    import threading
+
+    from backends.base import Cancelled
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(step, total):
+        seen.append(step)
+        if step == 1:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        backend.generate(GenerationRequest(prompt="x", width=32, height=32, steps=4, progress=progress, cancel=cancel))
+    assert max(seen) == 1
+
+
 # -- dual guidance ----------------------------------------------------------------------------
 def run(pipe, steps=3, **kw):
     import torch
