@@ -133,6 +133,8 @@ class OmniGen2Backend(DiffusersBackend):
         2. run the cached pipeline under its lock with progress/cancel; 3. report what was used."""
         import torch
 
+        from backends.omnigen2.transformer import TooManyPositions
+
         notices = list(notices or [])
         params = dict(request.params)
         for key in sorted(set(params) - _PARAMS):
@@ -159,8 +161,6 @@ class OmniGen2Backend(DiffusersBackend):
                   # the release samples the VAE posterior from the global RNG; a seeded generator keeps it reproducible
                   "image_generator": torch.Generator(device="cpu").manual_seed(int(request.seed))}
         start = time.perf_counter()
-        from backends.omnigen2.transformer import TooManyPositions
-
         with entry.lock:
             try:
                 image = self._run(pipe, kwargs, request, steps, int(width) * int(height))

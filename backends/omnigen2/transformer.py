@@ -14,7 +14,7 @@ Parameter names follow the published ``transformer/`` checkpoint so its safetens
 Positions are 3-axis RoPE ids: text token k gets (k, k, k); the j-th image's patches get
 (offset_j, row, col), where offset starts at the text length and grows by the previous image's longer
 side in patches. This module runs one sample at a time inside ``forward`` (the studio makes one image
-per call), so no padding masks are needed; padded text is cut to its attention-mask length.
+per call), so no padding masks are needed; right-padded text is cut to its attention-mask length.
 """
 from __future__ import annotations
 
