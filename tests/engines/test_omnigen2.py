@@ -199,6 +199,30 @@ def load_error(folder) -> str:
     return str(err.value)
 
 
+def test_sharded_transformer_weights_load(tiny_omnigen2, tmp_path, backend):
+    from safetensors.torch import load_file, save_file
+
+    from backends.omnigen2.engine import OmniGen2Backend
+
+    def shard(folder):
+        path = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+        state = load_file(str(path))
+        path.unlink()
+        names = sorted(state)
+        halves = {"diffusion_pytorch_model-00001-of-00002.safetensors": names[: len(names) // 2],
+                  "diffusion_pytorch_model-00002-of-00002.safetensors": names[len(names) // 2:]}
+        for file, keys in halves.items():
+            save_file({k: state[k] for k in keys}, str(folder / "transformer" / file))
+        (folder / "transformer" / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(
+            {"metadata": {}, "weight_map": {k: file for file, keys in halves.items() for k in keys}}))
+
+    sharded = OmniGen2Backend("og2-sharded", model=str(broken_copy(tiny_omnigen2, tmp_path, shard)), device="cpu",
+                              cache=ModelCache(budget_bytes=2**30))
+    req = dict(prompt="a red cube", width=32, height=32, steps=1, seed=2)
+    assert np.array_equal(pixels(sharded.generate(GenerationRequest(**req))),
+                          pixels(backend.generate(GenerationRequest(**req))))
+
+
 def test_renamed_or_missing_tensors_name_the_mismatch(tiny_omnigen2, tmp_path):
     from safetensors.torch import load_file, save_file
 
