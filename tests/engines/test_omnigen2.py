@@ -275,3 +275,24 @@ def test_diffusers_engines_route_an_omnigen2_folder(tiny_omnigen2, cache):
     registry = BackendRegistry(parse_backends_config({"backends": {"og2": {
         "engine": "diffusers-edit", "options": {"model": str(tiny_omnigen2), "device": "cpu"}}}}))
     assert registry.get("og2").engine == "omnigen2"
+
+
+# -- in the studio's editing chat -------------------------------------------------------------------------
+def test_an_editing_chat_turn_with_a_reference_runs_on_omnigen2(tiny_omnigen2, data_dir):
+    from studio import editing
+    from studio.core import Studio
+    from studio.settings import load_settings
+    from tests.editing.conftest import picture, png_bytes
+
+    config = data_dir / "backends.yaml"
+    config.write_text("backends:\n  og2:\n    engine: omnigen2\n    label: OmniGen2 (tiny)\n    options: "
+                      + json.dumps({"model": str(tiny_omnigen2), "device": "cpu", "steps": 1}) + "\n")
+    studio = Studio(load_settings(data_dir=data_dir, backends_config=config))
+    try:
+        view, _ = editing.start_from_upload(studio, "ann", png_bytes(picture()), name="pic.png")
+        out = editing.submit_turn(studio, "ann", view.id, "give the circle the colour of image 2", "og2",
+                                  shown=None, references=[source()])
+        assert out.turn.status == "done", out.turn.error
+        assert studio.images.open(out.turn.output_image).size == (96, 64)
+    finally:
+        studio.close()
