@@ -28,6 +28,13 @@ def register(sub) -> None:
                    help="keep rows whose prompt the dataset already has (by default they are dropped as duplicates)")
     p.add_argument("--resume", default=None, metavar="BATCH_ID", help="resume a stopped batch instead")
     p.add_argument("--out", default=None, help="write the batch's rows as JSON Lines here")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run the items on a Ray cluster: 'local' starts one here, 'auto' joins the cluster "
+                        "this process runs in, or a cluster address (needs the optional ray package)")
+    p.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="with --ray: how many workers (default: one per GPU for GPU engines, one per CPU otherwise)")
+    p.add_argument("--ray-gpus-per-actor", type=float, default=None, metavar="G",
+                   help="with --ray: GPUs each worker reserves (default: 1 for GPU engines when the cluster has GPUs)")
     p.set_defaults(func=run_synth)
 
     p = sub.add_parser("import", help="import a ShareGPT-4o-Image / OpenGPT-4o-Image / studio dataset")
@@ -74,8 +81,16 @@ def run_synth(args) -> int:
                                 concurrency=args.concurrency, requests_per_minute=args.rpm)
             batch_id = create_batch(studio, req, opts, name=f"cli seed {args.seed}")
             print(f"batch {batch_id}", file=sys.stderr, flush=True)
-        status = run_batch(studio, batch_id, progress=lambda st: print(
-            f"\r{st.done + st.failed}/{st.total} ({st.failed} failed)", end="", file=sys.stderr, flush=True))
+        progress = lambda st: print(  # noqa: E731
+            f"\r{st.done + st.failed}/{st.total} ({st.failed} failed)", end="", file=sys.stderr, flush=True)
+        if args.ray:
+            from studio.synthesis.ray_runner import RayOptions, run_batch_on_ray
+
+            status = run_batch_on_ray(studio, batch_id, RayOptions(address=args.ray, actors=args.ray_actors,
+                                                                   gpus_per_actor=args.ray_gpus_per_actor),
+                                      progress=progress)
+        else:
+            status = run_batch(studio, batch_id, progress=progress)
         print(f"\n{status.summary()}", file=sys.stderr)
         if args.out:
             n = write_batch_jsonl(studio, batch_id, args.out)
