@@ -26,6 +26,25 @@ def register(subparsers) -> None:
     score.add_argument("--rubric", required=True, help="omnicontext | edit | t2i | imgedit | geneval")
     _common(score)
     score.set_defaults(func=run_score)
+    batch = sub.add_parser("batch", help="let a judge vote on a comparison batch (kept apart from human votes)")
+    batch.add_argument("batch", metavar="BATCH", help="batch name or id")
+    batch.add_argument("--judge", required=True)
+    batch.add_argument("--criterion", action="append", help="criterion to judge (repeatable; default: the batch's)")
+    batch.add_argument("--concurrency", type=int, default=8)
+    batch.add_argument("--json", action="store_true")
+    batch.set_defaults(func=run_batch)
+    trust = sub.add_parser("trust", help="how far a judge agrees with the human votes of a batch")
+    trust.add_argument("batch", metavar="BATCH")
+    trust.add_argument("--judge", required=True)
+    trust.add_argument("--json", action="store_true")
+    trust.set_defaults(func=run_trust)
+    board = sub.add_parser("board", help="a judge's leaderboard on a batch (or, with --combined, humans + judge)")
+    board.add_argument("batch", metavar="BATCH")
+    board.add_argument("--judge", required=True)
+    board.add_argument("--criterion")
+    board.add_argument("--combined", action="store_true", help="human votes and the judge's verdicts together")
+    board.add_argument("--json", action="store_true")
+    board.set_defaults(func=run_board)
     lst = sub.add_parser("list", help="the judges configured and what each can score")
     lst.add_argument("--json", action="store_true")
     lst.set_defaults(func=run_list)
@@ -185,4 +204,72 @@ def run_list(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(r["name"], r.get("rubrics") or r.get("capabilities") or r.get("error"))
+    return 0
+
+
+def _dump(out) -> None:
+    json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from studio.judges import JudgeError
+    from studio.judges.arena import judge_batch
+
+    if args.concurrency < 1:
+        raise CLIError("--concurrency must be 1 or more")
+    studio = _studio()
+    try:
+        out = judge_batch(studio, args.batch, args.judge, criteria=args.criterion, concurrency=args.concurrency)
+    except JudgeError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        studio.close()
+    if args.json:
+        _dump(out)
+    else:
+        for criterion, counts in out["counts"].items():
+            print(f"{criterion}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def run_trust(args: argparse.Namespace) -> int:
+    from studio.judges import JudgeError
+    from studio.judges.arena import batch_trust
+
+    studio = _studio()
+    try:
+        out = batch_trust(studio, args.batch, args.judge)
+    except JudgeError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        studio.close()
+    if args.json:
+        _dump(out)
+        return 0
+    for criterion, groups in out["criteria"].items():
+        for group, r in groups.items():
+            print(f"{criterion} {group}: pairs {r['pairs']}, agreement {r['agreement_with_humans']}, "
+                  f"judge kappa {r['cohen_kappa']}, human kappa {r['human_kappa']}, "
+                  f"position consistency {r['position_consistency']}")
+    return 0
+
+
+def run_board(args: argparse.Namespace) -> int:
+    from studio.judges import JudgeError
+    from studio.judges.arena import judge_board
+
+    studio = _studio()
+    try:
+        out = judge_board(studio, args.batch, args.judge, criterion=args.criterion, combined=args.combined)
+    except JudgeError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        studio.close()
+    if args.json:
+        _dump(out)
+        return 0
+    print(out["label"])
+    for m in out["models"]:
+        print(f"{m['model']}: {m['rating']:.1f} [{m['lower']:.1f}, {m['upper']:.1f}] ({m['battles']} battles)")
     return 0
