@@ -77,5 +77,11 @@ def cli(monkeypatch, data_dir, backends_yaml):
     from studio.core import Studio
     from studio.settings import load_settings
 
-    monkeypatch.setattr(judge, "_studio", lambda: Studio(load_settings(data_dir=data_dir, backends_config=backends_yaml)))
+    import importlib
+
+    def make():
+        return Studio(load_settings(data_dir=data_dir, backends_config=backends_yaml))
+
+    monkeypatch.setattr(judge, "_studio", make)
+    monkeypatch.setattr(importlib.import_module("studio.cli.eval"), "_studio", make)
     return main
