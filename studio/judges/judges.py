@@ -237,7 +237,10 @@ class _RuleJudge(Judge):
         meta, problem = self._metadata(item.prompt, item.metadata)
         if meta is None:
             return Score("unscorable", problem=problem)
-        boxes, problem = self.boxes(item.image, meta)
+        try:
+            boxes, problem = self.boxes(item.image, meta)
+        except BackendError as exc:
+            return Score("failed", problem=str(exc), attempts=1)
         if boxes is None:
             return Score("unscorable", problem=problem)
         outcome = geneval.evaluate(geneval.group_by_class(boxes), self.metadata_for(meta))
