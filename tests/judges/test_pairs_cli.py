@@ -102,3 +102,36 @@ def test_bad_rows_are_named_and_nothing_is_judged(cli, tmp_path, stub, capsys):
     err = capsys.readouterr().err
     assert "row 2:" in err and "row 3:" in err and "row 4: missing model_a" in err and "row 1:" not in err
     assert stub.requests == []
+
+
+def test_scene_graph_judge_on_pairs_and_scores(cli, tmp_path, capsys):
+    from backends.base import GenerationRequest
+    from backends.procedural import ProceduralBackend
+    from studio.images import encode_png
+
+    engine = ProceduralBackend(name="procedural")
+
+    def save(name, prompt):
+        r = engine.generate(GenerationRequest(prompt=prompt, width=128, height=128))
+        (tmp_path / name).write_bytes(encode_png(r.image, {"scene_graph": r.scene_graph}))
+
+    save("two.png", "a photo of two cats")
+    save("three.png", "a photo of three cats")
+    save("left.png", "a photo of a dog left of a cup")
+    save("right.png", "a photo of a dog right of a cup")
+    rows = [{"prompt": "a photo of two cats", "output_a": "three.png", "model_a": "m1", "output_b": "two.png",
+             "model_b": "m2"},
+            {"prompt": "a photo of a dog right of a cup", "output_a": "right.png", "model_a": "m1",
+             "output_b": "left.png", "model_b": "m2"}]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli(["judge", "pairs", str(tmp_path / "p.jsonl"), "--judge", "scene-graph", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [v["winner"] for v in out["verdicts"]] == ["model_b", "model_a"]
+    assert out["position_consistency"] == 1.0
+    assert cli(["judge", "score", str(tmp_path / "p.jsonl"), "--judge", "scene-graph", "--rubric", "geneval",
+                "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [i["aggregate"]["overall"] for i in out["items"]] == [0.0, 1.0, 1.0, 0.0]
+    assert out["aggregates"]["by_model"]["m1"]["overall"]["mean"] == 0.5
+    assert cli(["judge", "score", str(tmp_path / "p.jsonl"), "--judge", "scene-graph", "--rubric", "edit"]) == 2
+    assert "cannot score the rubric 'edit'" in capsys.readouterr().err
