@@ -300,7 +300,7 @@ def resolve_judge(backends: Any, name: str) -> Judge:
         from studio.judges.detector import DetectorJudge
 
         return DetectorJudge(name, backends.get(name))
-    if Capability.VISION_LANGUAGE in caps and entry.options.get("vision") is not False:
+    if Capability.VISION_LANGUAGE in caps and entry.options.get("vision") is not False and _sees_images(entry):
         try:
             backend = backends.get(name)
         except BackendError as exc:
@@ -312,6 +312,23 @@ def resolve_judge(backends: Any, name: str) -> Judge:
                          "pick a vision-language backend (capability vision-language) as the judge")
     raise JudgeError(f"'{name}' ({entry.engine}) is not a judge: a judge is a vision-language chat backend, "
                      f"an object-detection backend or '{SCENE_GRAPH}'")
+
+
+def _sees_images(entry: Any) -> bool:
+    """A transformers-chat model with ``vision: auto`` sees images when its config has a vision part
+    (read from the config file only, no weights); other engines are taken at their word."""
+    if entry.engine != "transformers-chat" or entry.options.get("vision", "auto") != "auto":
+        return True
+    from backends.runtime import local_files_only
+
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(entry.options.get("model") or ""),
+                                            local_files_only=local_files_only(entry.options))
+    except Exception:  # noqa: BLE001 - a config that cannot be read fails at load time with its own message
+        return True
+    return getattr(config, "vision_config", None) is not None
 
 
 def judge_names(backends: Any) -> list[str]:

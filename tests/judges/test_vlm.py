@@ -91,3 +91,27 @@ def test_images_larger_than_the_api_allows_are_downscaled_and_said(judge_studio,
     s = judge.score(JudgeItem("a cat", solid((255, 0, 0), size=200)), "t2i")
     assert s.status == "ok" and any("resized to 64×64" in n for n in s.notices)
     assert sent_images(stub.requests[-1][1])[0].size == (64, 64)
+
+
+@pytest.mark.slow
+def test_local_transformers_models_as_judges(tmp_path):
+    """A text-only local model is refused before the run; a local VLM is asked with the images and its
+    (random-weight) answer is kept unparsed, never counted."""
+    from backends.registry import BackendEntry, BackendRegistry
+    from backends.base import Capability
+    from tests.support.tiny_models import build_tiny_chat_lm, build_tiny_llava
+
+    caps = frozenset({Capability.CHAT, Capability.VISION_LANGUAGE})
+    lm, vlm = build_tiny_chat_lm(tmp_path / "lm"), build_tiny_llava(tmp_path / "vlm")
+    reg = BackendRegistry({
+        "lm": BackendEntry("lm", "transformers-chat", "lm", {"model": str(lm), "device": "cpu"}, caps),
+        "vlm": BackendEntry("vlm", "transformers-chat", "vlm", {"model": str(vlm), "device": "cpu",
+                                                               "max_new_tokens": 8}, caps),
+    })
+    with pytest.raises(JudgeError, match="text-only"):
+        resolve_judge(reg, "lm")
+    judge = resolve_judge(reg, "vlm")
+    judge.max_tokens = 8
+    s = judge.score(JudgeItem("a red square", solid((255, 0, 0))), "t2i")
+    assert s.status in ("unparseable", "refused") and s.overall is None and s.attempts == 3
+    reg.close()
