@@ -120,7 +120,7 @@ def batch_trust(studio, batch: str, judge: str, *, bootstrap: int = 200, seed: i
     (see :mod:`studio.judges.trust`), with the human and judged counts."""
     info = _batch(studio, batch)
     votes = _human_votes(studio, info.id)
-    verdicts = [v for v in verdict_records(studio, info.id, judge)]
+    verdicts = verdict_records(studio, info.id, judge)
     if not verdicts:
         raise JudgeError(f"judge '{judge}' has not voted on batch '{info.name}'; let it vote first")
     out: dict[str, Any] = {"batch": info.name, "judge": judge, "human_votes": len(votes), "criteria": {}}
@@ -146,15 +146,12 @@ def judge_board(studio, batch: str, judge: str, *, criterion: str | None = None,
     """The judge's own leaderboard on a batch, or (``combined``) humans and judge together, labelled so."""
     from studio.annotation.battles import build_battles
     from studio.annotation.results import leaderboard_json
+    from studio.annotation.service import batch_items
 
     info = _batch(studio, batch)
     criterion = criterion or (info.criteria[0] if info.criteria else "overall")
     rows = []
-    items = {}
-    from studio.annotation.service import batch_items
-
-    for it in batch_items(studio, info.id):
-        items[it["id"]] = it
+    items = {it["id"]: it for it in batch_items(studio, info.id)}
     for r in verdict_records(studio, info.id, judge):
         if r["criterion"] == criterion and r["status"] == "ok":
             it = items[r["item_id"]]

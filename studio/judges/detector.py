@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from studio.judges import geneval
-from studio.judges.judges import _RuleJudge, _class_index, _nearest_color, canonical_metadata
+from studio.judges.judges import _RuleJudge, _nearest_color, canonical_metadata, class_index
 
 
 def box_color(image: Image.Image, box: tuple[float, float, float, float]) -> str | None:
@@ -39,9 +39,7 @@ class DetectorJudge(_RuleJudge):
         return canonical_metadata(meta)
 
     def boxes(self, image, metadata):
-        from backends.procedural.lexicon import build_class_index
-
-        index = _class_index(build_class_index)
+        index = class_index()
         labels = [c["class"] for key in ("include", "exclude") for c in metadata.get(key) or []]
         found = self.backend.detect(image, labels)
         return [geneval.Box(index.get(d.label, d.label), d.box, box_color(image, d.box)) for d in found], ""

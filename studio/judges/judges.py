@@ -8,6 +8,7 @@ and needs no model. :func:`resolve_judge` refuses a text-only chat backend befor
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any, Sequence
 
 from PIL import Image
@@ -198,22 +199,19 @@ def scene_boxes(scene: dict[str, Any]) -> list[geneval.Box]:
     return boxes
 
 
-def canonical_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    """GenEval's class names in the procedural engine's names ("tv remote" is its "remote")."""
+@lru_cache(maxsize=1)
+def class_index() -> dict[str, str]:
+    """Every spelling of an object class (plural, synonym) -> the procedural engine's class name."""
     from backends.procedural.lexicon import build_class_index
 
-    index = _class_index(build_class_index)
+    return build_class_index()
+
+
+def canonical_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """GenEval's class names in the procedural engine's names ("tv remote" is its "remote")."""
+    index = class_index()
     return {**meta, **{key: [{**c, "class": index.get(c["class"], c["class"])} for c in meta.get(key) or []]
                        for key in ("include", "exclude")}}
-
-
-_INDEX: dict[str, str] = {}
-
-
-def _class_index(build) -> dict[str, str]:
-    if not _INDEX:
-        _INDEX.update(build())
-    return _INDEX
 
 
 class _RuleJudge(Judge):

@@ -59,3 +59,19 @@ def test_tiny_random_owlv2_runs_as_a_judge(tmp_path):
     assert found == sorted(found, key=lambda d: -d.score)
     assert all(d.label in ("cat", "dog") and d.score >= 0.3 for d in found)
     assert sum(d.label == "cat" for d in found) <= 16
+
+
+@pytest.mark.slow
+def test_tiny_random_detr_labels_are_read_in_geneval_names(tmp_path):
+    from tests.support.tiny_models import build_tiny_detr
+
+    path = build_tiny_detr(tmp_path / "detr")
+    reg = registry(detr=("transformers-detector", {"model": str(path), "device": "cpu", "threshold": 0.0,
+                                                    "max_objects": 4}, ["object-detection"]))
+    found = reg.get("detr").detect(picture(), ["tv remote"])
+    assert found and {d.label for d in found} <= {"cat", "dog", "remote"}
+    assert all(sum(d.label == name for d in found) <= 4 for name in ("cat", "dog", "remote"))
+    judge = resolve_judge(reg, "detr")
+    remotes = sum(d.label == "remote" for d in found)
+    meta = geneval.item("single_object", "tv remote")  # GenEval's "tv remote" is COCO's "remote"
+    assert judge.score(JudgeItem(meta["prompt"], picture(), metadata=meta), "geneval").overall == float(remotes >= 1)

@@ -5,7 +5,6 @@ import json
 import threading
 
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 
 from studio.judges import JudgeError, promptsets

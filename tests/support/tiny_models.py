@@ -317,3 +317,26 @@ def build_tiny_owlv2(path: str | Path, *, seed: int = 0) -> Path:
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def build_tiny_detr(path: str | Path, *, labels: tuple[str, ...] = ("cat", "dog", "remote"), seed: int = 0) -> Path:
+    """A closed-set detector (DETR layout, small ResNet backbone built from its config) with random weights."""
+    import torch
+    from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
+
+    try:
+        from transformers import DetrImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:  # pragma: no cover - older transformers
+        from transformers import DetrImageProcessor as ImageProcessor
+
+    backbone = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
+                            out_features=["stage2"])
+    config = DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=backbone, d_model=32,
+                        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    torch.manual_seed(seed)
+    path = Path(path)
+    DetrForObjectDetection(config).eval().save_pretrained(path)
+    ImageProcessor(size={"shortest_edge": 32, "longest_edge": 64}).save_pretrained(path)
+    return path
