@@ -72,6 +72,17 @@ def judge_studio(data_dir, backends_yaml):
 
 
 @pytest.fixture
+def judge_db_studio(data_dir, backends_yaml, db_url):
+    """A studio with the judge backends on SQLite and on PostgreSQL."""
+    from studio.core import Studio
+    from studio.settings import load_settings
+
+    s = Studio(load_settings(data_dir=data_dir, backends_config=backends_yaml, database_url=db_url))
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def cli(monkeypatch, data_dir, backends_yaml):
     from studio.cli import judge, main
     from studio.core import Studio

@@ -40,7 +40,8 @@ def make_batch(studio):
     return bid
 
 
-def test_judge_votes_apart_from_humans_resumes_and_reports_trust(judge_studio, stub):
+def test_judge_votes_apart_from_humans_resumes_and_reports_trust(judge_db_studio, stub):
+    judge_studio = judge_db_studio
     bid = make_batch(judge_studio)
     stub.enqueue(status=500)  # the first call fails for good after retries ...
     stub.enqueue(status=500)

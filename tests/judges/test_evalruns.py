@@ -28,7 +28,8 @@ def test_scene_graph_run_on_geneval_templates_scores_every_item(judge_studio):
     assert "scene_graph" in stored.info  # the judged image keeps what it was judged on
 
 
-def test_stopped_run_resumes_without_duplicates_and_counts_judge_cost(judge_studio, stub):
+def test_stopped_run_resumes_without_duplicates_and_counts_judge_cost(judge_db_studio, stub):
+    judge_studio = judge_db_studio
     prompts = promptsets.from_geneval_templates(8, seed=0)
     create_run(judge_studio, EvalRequest("vlm-run", ["painter"], "vlm", "t2i", prompts, 64, 64))
     stop = threading.Event()
@@ -43,7 +44,8 @@ def test_stopped_run_resumes_without_duplicates_and_counts_judge_cost(judge_stud
     assert second["usage"]["calls"] == 8 and second["usage"]["cost_usd"] > 0
 
 
-def test_failed_items_are_kept_and_retry_failed_picks_them_up(judge_studio, stub):
+def test_failed_items_are_kept_and_retry_failed_picks_them_up(judge_db_studio, stub):
+    judge_studio = judge_db_studio
     prompts = promptsets.from_geneval_templates(3, seed=0)
     create_run(judge_studio, EvalRequest("flaky", ["painter"], "vlm", "t2i", prompts, 64, 64))
     for _ in range(3):
