@@ -35,6 +35,16 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                       y_title="value", color_title="measure")
         c["judge_table"] = gr.Dataframe(headers=COLUMNS, label="Agreement, κ and position consistency with counts",
                                         interactive=False, elem_id="annotate-judge-table")
+        with gr.Row():
+            c["judge_board_kind"] = gr.Radio([("The judge's verdicts only", "judge"),
+                                              ("Combined: human votes + the judge", "combined")], value="judge",
+                                             label="Leaderboard from")
+            c["judge_board_go"] = gr.Button("Show leaderboard", elem_id="annotate-judge-board-go")
+        c["judge_board"] = gr.Dataframe(headers=BOARD_COLUMNS, label="Leaderboard (Bradley–Terry, bootstrap 95% CI)",
+                                        interactive=False, elem_id="annotate-judge-board")
+
+
+BOARD_COLUMNS = ["board", "model", "rating", "lower", "upper", "battles"]
 
 
 def _batch(batch: str | None) -> str:
@@ -116,3 +126,20 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
 
     c["judge_show"].click(show, [c["name"], c["res_batch"], c["judge_name"], c["judge_criterion"]],
                           [c["judge_summary"], c["judge_chart"], c["judge_table"]], api_name="annotate_judge_trust")
+
+    def board(name: str, batch: str, judge: str, criterion: str, kind: str, request: gr.Request,
+              profile: gr.OAuthProfile | None):
+        require_admin(studio, name, request, profile)
+        from studio.judges.arena import judge_board
+
+        if not judge:
+            raise gr.Error("Choose a judge first.")
+        try:
+            out = judge_board(studio, _batch(batch), judge, criterion=(criterion or "").strip() or None,
+                              combined=kind == "combined")
+        except JudgeError as exc:
+            raise gr.Error(str(exc)) from None
+        return [[out["label"], m["model"], m["rating"], m["lower"], m["upper"], m["battles"]] for m in out["models"]]
+
+    c["judge_board_go"].click(board, [c["name"], c["res_batch"], c["judge_name"], c["judge_criterion"],
+                                      c["judge_board_kind"]], [c["judge_board"]], api_name="annotate_judge_board")

@@ -52,6 +52,11 @@ def test_admin_lets_the_judge_vote_and_sees_agreement_chart(judge_app, browser, 
     chart = page.locator("#annotate-judge-chart")
     chart.locator("canvas, svg").first.wait_for()
     assert chart.locator("canvas, svg").first.is_visible()
+    page.get_by_text("Combined: human votes + the judge").click()
+    page.locator("#annotate-judge-board-go").click()
+    board = page.locator("#annotate-judge-board")
+    board.get_by_text("combined: human votes + AI judge vlm", exact=True).first.wait_for(state="attached")
+    assert "m1" in board.inner_text()
     ctx.close()
 
     annotator = browser.new_context().new_page()  # annotators never see the admin part
