@@ -147,12 +147,14 @@ def report(rows: Sequence[PairLabels], *, min_shared: int = 2, bootstrap: int = 
 
 
 def report_by_group(rows: Sequence[PairLabels], **kw: Any) -> dict[str, dict[str, Any]]:
-    """``report`` for all pairs ("(all)") and for each group (taxonomy node) with pairs."""
+    """``report`` for all pairs ("(all)") and for each taxonomy node with pairs, a node counting the pairs
+    of its whole subtree ("gen" holds "gen/color" and "gen/count")."""
     out = {"(all)": report(rows, **kw)}
     groups: dict[str, list[PairLabels]] = {}
     for r in rows:
-        if r.group:
-            groups.setdefault(r.group, []).append(r)
+        parts = r.group.split("/") if r.group else []
+        for depth in range(1, len(parts) + 1):
+            groups.setdefault("/".join(parts[:depth]), []).append(r)
     for g in sorted(groups):
         out[g] = report(groups[g], **kw)
     return out

@@ -60,7 +60,8 @@ def test_judge_votes_apart_from_humans_resumes_and_reports_trust(judge_db_studio
 
     trust = batch_trust(judge_studio, "judged", "vlm")
     overall = trust["criteria"]["overall"]
-    assert set(overall) == {"(all)", "gen/color", "gen/count"}
+    assert set(overall) == {"(all)", "gen", "gen/color", "gen/count"}
+    assert overall["gen"]["pairs"] == 6 and overall["gen"]["agreement_with_humans"] == 1.0
     everything = overall["(all)"]
     assert everything["pairs"] == 6 and everything["position_inconsistent"] == 1
     # judge: a, b, tie, b, a, a; majority: a, -, -, b, -, a -> 3 of 3

@@ -86,7 +86,7 @@ def test_pairs_verdicts_and_trust_figures(cli, manifest, stub, tmp_path, capsys)
     assert out["position_inconsistent"] == len(consistent) - sum(consistent)
     lo, hi = out["agreement_ci"]
     assert lo <= out["agreement_with_humans"] <= hi
-    assert set(out["by_taxonomy"]) == {"t2i/color", "t2i/count"}
+    assert set(out["by_taxonomy"]) == {"t2i", "t2i/color", "t2i/count"}
     assert out["by_taxonomy"]["t2i/count"]["pairs"] == 5
 
 

@@ -44,6 +44,14 @@ def test_rubric_scores_and_aggregates_equal_hand_computation(judge_studio, stub)
     assert judge.usage()["calls"] == 4 and judge.usage()["cost_usd"] > 0
 
 
+def test_pairs_send_source_then_a_then_b(judge_studio, stub):
+    judge = resolve_judge(judge_studio.backends, "vlm")
+    v = judge.compare(solid((10, 0, 0)), solid((20, 0, 0)), "make it red", [solid((0, 0, 9))])
+    assert v.status == "ok" and v.winner == "B" and v.reasoning == "red 10 vs 20"
+    sent = sent_images(stub.requests[-1][1])
+    assert [im.getpixel((0, 0)) for im in sent] == [(0, 0, 9), (10, 0, 0), (20, 0, 0)]
+
+
 def test_unparseable_and_refusing_answers_are_kept_and_never_counted(judge_studio, stub):
     judge = resolve_judge(judge_studio.backends, "vlm")
     for _ in range(3):
