@@ -69,6 +69,8 @@ def _print(out, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     print(f"{out['run']}: {out['status']} — " + ", ".join(f"{k} {v}" for k, v in out["counts"].items()))
+    if out["downscaled"]:
+        print(f"  {out['downscaled']} item(s) had images downscaled to the judge API's size limit")
     for model, agg in out["aggregates"]["by_model"].items():
         overall = agg.get("overall", {})
         print(f"  {model}: overall {overall.get('mean')} {overall.get('ci')} ({agg['scored']}/{agg['items']} scored)")

@@ -78,6 +78,8 @@ def judge_batch(studio, batch: str, judge_name: str, *, criteria: Iterable[str] 
                                        detail={"forward": r.forward.as_dict(), "backward": r.backward.as_dict(),
                                                "notices": r.notices}))
                     c[r.status] = c.get(r.status, 0) + 1
+                    if r.notices:  # images over the API's size limit were sent downscaled
+                        c["downscaled"] = c.get("downscaled", 0) + 1
             if progress is not None:
                 progress(min(start + CHUNK, len(todo)), len(todo))
     return {"batch": info.name, "judge": judge.name, "annotator": ai_annotator(judge.name), "counts": counts,

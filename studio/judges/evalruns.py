@@ -193,6 +193,7 @@ def run_summary(studio, ref: str, *, items: bool = False) -> dict[str, Any]:
         states[key] = states.get(key, 0) + 1
     out = {"run": run.name, "id": run.id, "status": run.status, "judge": run.judge, "rubric": run.rubric,
            "total": run.total, "counts": states, "config": run.config,
+           "downscaled": sum(1 for r in rows if r["notices"]),
            "usage": {"calls": run.calls, "prompt_tokens": run.prompt_tokens,
                      "completion_tokens": run.completion_tokens, "cost_usd": round(run.cost_usd, 6)},
            "aggregates": aggregate(r for r in rows if r["state"] == "done"),
