@@ -223,3 +223,48 @@ def list_runs(studio) -> list[dict[str, Any]]:
     with studio.db.session() as s:
         return [{"name": r.name, "id": r.id, "status": r.status, "judge": r.judge, "rubric": r.rubric,
                  "total": r.total} for r in s.scalars(select(EvalRun).order_by(EvalRun.created_at))]
+
+
+#: runs being worked on by this process: name -> cancel event (one worker per run, so no row is done twice)
+_ACTIVE: dict[str, threading.Event] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+def start_in_background(studio, ref: str, *, concurrency: int = 4) -> bool:
+    """Run (or resume) ``ref`` on a worker thread; False when this process is already running it."""
+    run = _run_row(studio, ref)
+    with _ACTIVE_LOCK:
+        if run.id in _ACTIVE:
+            return False
+        cancel = _ACTIVE[run.id] = threading.Event()
+
+    def work() -> None:
+        try:
+            run_eval(studio, run.id, concurrency=concurrency, cancel=cancel)
+        except Exception:  # noqa: BLE001 - the run's rows and status say what happened
+            import logging
+
+            logging.getLogger(__name__).exception("evaluation run %s stopped", run.name)
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.pop(run.id, None)
+
+    threading.Thread(target=work, name=f"eval-{run.id[:8]}", daemon=True).start()
+    return True
+
+
+def stop_background(studio, ref: str) -> bool:
+    """Ask this process's worker on ``ref`` to stop after the rows in flight; False when none runs it."""
+    run = _run_row(studio, ref)
+    with _ACTIVE_LOCK:
+        cancel = _ACTIVE.get(run.id)
+    if cancel is None:
+        return False
+    cancel.set()
+    return True
+
+
+def is_running(studio, ref: str) -> bool:
+    run = _run_row(studio, ref)
+    with _ACTIVE_LOCK:
+        return run.id in _ACTIVE
