@@ -188,12 +188,8 @@ def run_list(args: argparse.Namespace) -> int:
     try:
         rows = []
         for name in judge_names(studio.backends):
-            try:
-                if name == "scene-graph":
-                    rows.append(resolve_judge(studio.backends, name).describe())
-                else:
-                    entry = studio.backends.entry(name)
-                    rows.append({"name": name, "engine": entry.engine, "capabilities": sorted(c.value for c in entry.capabilities)})
+            try:  # building a judge loads no weights (models load on first use)
+                rows.append(resolve_judge(studio.backends, name).describe())
             except JudgeError as exc:
                 rows.append({"name": name, "error": str(exc)})
     finally:
@@ -203,7 +199,8 @@ def run_list(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         for r in rows:
-            print(r["name"], r.get("rubrics") or r.get("capabilities") or r.get("error"))
+            print(f"{r['name']}: " + (f"{r['kind']}; rubrics {', '.join(r['rubrics'])}; pairs "
+                                      f"{'yes' if r['pairwise'] else 'no'}" if "kind" in r else r["error"]))
     return 0
 
 

@@ -297,7 +297,10 @@ def resolve_judge(backends: Any, name: str) -> Judge:
     if Capability.OBJECT_DETECTION in caps:
         from studio.judges.detector import DetectorJudge
 
-        return DetectorJudge(name, backends.get(name))
+        try:
+            return DetectorJudge(name, backends.get(name))
+        except BackendError as exc:
+            raise JudgeError(f"judge '{name}' cannot be loaded: {exc}") from None
     if Capability.VISION_LANGUAGE in caps and entry.options.get("vision") is not False and _sees_images(entry):
         try:
             backend = backends.get(name)

@@ -123,3 +123,13 @@ def test_local_transformers_models_as_judges(tmp_path):
     s = judge.score(JudgeItem("a red square", solid((255, 0, 0))), "t2i")
     assert s.status in ("unparseable", "refused") and s.overall is None and s.attempts == 3
     reg.close()
+
+
+def test_judge_list_says_what_each_judge_can_score(cli, stub, capsys):
+    assert cli(["judge", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"scene-graph", "vlm", "small-api"}  # text-only and the painter are not judges
+    assert rows["scene-graph"]["rubrics"] == ["geneval"] and rows["scene-graph"]["kind"] == "scene-graph"
+    assert rows["vlm"]["kind"] == "vlm" and set(rows["vlm"]["rubrics"]) == {"omnicontext", "edit", "t2i", "imgedit",
+                                                                             "geneval"}
+    assert stub.requests == []
