@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 from PIL import Image, ImageDraw
 
+from backends.base import Capability
 from backends.registry import BackendEntry, BackendRegistry
 from studio.judges import geneval
 from studio.judges.judges import JudgeItem, resolve_judge
 
 
 def registry(**entries):
-    return BackendRegistry({n: BackendEntry(n, e, n, o, frozenset({__import__("backends.base").base.Capability(c)
-                                                                   for c in caps}))
+    return BackendRegistry({n: BackendEntry(n, e, n, o, frozenset(Capability(c) for c in caps))
                             for n, (e, o, caps) in entries.items()})
 
 
