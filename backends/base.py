@@ -20,6 +20,7 @@ class Capability(str, Enum):
     INPAINT = "inpaint"
     CHAT = "chat"
     VISION_LANGUAGE = "vision-language"
+    OBJECT_DETECTION = "object-detection"
 
 
 ProgressFn = Callable[[int, int], None]

@@ -38,6 +38,7 @@ ENGINES: dict[str, str] = {
     "openai-image": "backends.openai_api:OpenAIImageBackend",
     "openai-chat": "backends.openai_api:OpenAIChatBackend",
     "transformers-chat": "backends.transformers_chat:TransformersChatBackend",
+    "transformers-detector": "backends.transformers_detect:TransformersDetector",
 }
 
 #: capabilities an engine declares, known without importing it (used to list backends by capability)
@@ -50,6 +51,7 @@ ENGINE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "openai-image": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT, Capability.INPAINT}),
     "openai-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
     "transformers-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
+    "transformers-detector": frozenset({Capability.OBJECT_DETECTION}),
 }
 
 

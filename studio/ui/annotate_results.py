@@ -10,6 +10,7 @@ import pandas as pd
 from studio.annotation import AnnotationError, results, service
 from studio.annotation.battles import Battles, build_battles, read_battles_jsonl
 from studio.annotation.report import ANNOTATOR_COLUMNS, BOARD_COLUMNS, PAIR_COLUMNS, build_report, chart_for
+from studio.ui import judge_trust
 from studio.ui.annotate_identity import require_admin
 from studio.ui.context import UIContext
 
@@ -59,6 +60,7 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
             c["exp_votes_csv"] = gr.Button("Votes as CSV")
             c["exp_pairs"] = gr.Button("Revealed pairs with images (zip of the selected batch)")
         c["exp_file"] = gr.File(label="Download", interactive=False, elem_id="annotate-export-file")
+    judge_trust.build(ctx, c)
 
 
 def _batches(studio) -> list[tuple[str, str]]:
@@ -148,3 +150,4 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
 
     for kind, button in (("jsonl", "exp_votes_jsonl"), ("csv", "exp_votes_csv"), ("pairs", "exp_pairs")):
         c[button].click(export(kind), [c["name"], c["res_batch"]], [c["exp_file"]], api_name=f"annotate_export_{kind}")
+    judge_trust.wire(ctx, c)

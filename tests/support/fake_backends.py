@@ -29,3 +29,20 @@ class FailsToLoad(Backend):
 
     def __init__(self, name: str, **options) -> None:
         raise RuntimeError("CUDA out of memory while loading weights")
+
+
+class ScriptedDetector(Backend):
+    """An object detector that reports the boxes of its ``boxes`` option: [[label, score, x0, y0, x1, y1], ...]."""
+
+    engine = "tests.support.fake_backends:ScriptedDetector"
+    capabilities = frozenset({Capability.OBJECT_DETECTION})
+
+    def __init__(self, name: str, boxes=(), **options) -> None:
+        super().__init__(name, boxes=boxes, **options)
+        self.boxes = [tuple(b) for b in boxes]
+
+    def detect(self, image, labels):
+        from backends.transformers_detect import Detection
+
+        found = [Detection(b[0], float(b[1]), tuple(float(v) for v in b[2:6])) for b in self.boxes]
+        return sorted(found, key=lambda d: -d.score)

@@ -377,3 +377,15 @@ def _parse_multipart(ctype: str, raw: bytes) -> dict[str, Any]:
         else:
             fields[name] = value
     return fields
+
+
+def sent_images(body: dict[str, Any]) -> list[Image.Image]:
+    """The images of a chat request's messages, decoded from their data URLs, in the order sent."""
+    out = []
+    for msg in body.get("messages") or []:
+        content = msg.get("content")
+        for part in content if isinstance(content, list) else []:
+            url = (part.get("image_url") or {}).get("url", "") if part.get("type") == "image_url" else ""
+            if url.startswith("data:"):
+                out.append(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+    return out

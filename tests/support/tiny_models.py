@@ -286,3 +286,57 @@ def build_tiny_janus_lora(janus_path: str | Path, out_dir: str | Path, *, seed: 
                 param.copy_(torch.randn_like(param))
     model.model.language_model.save_pretrained(str(out_dir))
     return Path(out_dir)
+
+
+def build_tiny_owlv2(path: str | Path, *, seed: int = 0) -> Path:
+    """An open-vocabulary detector (OWLv2 layout) with random weights and a character tokenizer.
+
+    OWL marks a text query as present when its first token id is above 0, so the start token is id 1.
+    """
+    import torch
+    from transformers import CLIPTokenizer, Owlv2Config, Owlv2ForObjectDetection, Owlv2Processor
+
+    try:
+        from transformers import Owlv2ImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:  # pragma: no cover - older transformers
+        from transformers import Owlv2ImageProcessor as ImageProcessor
+
+    vocab = {"<pad>": 0, "<|startoftext|>": 1, "<|endoftext|>": 2}
+    for c in _CHARS:
+        vocab.setdefault(c, len(vocab))
+        vocab.setdefault(c + "</w>", len(vocab))
+    tok = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16, pad_token="<pad>")
+    text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                num_hidden_layers=2, max_position_embeddings=16, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    vision = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, image_size=32,
+                  patch_size=8)
+    torch.manual_seed(seed)
+    model = Owlv2ForObjectDetection(Owlv2Config(text_config=text, vision_config=vision, projection_dim=32)).eval()
+    processor = Owlv2Processor(image_processor=ImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok)
+    path = Path(path)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def build_tiny_detr(path: str | Path, *, labels: tuple[str, ...] = ("cat", "dog", "remote"), seed: int = 0) -> Path:
+    """A closed-set detector (DETR layout, small ResNet backbone built from its config) with random weights."""
+    import torch
+    from transformers import DetrConfig, DetrForObjectDetection, ResNetConfig
+
+    try:
+        from transformers import DetrImageProcessorPil as ImageProcessor  # no torchvision needed
+    except ImportError:  # pragma: no cover - older transformers
+        from transformers import DetrImageProcessor as ImageProcessor
+
+    backbone = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
+                            out_features=["stage2"])
+    config = DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=backbone, d_model=32,
+                        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    torch.manual_seed(seed)
+    path = Path(path)
+    DetrForObjectDetection(config).eval().save_pretrained(path)
+    ImageProcessor(size={"shortest_edge": 32, "longest_edge": 64}).save_pretrained(path)
+    return path
