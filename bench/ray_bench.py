@@ -46,10 +46,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4, help="threads of the in-process batch")
     args = ap.parse_args()
 
-    import ray
-
+    from studio.raypool import RayOptions, connect
     from studio.synthesis.batches import run_batch
-    from studio.synthesis.ray_runner import RayOptions, connect, run_batch_on_ray
+    from studio.synthesis.ray_runner import run_batch_on_ray
 
     figures = {}
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
@@ -61,7 +60,7 @@ def main() -> None:
         studio.close()
 
         options = RayOptions(address="local", local_cpus=args.cpus)
-        connect(ray, options)
+        ray = connect(options)
         studio = _studio(b)
         bid = _batch(studio, args.items, args.size, args.concurrency)
         t0 = time.perf_counter()

@@ -97,3 +97,15 @@ def page(browser):
     p.set_default_timeout(20_000)
     yield p
     ctx.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster with two worker CPUs, shared by the tests that send work to Ray."""
+    if not IN_CI:
+        pytest.importorskip("ray")
+    from studio.raypool import RayOptions, connect
+
+    ray = connect(RayOptions(address="local", local_cpus=2))
+    yield ray
+    ray.shutdown()

@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     run.add_argument("--retry-failed", action="store_true", help="redo the run's failed items")
     run.add_argument("--items", action="store_true", help="include every item (scores, rationale, image hash)")
     run.add_argument("--json", action="store_true")
+    run.add_argument("--ray", default=None, metavar="ADDRESS",
+                     help="run the rows on a Ray cluster: 'local', 'auto' or a cluster address (optional ray package)")
+    run.add_argument("--ray-actors", type=int, default=None, metavar="N", help="with --ray: how many workers")
     run.set_defaults(func=run_eval_cmd)
     st = sub.add_parser("status", help="a run's counts, usage and aggregates")
     st.add_argument("name", metavar="NAME")
@@ -81,6 +84,7 @@ def _print(out, as_json: bool) -> None:
 def run_eval_cmd(args: argparse.Namespace) -> int:
     from studio.judges import JudgeError
     from studio.judges.evalruns import EvalRequest, create_run, list_runs, retry_failed, run_eval
+    from studio.raypool import RayUnavailable
 
     if args.concurrency < 1:
         raise CLIError("--concurrency must be 1 or more")
@@ -99,12 +103,18 @@ def run_eval_cmd(args: argparse.Namespace) -> int:
                                            args.height, args.seed, source))
         elif args.retry_failed:
             retry_failed(studio, args.name)
-        out = run_eval(studio, args.name, concurrency=args.concurrency)
+        if args.ray:
+            from studio.judges.ray_eval import run_eval_on_ray
+            from studio.raypool import RayOptions
+
+            out = run_eval_on_ray(studio, args.name, RayOptions(address=args.ray, actors=args.ray_actors))
+        else:
+            out = run_eval(studio, args.name, concurrency=args.concurrency)
         if args.items:
             from studio.judges.evalruns import run_summary
 
             out = run_summary(studio, args.name, items=True)
-    except JudgeError as exc:
+    except (JudgeError, RayUnavailable) as exc:
         raise CLIError(str(exc)) from None
     finally:
         studio.close()

@@ -63,6 +63,7 @@ def run_synth(args) -> int:
     from studio.synthesis.jsonl import write_batch_jsonl
     from studio.synthesis.llm import NoChatBackend
     from studio.synthesis.planner import SynthesisRequest, parse_difficulty_mix
+    from studio.raypool import RayUnavailable
     from studio.synthesis.templates import SynthesisError
 
     studio = make_studio()
@@ -84,7 +85,8 @@ def run_synth(args) -> int:
         progress = lambda st: print(  # noqa: E731
             f"\r{st.done + st.failed}/{st.total} ({st.failed} failed)", end="", file=sys.stderr, flush=True)
         if args.ray:
-            from studio.synthesis.ray_runner import RayOptions, run_batch_on_ray
+            from studio.raypool import RayOptions
+            from studio.synthesis.ray_runner import run_batch_on_ray
 
             status = run_batch_on_ray(studio, batch_id, RayOptions(address=args.ray, actors=args.ray_actors,
                                                                    gpus_per_actor=args.ray_gpus_per_actor),
@@ -95,7 +97,7 @@ def run_synth(args) -> int:
         if args.out:
             n = write_batch_jsonl(studio, batch_id, args.out)
             print(f"wrote {n} rows to {args.out}", file=sys.stderr)
-    except (SynthesisError, NoChatBackend, BackendError) as exc:
+    except (SynthesisError, NoChatBackend, BackendError, RayUnavailable) as exc:
         raise CLIError(str(exc)) from None
     finally:
         studio.close()

@@ -79,7 +79,7 @@ def create_run(studio, req: EvalRequest) -> str:
         return run.id
 
 
-def _run_row(studio, ref: str) -> EvalRun:
+def run_row(studio, ref: str) -> EvalRun:
     with studio.db.session() as s:
         run = s.get(EvalRun, ref) or s.scalar(select(EvalRun).where(EvalRun.name == ref))
         if run is None:
@@ -96,14 +96,11 @@ def run_eval(studio, ref: str, *, concurrency: int = 4, cancel: threading.Event 
     2. Pending rows are done ``concurrency`` at a time; each finished row is committed on its own.
     3. The run's status and the judge's usage are written at the end (and survive a cancel).
     """
-    run = _run_row(studio, ref)
+    run = run_row(studio, ref)
     judge = resolve_judge(studio.backends, run.judge)
     judge.check(rubric=run.rubric)
     cfg = run.config
-    with studio.db.session() as s:
-        todo = [(i.id, i.backend, i.prompt, i.spec) for i in s.scalars(
-            select(EvalItem).where(EvalItem.run_id == run.id, EvalItem.state == "pending").order_by(EvalItem.position))]
-        s.execute(update(EvalRun).where(EvalRun.id == run.id).values(status="running"))
+    todo = pending_rows(studio, run.id)
     done = [0]
     lock = threading.Lock()
     usage_total = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
@@ -112,22 +109,17 @@ def run_eval(studio, ref: str, *, concurrency: int = 4, cancel: threading.Event 
         if cancel is not None and cancel.is_set():
             return
         item_id, backend, prompt, spec = row
-        values: dict[str, Any]
         try:
-            image, sources = _make(studio, backend, prompt, spec, cfg)
+            sources = [studio.images.open(sha) for sha in spec.get("sources") or []]
+            image = make_image(studio.backends.get(backend), prompt, sources, cfg)
             score = judge.score(JudgeItem(prompt, image, sources, spec.get("metadata")), run.rubric)
-            values = {"state": "failed" if score.status == "failed" else "done", "status": score.status,
-                      "scores": {"scores": score.scores, "aggregate": score.aggregate, "notices": score.notices},
-                      "overall": score.overall, "reasoning": score.reasoning, "raw": score.raw,
-                      "error": score.problem or None, "image": _store(studio, image)}
+            values = {**score_values(score), "image": store_image(studio, image)}
             with lock:
                 for k in usage_total:
                     usage_total[k] += score.usage.get(k, 0)
         except Exception as exc:  # noqa: BLE001 - one failing engine call must not stop the other rows
-            values = {"state": "failed", "error": str(exc) if isinstance(exc, BackendError)
-                      else f"{type(exc).__name__}: {exc}"}
-        with studio.db.session() as s:
-            s.execute(update(EvalItem).where(EvalItem.id == item_id).values(updated_at=utcnow(), **values))
+            values = failure_values(exc)
+        write_row(studio, item_id, values)
         with lock:
             done[0] += 1
             if progress is not None:
@@ -136,21 +128,21 @@ def run_eval(studio, ref: str, *, concurrency: int = 4, cancel: threading.Event 
     try:
         parallel_map(one, todo, concurrency)
     finally:
-        with studio.db.session() as s:
-            left = dict(s.execute(select(EvalItem.state, func.count()).where(EvalItem.run_id == run.id)
-                                  .group_by(EvalItem.state)).all())
-            status = "interrupted" if left.get("pending") else ("failed" if left.get("failed") else "done")
-            s.execute(update(EvalRun).where(EvalRun.id == run.id).values(
-                status=status, calls=EvalRun.calls + usage_total["calls"],
-                prompt_tokens=EvalRun.prompt_tokens + usage_total["prompt_tokens"],
-                completion_tokens=EvalRun.completion_tokens + usage_total["completion_tokens"],
-                cost_usd=EvalRun.cost_usd + usage_total["cost_usd"]))
+        finish_run(studio, run.id, usage_total)
     return run_summary(studio, run.id)
 
 
-def _make(studio, backend: str, prompt: str, spec: dict[str, Any], cfg: dict[str, Any]):
-    engine = studio.backends.get(backend)
-    sources = [studio.images.open(sha) for sha in spec.get("sources") or []]
+def pending_rows(studio, run_id: str) -> list[tuple[str, str, str, dict]]:
+    """The run's rows still to do, in order, as (item id, backend, prompt, spec); the run is marked running."""
+    with studio.db.session() as s:
+        todo = [(i.id, i.backend, i.prompt, i.spec) for i in s.scalars(
+            select(EvalItem).where(EvalItem.run_id == run_id, EvalItem.state == "pending").order_by(EvalItem.position))]
+        s.execute(update(EvalRun).where(EvalRun.id == run_id).values(status="running"))
+    return todo
+
+
+def make_image(engine, prompt: str, sources: list, cfg: dict[str, Any]):
+    """The backend's image for one row (an edit when the row has source images), scene graph kept."""
     if sources:
         result = engine.edit(EditRequest(image=sources[0], instruction=prompt, reference_images=sources[1:],
                                          seed=int(cfg.get("seed", 0))))
@@ -160,17 +152,48 @@ def _make(studio, backend: str, prompt: str, spec: dict[str, Any], cfg: dict[str
     image = result.image
     if result.scene_graph is not None and "scene_graph" not in image.info:
         image.info["scene_graph"] = result.scene_graph
-    return image, sources
+    return image
 
 
-def _store(studio, image) -> str:
+def score_values(score) -> dict[str, Any]:
+    """A judge's score as the row's columns (a failed judge call is a failed row, never a score)."""
+    return {"state": "failed" if score.status == "failed" else "done", "status": score.status,
+            "scores": {"scores": score.scores, "aggregate": score.aggregate, "notices": score.notices},
+            "overall": score.overall, "reasoning": score.reasoning, "raw": score.raw,
+            "error": score.problem or None}
+
+
+def failure_values(exc: BaseException) -> dict[str, Any]:
+    return {"state": "failed", "error": str(exc) if isinstance(exc, BackendError) else f"{type(exc).__name__}: {exc}"}
+
+
+def write_row(studio, item_id: str, values: dict[str, Any]) -> None:
+    with studio.db.session() as s:
+        s.execute(update(EvalItem).where(EvalItem.id == item_id).values(updated_at=utcnow(), **values))
+
+
+def finish_run(studio, run_id: str, usage: dict[str, Any]) -> None:
+    """The run's status from its rows, and the judge's usage added (also after a cancel or a crash)."""
+    with studio.db.session() as s:
+        left = dict(s.execute(select(EvalItem.state, func.count()).where(EvalItem.run_id == run_id)
+                              .group_by(EvalItem.state)).all())
+        status = "interrupted" if left.get("pending") else ("failed" if left.get("failed") else "done")
+        s.execute(update(EvalRun).where(EvalRun.id == run_id).values(
+            status=status, calls=EvalRun.calls + usage["calls"],
+            prompt_tokens=EvalRun.prompt_tokens + usage["prompt_tokens"],
+            completion_tokens=EvalRun.completion_tokens + usage["completion_tokens"],
+            cost_usd=EvalRun.cost_usd + usage["cost_usd"]))
+
+
+def store_image(studio, image) -> str:
+    """The row's image in the store with its scene graph (the scene-graph judge reads it later)."""
     scene = image.info.get("scene_graph")
     return studio.samples.store_image(image, {"scene_graph": scene} if scene is not None else None)
 
 
 def retry_failed(studio, ref: str) -> int:
     """Put the run's failed rows back to pending; returns how many."""
-    run = _run_row(studio, ref)
+    run = run_row(studio, ref)
     with studio.db.session() as s:
         res = s.execute(update(EvalItem).where(EvalItem.run_id == run.id, EvalItem.state == "failed")
                         .values(state="pending", error=None))
@@ -180,7 +203,7 @@ def retry_failed(studio, ref: str) -> int:
 def run_summary(studio, ref: str, *, items: bool = False) -> dict[str, Any]:
     """The run's status, counts, usage, aggregates per backend and per taxonomy node, the human
     leaderboard's rating of each backend where the studio has votes on it, and (``items``) every row."""
-    run = _run_row(studio, ref)
+    run = run_row(studio, ref)
     with studio.db.session() as s:
         rows = [{"position": i.position, "model": i.backend, "prompt": i.prompt, "taxonomy_id": i.taxonomy_id,
                  "state": i.state, "status": i.status, "aggregate": (i.scores or {}).get("aggregate", {}),
@@ -232,7 +255,7 @@ _ACTIVE_LOCK = threading.Lock()
 
 def start_in_background(studio, ref: str, *, concurrency: int = 4) -> bool:
     """Run (or resume) ``ref`` on a worker thread; False when this process is already running it."""
-    run = _run_row(studio, ref)
+    run = run_row(studio, ref)
     with _ACTIVE_LOCK:
         if run.id in _ACTIVE:
             return False
@@ -255,7 +278,7 @@ def start_in_background(studio, ref: str, *, concurrency: int = 4) -> bool:
 
 def stop_background(studio, ref: str) -> bool:
     """Ask this process's worker on ``ref`` to stop after the rows in flight; False when none runs it."""
-    run = _run_row(studio, ref)
+    run = run_row(studio, ref)
     with _ACTIVE_LOCK:
         cancel = _ACTIVE.get(run.id)
     if cancel is None:
@@ -265,6 +288,6 @@ def stop_background(studio, ref: str) -> bool:
 
 
 def is_running(studio, ref: str) -> bool:
-    run = _run_row(studio, ref)
+    run = run_row(studio, ref)
     with _ACTIVE_LOCK:
         return run.id in _ACTIVE

@@ -1,25 +1,18 @@
 """Runs a synthesis batch on a Ray cluster: the same items, the same store, other machines' GPUs.
 
-Why a second runner: a batch's GPU work (diffusion, Janus) does not fit one machine, and a model
-should load once per GPU rather than once per item. So each worker is a long-lived Ray actor that
-builds the batch's backends once and turns planned rows into images; the driver (this process)
-keeps everything that touches the studio's database and image store:
+Each worker (see studio.raypool) builds the batch's backends once and turns planned rows into images;
+this process keeps everything that touches the studio's database and image store:
 
-- workers return PNG bytes, never paths, so the cluster needs no shared filesystem;
 - an item is marked done in the same transaction that stores its sample (``store_many``), so an item
   retried after a worker died is still stored once, and a driver killed mid-batch leaves its
   in-flight items "running" for ``--resume`` to put back in the queue;
 - failures that are the item's fault (a refused prompt, an unusable LLM answer) come back as values
   and end as failed items; only a dying worker makes Ray retry the call on a restarted actor.
-
-Ray is an optional extra, imported only here and only when a batch is sent to a cluster.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +22,7 @@ from typing import Any, Callable
 from backends.base import BackendError, Cancelled
 from backends.registry import BackendEntry, BackendRegistry
 from studio.images import StoredFile, encode_png
+from studio.raypool import RayOptions, connect, lost_message, run_tasks, start_workers, stop_workers
 from studio.synthesis.batch_exec import ItemExecutor, ItemResult
 from studio.synthesis.batch_queries import ACTIVE as _ACTIVE, ACTIVE_LOCK as _ACTIVE_LOCK, BatchStatus, batch_status
 from studio.synthesis.batches import BatchOptions, BatchRunner
@@ -37,32 +31,6 @@ from studio.synthesis.rows import PlannedRow
 from studio.synthesis.templates import SynthesisError
 
 log = logging.getLogger(__name__)
-
-#: engines whose models want a GPU when the cluster has one (API and procedural engines do not)
-GPU_ENGINES = frozenset({"diffusers-text2image", "diffusers-edit", "janus", "omnigen2", "transformers-chat"})
-#: how often Ray restarts a dead worker, and retries the call it was running, before giving up
-WORKER_RESTARTS = 3
-_ROOT = Path(__file__).resolve().parents[2]
-
-
-class RayUnavailable(SynthesisError):
-    """Ray is not installed or the cluster cannot be reached; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where and how wide a batch runs on Ray.
-
-    ``address``: ``local`` starts a cluster on this machine, ``auto`` joins the cluster this process
-    runs in, anything else is a cluster address (``ray://host:10001`` or ``host:6379``).
-    ``actors``: how many workers (default: one per GPU for GPU engines, one per CPU otherwise).
-    """
-
-    address: str = "local"
-    actors: int | None = None
-    gpus_per_actor: float | None = None
-    local_cpus: int | None = None
-
 
 # -- the worker side ---------------------------------------------------------------------------
 
@@ -128,67 +96,22 @@ class ItemWorker:
 
 # -- the driver side ---------------------------------------------------------------------------
 
-def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise RayUnavailable("Ray is not installed: `pip install ray==2.60.0` (an optional extra), "
-                             "or run the batch without --ray") from None
-    return ray
+class _ClaimedItems:
+    """The batch's pending items, claimed a page at a time as the workers need them."""
 
+    def __init__(self, runner: "RayBatchRunner", page: int) -> None:
+        self.runner, self.page, self.buffer = runner, page, []
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Ray retries an unreachable address for many minutes; a plain TCP connect answers in seconds."""
-    if address == "auto":
-        return  # the address comes from this node's Ray session; ray.init reports it itself
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise RayUnavailable(f"Ray address {address!r}: expected 'local', 'auto', 'host:port' or 'ray://host:port'")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise RayUnavailable(f"cannot reach the Ray cluster at {address!r} ({exc.strerror or exc}); "
-                             "check the address and that the cluster is up") from None
+    def __iter__(self):
+        return self
 
-
-def connect(ray, options: RayOptions) -> None:
-    """Start or join the cluster once per process. The studio's code travels with the job."""
-    if ray.is_initialized():
-        return
-    code = {"env_vars": {"PYTHONPATH": str(_ROOT)}} if options.address == "local" else {
-        "working_dir": str(_ROOT),
-        "excludes": [".git", ".venv", "studio_data", "tests", "bench", "*.db", "*.safetensors"]}
-    kwargs: dict[str, Any] = {"runtime_env": code, "include_dashboard": False, "log_to_driver": False,
-                              "configure_logging": False}
-    if options.address == "local":
-        kwargs["num_cpus"] = options.local_cpus or os.cpu_count() or 1
-        kwargs["object_store_memory"] = 256 * 1024 * 1024  # results are a few PNGs per item
-    else:
-        _check_reachable(options.address)
-        kwargs["address"] = options.address
-    try:
-        ray.init(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - ConnectionError and Ray's own errors alike
-        raise RayUnavailable(f"cannot reach the Ray cluster at {options.address!r}: {exc}") from None
-
-
-def _pool_shape(ray, options: RayOptions, entries: dict[str, BackendEntry], pending: int) -> tuple[int, dict[str, float], int]:
-    """(actors, resources per actor, calls each actor runs at once) for this batch on this cluster."""
-    resources = ray.cluster_resources()
-    gpus = float(resources.get("GPU", 0))
-    wants_gpu = any(e.engine in GPU_ENGINES for e in entries.values()) and gpus > 0
-    per_gpu = options.gpus_per_actor if options.gpus_per_actor is not None else (1.0 if wants_gpu else 0.0)
-    if per_gpu > 0:
-        default = max(1, int(gpus // per_gpu))
-        shape = {"num_gpus": per_gpu, "num_cpus": 1}
-    else:
-        default = max(1, int(resources.get("CPU", 1)))
-        shape = {"num_cpus": 1}
-    actors = max(1, min(options.actors or default, max(pending, 1)))
-    # API engines spend their time waiting on the network: several calls per worker at once
-    remote_only = all(e.engine.startswith("openai") for e in entries.values())
-    return actors, shape, (4 if remote_only else 1)
+    def __next__(self):
+        if not self.buffer:
+            self.buffer = self.runner._claim_page(limit=self.page)
+            if not self.buffer:
+                raise StopIteration
+        item_id, spec, position = self.buffer.pop(0)
+        return item_id, (item_id, spec, position)
 
 
 class RayBatchRunner(BatchRunner):
@@ -198,20 +121,19 @@ class RayBatchRunner(BatchRunner):
                  progress: Callable[[BatchStatus], None] | None = None) -> None:
         super().__init__(studio, batch_id, progress)
         self.ray_options = ray_options
+        self.actors: list[Any] = []
 
     def run(self, force: bool = False, claimed=None) -> BatchStatus:
         """1. claim the batch; 2. start the workers; 3. keep them fed and store what they return;
         4. close the batch as done, cancelled or interrupted."""
-        ray = _import_ray()
         b = claimed or self.claim(force)
         options = BatchOptions.from_dict(b.config.get("options") or {})
         try:
-            connect(ray, self.ray_options)
+            ray = connect(self.ray_options)
             entries = {n: self.studio.backends.entry(n) for n in (options.images_backend, options.chat_backend) if n}
             with _ACTIVE_LOCK:
                 _ACTIVE[self.batch_id] = self
-            hb = threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}")
-            hb.start()
+            threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}").start()
             self._run_items(ray, options, entries)
         finally:
             self._stop_heartbeat.set()
@@ -223,74 +145,37 @@ class RayBatchRunner(BatchRunner):
     def _run_items(self, ray, options: BatchOptions, entries: dict[str, BackendEntry]) -> None:
         executor = ItemExecutor(self.studio, options, None, self.batch_id)  # stores on the driver
         st = batch_status(self.studio, self.batch_id)
-        pending = st.total - st.done - st.failed
-        n_actors, shape, per_actor = _pool_shape(ray, self.ray_options, entries, pending)
-        rpm = options.requests_per_minute / n_actors if options.requests_per_minute else None
-        remote = ray.remote(max_restarts=WORKER_RESTARTS, max_task_retries=WORKER_RESTARTS,
-                            max_concurrency=per_actor, **shape)(ItemWorker)
-        actors = [remote.remote(entries, options.to_dict(), self.batch_id, rpm) for _ in range(n_actors)]
-        self.actors = actors  # tests reach the workers here to kill one
-        inflight: dict[Any, tuple[str, Any]] = {}  # ref -> (item id, actor)
-        load = {i: 0 for i in range(len(actors))}
-        queue: list[tuple[str, dict[str, Any], int]] = []
-        exhausted = False
-        next_check = 0.0
-        try:
-            while True:
-                if time.monotonic() >= next_check:  # the heartbeat also sets cancel; this is quicker
-                    next_check = time.monotonic() + 1.0
-                    if self._cancel_requested():
-                        self.cancel.set()
-                if self.cancel.is_set():
-                    self.cancel.set()
-                    for item_id, _, _ in queue:
-                        self._set_item(item_id, "pending", None, None)
-                    queue.clear()
-                    exhausted = True
-                if not exhausted and len(queue) < len(actors) * per_actor:
-                    page = self._claim_page(limit=max(32, len(actors) * per_actor * 4))
-                    exhausted = not page
-                    queue.extend(page)
-                for slot in sorted(load, key=load.get):  # least loaded workers first
-                    while queue and load[slot] < per_actor * 2:
-                        item_id, spec, position = queue.pop(0)
-                        inflight[actors[slot].run.remote(item_id, spec, position)] = (item_id, slot)
-                        load[slot] += 1
-                if not inflight:
-                    if exhausted and not queue:
-                        return
-                    continue
-                ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
-                if ready:  # take everything else that has finished too: one transaction for them all
-                    more, _ = ray.wait([r for r in inflight if r not in ready], num_returns=len(inflight) - len(ready),
-                                       timeout=0)
-                    ready += more
-                done: list[tuple[ItemResult, str]] = []
-                for ref in ready:
-                    item_id, slot = inflight.pop(ref)
-                    load[slot] -= 1
-                    outcome = self._outcome(ray, ref, item_id)
-                    if outcome is not None:
-                        done.append(outcome)
-                self._store(executor, done)
-                if done and self.progress is not None:
-                    self._report()
-        finally:
-            for item_id, _, _ in queue:
-                self._set_item(item_id, "pending", None, None)
-            for a in actors:
-                ray.kill(a, no_restart=True)
+        rpm = options.requests_per_minute  # the batch's limit: each worker gets its share
+        self.actors, per_actor = start_workers(
+            ray, ItemWorker, lambda n: (entries, options.to_dict(), self.batch_id, rpm / n if rpm else None),
+            self.ray_options, {e.engine for e in entries.values()}, st.total - st.done - st.failed)
+        items = _ClaimedItems(self, page=max(32, len(self.actors) * per_actor * 4))
+        next_check = [0.0]
 
-    def _outcome(self, ray, ref, item_id: str) -> tuple[ItemResult, str] | None:
-        """A finished call: a result to store, or the item's failure recorded now."""
+        def should_stop() -> bool:
+            if time.monotonic() >= next_check[0]:  # the heartbeat also sets cancel; this is quicker
+                next_check[0] = time.monotonic() + 1.0
+                if self._cancel_requested():
+                    self.cancel.set()
+            return self.cancel.is_set()
+
+        def on_results(group: list[tuple[str, Any]]) -> None:
+            done = [d for d in (self._outcome(item_id, out) for item_id, out in group) if d is not None]
+            self._store(executor, done)
+            if done and self.progress is not None:
+                self._report()
+
         try:
-            out = ray.get(ref)
-        except ray.exceptions.RayActorError:
-            self._set_item(item_id, "failed", f"the worker running this item died {WORKER_RESTARTS + 1} times; "
-                           "retry the failed items once the cluster is healthy", None)
-            return None
-        except ray.exceptions.RayError as exc:
-            self._set_item(item_id, "failed", f"Ray could not run this item: {type(exc).__name__}", None)
+            unsent = run_tasks(ray, self.actors, per_actor, items, on_results, should_stop)
+            for item_id in unsent + [b[0] for b in items.buffer]:
+                self._set_item(item_id, "pending", None, None)
+        finally:
+            stop_workers(ray, self.actors)
+
+    def _outcome(self, item_id: str, out: Any) -> tuple[ItemResult, str] | None:
+        """A finished call: a result to store, or the item's failure recorded now."""
+        if isinstance(out, BaseException):
+            self._set_item(item_id, "failed", lost_message(out), None)
             return None
         if out["state"] == "pending":
             self._set_item(item_id, "pending", None, None)

@@ -26,21 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OFF = DedupSettings(near="off")
 NODES = ["opengpt4o/gen/spatial", "opengpt4o/edit/subject"]
 
-if not os.environ.get("CI"):
-    pytest.importorskip("ray")
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    from studio.synthesis.ray_runner import RayOptions, connect
-
-    connect(ray, RayOptions(address="local", local_cpus=2))
-    yield ray
-    ray.shutdown()
 
 
 def _stored_once(studio, batch_id: str, dataset: str, count: int) -> None:
@@ -63,7 +49,8 @@ def _batch(studio, count: int, dataset: str, backend: str = "tiny") -> str:
 
 
 def test_batch_on_two_workers_stores_every_item_once(synth_studio, ray_cluster):
-    from studio.synthesis.ray_runner import RayOptions, run_batch_on_ray
+    from studio.raypool import RayOptions
+    from studio.synthesis.ray_runner import run_batch_on_ray
 
     bid = _batch(synth_studio, 30, "ray-basic")
     seen = []
@@ -74,7 +61,8 @@ def test_batch_on_two_workers_stores_every_item_once(synth_studio, ray_cluster):
 
 
 def test_item_failures_end_as_failed_items_not_retries(synth_studio, ray_cluster):
-    from studio.synthesis.ray_runner import RayOptions, run_batch_on_ray
+    from studio.raypool import RayOptions
+    from studio.synthesis.ray_runner import run_batch_on_ray
 
     bid = _batch(synth_studio, 12, "ray-flaky", backend="flaky")
     st = run_batch_on_ray(synth_studio, bid, RayOptions(address="local", actors=2))
@@ -86,13 +74,18 @@ def test_item_failures_end_as_failed_items_not_retries(synth_studio, ray_cluster
     assert all(i.attempts == 1 for i in items)  # the item's own fault: run once, not retried
 
 
-def test_killed_worker_is_replaced_and_its_items_stored_once(synth_studio, ray_cluster, monkeypatch):
-    from studio.synthesis.ray_runner import RayBatchRunner, RayOptions
+def test_killed_worker_is_replaced_and_its_items_stored_once(data_dir, tmp_path, ray_cluster):
+    from studio.core import Studio
+    from studio.raypool import RayOptions
+    from studio.settings import load_settings
+    from studio.synthesis.ray_runner import RayBatchRunner
 
+    cfg = tmp_path / "slow.yaml"  # each call sleeps a little so a worker dies with work in hand
+    cfg.write_text('backends:\n  slow:\n    engine: "tests.synthesis.doubles:TinyPainter"\n'
+                   '    capabilities: [text-to-image, edit]\n    options: {delay: 0.05}\n')
+    synth_studio = Studio(load_settings(data_dir=data_dir, backends_config=cfg))
     count = 40
-    bid = _batch(synth_studio, count, "ray-kill")
-    # each call sleeps a little so a worker dies with work in hand; workers read this at start
-    monkeypatch.setenv("TINY_PAINTER_DELAY", "0.05")
+    bid = _batch(synth_studio, count, "ray-kill", backend="slow")
     runner = RayBatchRunner(synth_studio, bid, RayOptions(address="local", actors=2))
     out: dict = {}
     t = threading.Thread(target=lambda: out.update(status=runner.run()))
@@ -106,6 +99,7 @@ def test_killed_worker_is_replaced_and_its_items_stored_once(synth_studio, ray_c
     st = out["status"]
     assert (st.status, st.done, st.failed) == ("done", count, 0)
     _stored_once(synth_studio, bid, "ray-kill", count)
+    synth_studio.close()
 
 
 def test_killed_driver_resumes_on_ray_without_duplicates(synth_studio, data_dir, backends_yaml):
