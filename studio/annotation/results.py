@@ -14,9 +14,8 @@ from sqlalchemy import select
 from studio.annotation import AnnotationError
 from studio.annotation.battles import Battles, build_battles
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
-from studio.annotation.ranking import bradley_terry
+from studio.annotation.boards import leaderboard_json, select_judges
 from studio.annotation.service import resolve_batch
-from studio.annotation.stats import all_pairs
 
 VOTE_FIELDS = ("vote_id", "batch", "item_id", "annotator", "created_at", "task", "taxonomy_id", "prompt",
                "model_a", "model_b", "shown_left", "shown_right", "shown_choice", "winner", "criteria",
@@ -48,10 +47,10 @@ def vote_records(studio, batch: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def studio_battles(studio, batch: str | None = None, criterion: str | None = None) -> Battles:
+def battles_from_records(records: list[dict[str, Any]], criterion: str | None = None) -> Battles:
     """Non-skip votes as battles (judge = annotator, question_id = item) for one criterion."""
     rows, asked = [], False
-    for r in vote_records(studio, batch):
+    for r in records:
         if criterion:
             if criterion not in r["criteria"]:
                 continue  # a batch that did not ask this criterion
@@ -66,17 +65,35 @@ def studio_battles(studio, batch: str | None = None, criterion: str | None = Non
     return build_battles(rows)
 
 
-def leaderboard_json(battles: Battles, *, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The leaderboard as ``{"models": [...], "pairs": [...]}`` (pairs oriented best-rated first)."""
-    board = bradley_terry(battles, bootstrap=bootstrap, seed=seed)
-    models = board.rows()
-    order = [m["model"] for m in models]
-    pairs = []
-    for p in all_pairs(battles, order):
-        pairs.append({"model_a": p.model, "model_b": p.opponent, "wins": p.wins, "ties": p.ties,
-                      "losses": p.losses, "win_ratio": round(p.ratio("wins"), 4),
-                      "tie_ratio": round(p.ratio("ties"), 4), "loss_ratio": round(p.ratio("losses"), 4)})
-    return {"models": models, "pairs": pairs}
+def studio_battles(studio, batch: str | None = None, criterion: str | None = None) -> Battles:
+    """Non-skip votes of the studio (or one batch) as battles for one criterion."""
+    return battles_from_records(vote_records(studio, batch), criterion)
+
+
+def studio_leaderboard(studio, batch: str | None = None, *, criterion: str | None = None,
+                       annotator: str | None = None, exclude: tuple[str, ...] = (), **options) -> dict[str, Any]:
+    """The leaderboard JSON of the studio's votes, with one board per criterion the votes answer.
+
+    1. Read the vote facts (one batch or all). 2. Keep one annotator's votes for a personal board
+    and drop excluded annotators. 3. Derive the main board (``criterion`` or the overall winner) with
+    :func:`leaderboard_json` (``options`` go there). 4. Add ``"criteria": {name: board}`` over every
+    criterion asked, and ``"selection"`` saying which votes went in.
+    """
+    records = vote_records(studio, batch)
+    if annotator and not any(r["annotator"] == annotator for r in records):
+        raise AnnotationError(f"no votes by annotator {annotator!r}; check the name on the Annotate tab")
+    main = select_judges(battles_from_records(records, criterion), only=annotator, exclude=exclude)
+    out = leaderboard_json(main, **options)
+    names = sorted({c for r in records for c in r["criteria"]})
+    per_criterion = {}
+    for name in names:
+        sub = select_judges(battles_from_records(records, name), only=annotator, exclude=exclude)
+        board = leaderboard_json(sub, **{**options, "boards": False})
+        per_criterion[name] = {"votes": len(sub), "models": board["models"]}
+    out["criteria"] = per_criterion
+    out["selection"] = {"batch": batch, "criterion": criterion, "annotator": annotator,
+                        "excluded": sorted(set(exclude)), "votes": len(main)}
+    return out
 
 
 def _stamp() -> str:
