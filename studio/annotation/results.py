@@ -72,7 +72,14 @@ def studio_battles(studio, batch: str | None = None, criterion: str | None = Non
 
 def studio_leaderboard(studio, batch: str | None = None, *, criterion: str | None = None,
                        annotator: str | None = None, exclude: tuple[str, ...] = (), **options) -> dict[str, Any]:
-    """The leaderboard JSON of the studio's votes, with one board per criterion the votes answer.
+    """The leaderboard JSON of the studio's votes, with one board per criterion the votes answer
+    (see :func:`studio_board`, which also returns the battles behind the main board)."""
+    return studio_board(studio, batch, criterion=criterion, annotator=annotator, exclude=exclude, **options)[1]
+
+
+def studio_board(studio, batch: str | None = None, *, criterion: str | None = None, annotator: str | None = None,
+                 exclude: tuple[str, ...] = (), **options) -> tuple[Battles, dict[str, Any]]:
+    """(battles of the main board, its leaderboard JSON with one board per criterion the votes answer).
 
     1. Read the vote facts (one batch or all). 2. Keep one annotator's votes for a personal board
     and drop excluded annotators. 3. Derive the main board (``criterion`` or the overall winner) with
@@ -93,7 +100,7 @@ def studio_leaderboard(studio, batch: str | None = None, *, criterion: str | Non
     out["criteria"] = per_criterion
     out["selection"] = {"batch": batch, "criterion": criterion, "annotator": annotator,
                         "excluded": sorted(set(exclude)), "votes": len(main)}
-    return out
+    return main, out
 
 
 def _stamp() -> str:
