@@ -16,7 +16,8 @@ PAIR_COLUMNS = ["model", "opponent", "wins", "ties (good)", "ties (bad)", "losse
                 "win %", "win 95% CI", "tie %", "tie 95% CI", "loss %", "loss 95% CI"]
 BOARD_COLUMNS = ["rank", "model", "rating (BT)", "95% CI", "bootstrap 95% CI", "Elo (online)", "battles", "status"]
 NODE_BOARD_COLUMNS = ["board", "rank", "model", "rating (BT)", "95% CI", "battles", "status"]
-ANNOTATOR_COLUMNS = ["annotator", "votes", "median s/vote", "left share", "majority agreement", "flags"]
+ANNOTATOR_COLUMNS = ["annotator", "votes", "median s/vote", "left share", "majority agreement", "gold accuracy",
+                     "competence (MACE)", "very fast votes", "flags"]
 
 
 def _pct(x: float) -> float:
@@ -132,8 +133,24 @@ def build_report(battles: Battles, *, bootstrap: int = 200, seed: int = 0, board
                    f"Position bias — share of decisive votes for the left side (A): {left} "
                    f"of {pb['decisive_votes']}.")
     rep.kappas = ag.pairs
+    quality = {q["annotator"]: q for q in board.get("annotators", [])}
+    excluded = set(board.get("selection", {}).get("excluded", []))
+    seen = set()
     for r in annotator_report(battles):
+        seen.add(r["annotator"])
         rep.annotators.append([r["annotator"], r["votes"], r["median_seconds"],
                                None if r["left_share"] is None else round(r["left_share"], 3),
-                               r["majority_agreement"], ", ".join(r["flags"])])
+                               r["majority_agreement"], *_quality_cells(quality.get(r["annotator"]), r["flags"])])
+    for who, q in quality.items():
+        if who not in seen:  # left out of the boards, or only gold votes
+            flags = ["excluded from boards"] if who in excluded else []
+            rep.annotators.append([who, q["votes"], None, None, None, *_quality_cells(q, flags)])
     return rep
+
+
+def _quality_cells(q: dict | None, flags: list[str]) -> list[Any]:
+    if q is None:
+        return [None, None, None, ", ".join(flags)]
+    flags = list(flags) + ([f"{q['fast_votes']} very fast votes"] if q["fast_votes"] else [])
+    gold = None if q["gold_accuracy"] is None else f"{100 * q['gold_accuracy']:.0f}% of {q['gold_votes']}"
+    return [gold, q["competence"], q["fast_votes"], ", ".join(flags)]

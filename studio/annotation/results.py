@@ -14,6 +14,7 @@ from sqlalchemy import select
 from studio.annotation import AnnotationError
 from studio.annotation.battles import Battles, build_battles
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
+from studio.annotation.quality import GOLD_ANSWERS, annotator_quality
 from studio.annotation.boards import leaderboard_json, select_judges
 from studio.annotation.service import resolve_batch
 
@@ -43,14 +44,24 @@ def vote_records(studio, batch: str | None = None) -> list[dict[str, Any]]:
                 "shown_right": "model_b" if v.a_on_left else "model_a",
                 "a_on_left": bool(v.a_on_left), "shown_choice": v.shown_choice, "winner": v.winner,
                 "criteria": dict(v.criteria or {}), "latency_ms": v.latency_ms,
+                "gold": _gold(item.provenance),
             })
     return out
 
 
+def _gold(provenance: dict[str, Any] | None) -> str | None:
+    """The known winner of a gold item (malformed answers are ignored: gold items are checked when made)."""
+    gold = (provenance or {}).get("gold")
+    return gold if gold in GOLD_ANSWERS else None
+
+
 def battles_from_records(records: list[dict[str, Any]], criterion: str | None = None) -> Battles:
-    """Non-skip votes as battles (judge = annotator, question_id = item) for one criterion."""
+    """Non-skip votes on ordinary items as battles (judge = annotator, question_id = item) for one
+    criterion; gold items measure annotators, not models, and are left out."""
     rows, asked = [], False
     for r in records:
+        if r.get("gold"):
+            continue
         if criterion:
             if criterion not in r["criteria"]:
                 continue  # a batch that did not ask this criterion
@@ -84,7 +95,8 @@ def studio_board(studio, batch: str | None = None, *, criterion: str | None = No
     1. Read the vote facts (one batch or all). 2. Keep one annotator's votes for a personal board
     and drop excluded annotators. 3. Derive the main board (``criterion`` or the overall winner) with
     :func:`leaderboard_json` (``options`` go there). 4. Add ``"criteria": {name: board}`` over every
-    criterion asked, and ``"selection"`` saying which votes went in.
+    criterion asked, ``"selection"`` saying which votes went in, and ``"annotators"``: every
+    annotator's gold accuracy, competence and very fast votes (excluded ones too, so an admin sees why).
     """
     records = vote_records(studio, batch)
     if annotator and not any(r["annotator"] == annotator for r in records):
@@ -98,6 +110,7 @@ def studio_board(studio, batch: str | None = None, *, criterion: str | None = No
         board = leaderboard_json(sub, **{**options, "boards": False})
         per_criterion[name] = {"votes": len(sub), "models": board["models"]}
     out["criteria"] = per_criterion
+    out["annotators"] = annotator_quality(records)
     out["selection"] = {"batch": batch, "criterion": criterion, "annotator": annotator,
                         "excluded": sorted(set(exclude)), "votes": len(main)}
     return main, out
