@@ -84,22 +84,44 @@ class Posterior:
         return out
 
 
-def choose(posterior: Posterior | None, battles: np.ndarray, policy: str, rng: np.random.Generator) -> tuple[int, int]:
-    """One pair (i < j) by ``policy``: "uniform" draws any pair; "active" takes the largest gain
-    among pairs involving a model below the floor, if any, else among all pairs (ties broken at random)."""
+def _priority(posterior: Posterior, battles: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gains with the floor applied (only pairs with a model below it count while any is), ties broken
+    at random; upper triangle."""
     m = battles.shape[0]
-    if policy == "uniform" or posterior is None:
-        i, j = sorted(rng.choice(m, 2, replace=False).tolist())
-        return i, j
     gains = posterior.gains()
     per_model = battles.sum(axis=1)
     behind = per_model < FLOOR * per_model.mean()
     if behind.any():
         allowed = behind[:, None] | behind[None, :]
-        gains = np.where(allowed, gains, 0.0)
-    gains = np.triu(gains, 1) + np.triu(rng.random((m, m)) * 1e-12, 1)
-    i, j = np.unravel_index(int(np.argmax(gains)), gains.shape)
+        gains = np.where(allowed, gains + gains.max() + 1.0, gains)
+    return np.triu(gains, 1) + np.triu(rng.random((m, m)) * 1e-12, 1)
+
+
+def choose(posterior: Posterior | None, battles: np.ndarray, policy: str, rng: np.random.Generator) -> tuple[int, int]:
+    """One pair (i < j) by ``policy``: "uniform" draws any pair; "active" takes the largest gain
+    among pairs involving a model below the floor, if any, else among all pairs."""
+    m = battles.shape[0]
+    if policy == "uniform" or posterior is None:
+        i, j = sorted(rng.choice(m, 2, replace=False).tolist())
+        return i, j
+    i, j = np.unravel_index(int(np.argmax(_priority(posterior, battles, rng))), (m, m))
     return int(min(i, j)), int(max(i, j))
+
+
+def _checked(models: list[str], score, battles, policy: str) -> tuple[np.ndarray, np.ndarray]:
+    if policy not in POLICIES:
+        raise ValueError(f"matchmaking policy is one of {', '.join(POLICIES)}, not {policy!r}")
+    m = len(models)
+    if m < 2:
+        raise ValueError("an arena needs at least two models to pair; add another backend")
+    score, battles = np.asarray(score, dtype=float), np.asarray(battles, dtype=float)
+    if score.shape != (m, m) or battles.shape != (m, m):
+        raise ValueError(f"score and battles must be {m}×{m} matrices in the order of models")
+    if (battles < 0).any() or not np.allclose(battles, battles.T) or (score < 0).any() \
+            or not np.allclose(score + score.T, battles):
+        raise ValueError("battles must be symmetric and non-negative, and score[i, j] + score[j, i] must "
+                         "equal battles[i, j] (each battle gives out one point)")
+    return score, battles
 
 
 def next_pair(models: list[str], score: np.ndarray, battles: np.ndarray, *, policy: str = "active",
@@ -111,18 +133,20 @@ def next_pair(models: list[str], score: np.ndarray, battles: np.ndarray, *, poli
     3. Return the pair with the largest expected ranking gain (``policy="active"``) or a uniform
     draw (``"uniform"``). The caller decides left/right order and which items of that pair to offer.
     """
-    if policy not in POLICIES:
-        raise ValueError(f"matchmaking policy is one of {', '.join(POLICIES)}, not {policy!r}")
-    m = len(models)
-    if m < 2:
-        raise ValueError("an arena needs at least two models to pair; add another backend")
-    score, battles = np.asarray(score, dtype=float), np.asarray(battles, dtype=float)
-    if score.shape != (m, m) or battles.shape != (m, m):
-        raise ValueError(f"score and battles must be {m}×{m} matrices in the order of models")
-    if (battles < 0).any() or not np.allclose(battles, battles.T) or (score < 0).any() or not np.allclose(score + score.T, battles):
-        raise ValueError("battles must be symmetric and non-negative, and score[i, j] + score[j, i] must "
-                         "equal battles[i, j] (each battle gives out one point)")
+    score, battles = _checked(models, score, battles, policy)
     rng = np.random.default_rng(seed)
     posterior = Posterior.fit(score, battles) if policy == "active" else None
     i, j = choose(posterior, battles, policy, rng)
     return models[i], models[j]
+
+
+def ranked_pairs(models: list[str], score: np.ndarray, battles: np.ndarray, *, seed: int | None = None) -> list[tuple[str, str]]:
+    """Every pair of models, most worth a vote first (the active order of :func:`next_pair`).
+
+    For a batch of fixed items: offer a free item of the first pair that still has one.
+    """
+    score, battles = _checked(models, score, battles, "active")
+    pri = _priority(Posterior.fit(score, battles), battles, np.random.default_rng(seed))
+    iu, ju = np.triu_indices(len(models), 1)
+    order = np.argsort(-pri[iu, ju], kind="stable")
+    return [(models[iu[k]], models[ju[k]]) for k in order]
