@@ -93,11 +93,15 @@ def studio_board(studio, batch: str | None = None, *, criterion: str | None = No
     """(battles of the main board, its leaderboard JSON with one board per criterion the votes answer).
 
     1. Read the vote facts (one batch or all). 2. Keep one annotator's votes for a personal board
-    and drop excluded annotators. 3. Derive the main board (``criterion`` or the overall winner) with
+    and drop excluded annotators: those in ``exclude`` and those an admin left out
+    (:mod:`studio.arena.exclusions`). 3. Derive the main board (``criterion`` or the overall winner) with
     :func:`leaderboard_json` (``options`` go there). 4. Add ``"criteria": {name: board}`` over every
     criterion asked, ``"selection"`` saying which votes went in, and ``"annotators"``: every
     annotator's gold accuracy, competence and very fast votes (excluded ones too, so an admin sees why).
     """
+    from studio.arena.exclusions import excluded_annotators
+
+    exclude = tuple(sorted(set(exclude) | excluded_annotators(studio)))
     records = vote_records(studio, batch)
     if annotator and not any(r["annotator"] == annotator for r in records):
         raise AnnotationError(f"no votes by annotator {annotator!r}; check the name on the Annotate tab")

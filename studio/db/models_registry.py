@@ -8,3 +8,4 @@ import studio.editing.models  # noqa: F401
 import studio.annotation.models  # noqa: F401
 import studio.synthesis.models  # noqa: F401
 import studio.reasoning.models  # noqa: F401
+import studio.arena.models  # noqa: F401

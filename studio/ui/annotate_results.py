@@ -10,6 +10,7 @@ import pandas as pd
 from studio.annotation import AnnotationError, results, service
 from studio.annotation.battles import Battles, build_battles, read_battles_jsonl
 from studio.annotation.boards import leaderboard_json, select_judges
+from studio.arena import exclusions
 from studio.annotation.report import (
     ANNOTATOR_COLUMNS, BOARD_COLUMNS, NODE_BOARD_COLUMNS, PAIR_COLUMNS, build_report, chart_for,
 )
@@ -66,6 +67,13 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                       label="Agreement per annotator pair", interactive=False)
         c["res_annotators"] = gr.Dataframe(headers=ANNOTATOR_COLUMNS, label="Annotators: speed, side bias, outliers",
                                            interactive=False)
+        with gr.Row():
+            c["res_ex_name"] = gr.Textbox(label="Annotator", max_lines=1, elem_id="annotate-res-ex-name")
+            c["res_ex_reason"] = gr.Textbox(label="Reason (kept with the decision)", max_lines=1)
+            c["res_ex_go"] = gr.Button("Leave their votes out of the boards", elem_id="annotate-res-ex-go")
+            c["res_in_go"] = gr.Button("Count their votes again", elem_id="annotate-res-in-go")
+        c["res_ex_status"] = gr.Textbox(label="Left out of the boards (their votes stay stored)", interactive=False,
+                                        elem_id="annotate-res-ex-status")
         with gr.Accordion("Leaderboard JSON (what `python -m studio leaderboard --json` prints)", open=False):
             c["res_json"] = gr.JSON(label="Leaderboard JSON", elem_id="annotate-res-json")
     with gr.Accordion("Export", open=False):
@@ -149,6 +157,25 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     gr.on([c["res_model"].input, c["res_by"].input, c["res_depth"].release], rechart,
           [c["name"], c["res_battles"], c["res_model"], c["res_by"], c["res_depth"]],
           [c["res_chart"], c["res_wtl"]], api_visibility="private")
+
+    def decide(exclude: bool):
+        def run(name: str, annotator: str, reason: str, request: gr.Request, profile: gr.OAuthProfile | None):
+            who = require_admin(studio, name, request, profile)
+            try:
+                if exclude:
+                    exclusions.exclude_annotator(studio, annotator, by=who.name, reason=(reason or "").strip())
+                else:
+                    exclusions.include_annotator(studio, annotator, by=who.name)
+            except AnnotationError as exc:
+                raise gr.Error(str(exc)) from None
+            left_out = sorted(exclusions.excluded_annotators(studio))
+            return (", ".join(left_out) or "nobody") + " — press Compute results to see the boards without them"
+        return run
+
+    c["res_ex_go"].click(decide(True), [c["name"], c["res_ex_name"], c["res_ex_reason"]], [c["res_ex_status"]],
+                         api_name="annotate_exclude_annotator")
+    c["res_in_go"].click(decide(False), [c["name"], c["res_ex_name"], c["res_ex_reason"]], [c["res_ex_status"]],
+                         api_name="annotate_include_annotator")
 
     def export(kind: str):
         def run(name: str, batch: str, request: gr.Request, profile: gr.OAuthProfile | None):

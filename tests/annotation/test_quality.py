@@ -106,3 +106,24 @@ def test_excluding_an_annotator_changes_the_boards_but_keeps_the_votes(studio):
     assert board["selection"]["votes"] == 4 and board["selection"]["excluded"] == ["spammer"]
     assert {q["annotator"] for q in board["annotators"]} == {"ann", "spammer"}
     assert service.get_batch(studio, batch_id).votes == 8
+
+
+def test_an_admins_exclusion_is_a_fact_that_the_boards_follow(studio):
+    from studio.arena.exclusions import exclude_annotator, excluded_annotators, include_annotator
+
+    batch_id, _ = make_batch(studio, "stored-exclusion", 4, overlap=2)
+    for who, choice in (("ann", "left"), ("spammer", "right")):
+        while (view := voting.next_item(studio, batch_id, who)) is not None:
+            voting.vote(studio, view.assignment_id, who, choice)
+    with pytest.raises(AnnotationError, match="name the annotator"):
+        exclude_annotator(studio, "  ", by="boss")
+    with pytest.raises(AnnotationError, match="not left out"):
+        include_annotator(studio, "ann", by="boss")
+    exclude_annotator(studio, "spammer", by="boss", reason="always picks B")
+    assert excluded_annotators(studio) == {"spammer"}
+    board = studio_leaderboard(studio, batch_id, bootstrap=0)
+    assert board["selection"]["excluded"] == ["spammer"] and board["selection"]["votes"] == 4
+    include_annotator(studio, "spammer", by="boss")
+    assert excluded_annotators(studio) == set()
+    assert studio_leaderboard(studio, batch_id, bootstrap=0)["selection"]["votes"] == 8
+    assert service.get_batch(studio, batch_id).votes == 8
