@@ -194,7 +194,7 @@ def bradley_terry(battles: Battles, *, bootstrap: int = 1000, seed: int = 0, ci:
     m = len(battles.models)
     cells = pair_cells(battles)
     weights = pair_weights(cells) if reweight and len(battles) else np.ones_like(cells.count)
-    beta = fit_bradley_terry(m, cells, cells.count * weights)
+    beta = fit_bradley_terry(m, cells, cells.count * weights) if len(battles) else np.zeros(m)
     point = to_rating(beta)
     counts = np.bincount(battles.a, minlength=m) + np.bincount(battles.b, minlength=m)
     board = Leaderboard(list(battles.models), point, point.copy(), point.copy(), counts, 0,

@@ -201,3 +201,13 @@ def test_studio_leaderboard_has_criterion_boards_and_the_cli_prints_it(studio, c
     assert printed == json.loads(json.dumps(out))
     assert main(["leaderboard", "--annotator", "nobody"]) == 2
     assert "no votes by annotator 'nobody'" in capsys.readouterr().err
+
+
+def test_no_votes_give_an_empty_board_not_an_error(studio, capsys, monkeypatch):
+    from studio.cli import main
+
+    out = leaderboard_json(build_battles([]), bootstrap=50)
+    assert out["models"] == [] and out["pairs"] == [] and out["matrices"]["battle_counts"] == []
+    monkeypatch.setattr("studio.cli.make_studio", lambda: studio)
+    assert main(["leaderboard"]) == 0
+    assert "No votes yet." in capsys.readouterr().out
