@@ -12,6 +12,9 @@
 where a board is ``{"votes": n, "models": [...same rows...]}`` over the battles of that task or
 taxonomy subtree (a node at ``depth`` path parts). ``rank`` is 1 + the number of models whose lower
 bound lies above this model's upper bound, so models whose intervals overlap share a rank.
+For the studio's own votes :func:`studio.annotation.results.studio_leaderboard` adds ``"criteria"``
+(one board per criterion, with per-task boards), ``"annotators"`` (gold accuracy, competence, very
+fast votes) and ``"selection"`` (batch, criterion, annotator, excluded annotators, votes used).
 """
 from __future__ import annotations
 

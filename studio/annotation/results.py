@@ -96,7 +96,7 @@ def studio_board(studio, batch: str | None = None, *, criterion: str | None = No
     and drop excluded annotators: those in ``exclude`` and those an admin left out
     (:mod:`studio.arena.exclusions`). 3. Derive the main board (``criterion`` or the overall winner) with
     :func:`leaderboard_json` (``options`` go there). 4. Add ``"criteria": {name: board}`` over every
-    criterion asked, ``"selection"`` saying which votes went in, and ``"annotators"``: every
+    criterion asked (each with its per-task boards under ``"task"``: criteria differ by task), ``"selection"`` saying which votes went in, and ``"annotators"``: every
     annotator's gold accuracy, competence and very fast votes (excluded ones too, so an admin sees why).
     """
     from studio.arena.exclusions import excluded_annotators
@@ -111,8 +111,9 @@ def studio_board(studio, batch: str | None = None, *, criterion: str | None = No
     per_criterion = {}
     for name in names:
         sub = select_judges(battles_from_records(records, name), only=annotator, exclude=exclude)
-        board = leaderboard_json(sub, **{**options, "boards": False})
-        per_criterion[name] = {"votes": len(sub), "models": board["models"]}
+        board = leaderboard_json(sub, **options)
+        per_criterion[name] = {"votes": len(sub), "models": board["models"],
+                               "task": board.get("boards", {}).get("task", {})}
     out["criteria"] = per_criterion
     out["annotators"] = annotator_quality(records)
     out["selection"] = {"batch": batch, "criterion": criterion, "annotator": annotator,

@@ -186,6 +186,7 @@ def test_studio_leaderboard_has_criterion_boards_and_the_cli_prints_it(studio, c
     out = studio_leaderboard(studio, batch_id, bootstrap=0)
     assert set(out["criteria"]) == {"overall", "instruction_fidelity", "visual_clarity"}
     assert out["criteria"]["visual_clarity"]["votes"] == 12
+    assert out["criteria"]["visual_clarity"]["task"]["text-to-image"]["votes"] == 12
     clarity = {r["model"]: r["rating"] for r in out["criteria"]["visual_clarity"]["models"]}
     assert clarity["model-alpha-zq"] == pytest.approx(clarity["model-beta-kx"])
     ann = studio_leaderboard(studio, batch_id, annotator="ann", bootstrap=0)
