@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 import random
 
+from sqlalchemy import select
+
 from backends.base import GenerationRequest
 from studio.annotation import AnnotationError
+from studio.annotation.models import ComparisonItem
 from studio.annotation.quality import check_gold
 from studio.annotation.service import add_comparison, batch_items, resolve_batch
 
@@ -54,7 +57,8 @@ def add_gold_comparisons(studio, batch: str, *, rate: float = 0.1, backend: str 
 
     1. Check the rate, the kinds and that the batch has ordinary items. 2. For each gold item draw a
     faithful and a broken prompt, render both with ``backend`` at one seed. 3. Put the faithful image
-    on a random side and record it as the answer. 4. Check that no two gold items contradict.
+    on a random side and record it as the answer. 4. Check that no two gold items contradict, then
+    add them. 5. Spread the gold items evenly through the batch's offering order.
     """
     unknown = [k for k in kinds if k not in BREAKS]
     if unknown or not kinds:
@@ -85,6 +89,29 @@ def add_gold_comparisons(studio, batch: str, *, rate: float = 0.1, backend: str 
                         "provenance": {"source": "gold", "gold": "model_a" if faithful_is_a else "model_b",
                                        "break": kind, "broken_prompt": broken}})
     check_gold(items + planned)  # before anything is added
-    return [add_comparison(studio, batch_id, prompt=p["prompt"], task="text-to-image", output_a=p["output_a"],
+    made = [add_comparison(studio, batch_id, prompt=p["prompt"], task="text-to-image", output_a=p["output_a"],
                            model_a=backend, output_b=p["output_b"], model_b=backend, item_key=p["item_key"],
                            provenance=p["provenance"]) for p in planned]
+    _spread(studio, batch_id)
+    return made
+
+
+def _spread(studio, batch_id: str) -> None:
+    """Renumber the batch's offering order so gold items sit evenly among the others (items are
+    offered lowest position first), instead of all at the end where few annotators reach them."""
+    with studio.db.session() as s:
+        rows = s.scalars(select(ComparisonItem).where(ComparisonItem.batch_id == batch_id)
+                         .order_by(ComparisonItem.position, ComparisonItem.created_at)).all()
+        gold = [r for r in rows if (r.provenance or {}).get("gold")]
+        ordinary = [r for r in rows if not (r.provenance or {}).get("gold")]
+        step = len(ordinary) / max(1, len(gold))
+        slots = {min(len(ordinary), int((g + 0.5) * step)): [] for g in range(len(gold))}
+        for g, row in enumerate(gold):
+            slots.setdefault(min(len(ordinary), int((g + 0.5) * step)), []).append(row)
+        order = []
+        for k in range(len(ordinary) + 1):
+            order += slots.get(k, [])
+            if k < len(ordinary):
+                order.append(ordinary[k])
+        for position, row in enumerate(order):
+            row.position = position

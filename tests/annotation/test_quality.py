@@ -79,12 +79,23 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
         add_gold_comparisons(studio, batch_id, rate=0.0)
     gold_ids = add_gold_comparisons(studio, batch_id, rate=0.25, seed=3, size=64)
     assert len(gold_ids) == 2
+    order = [it["id"] for it in service.batch_items(studio, batch_id)]
+    assert [order.index(g) for g in gold_ids] == [1, 5]  # mixed in, not all at the end
+    faithful = {}  # image shown for the prompt as written, by gold item
+    for it in service.batch_items(studio, batch_id):
+        if it["provenance"].get("gold"):
+            faithful[it["prompt"]] = it["output_a"] if it["provenance"]["gold"] == "model_a" else it["output_b"]
     views = {}
     for who in ("ann", "bob"):
         while (view := voting.next_item(studio, batch_id, who)) is not None:
             views[view.assignment_id] = view
-            # ann always picks A (the left side), bob always the right side
-            voting.vote(studio, view.assignment_id, who, "left" if who == "ann" else "right")
+            # ann picks the faithful image of a gold pair, bob the broken one; both pick left otherwise
+            right_is_faithful = view.right_image == faithful.get(view.prompt)
+            left_is_faithful = view.left_image == faithful.get(view.prompt)
+            choice = "left"
+            if who == "ann" and right_is_faithful or who == "bob" and left_is_faithful:
+                choice = "right"
+            voting.vote(studio, view.assignment_id, who, choice)
     shown = [dataclasses.asdict(v) for v in views.values()]
     assert len({tuple(sorted(v)) for v in shown}) == 1  # the same fields for gold and ordinary items
     assert not any("gold" in str(value) for v in shown for value in v.values())
@@ -94,7 +105,7 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
     assert sum(r["battles"] for r in board["models"]) == 2 * 12  # only the ordinary items' votes
     quality = {q["annotator"]: q for q in board["annotators"]}
     assert quality["ann"]["gold_votes"] == quality["bob"]["gold_votes"] == 2
-    assert quality["ann"]["gold_accuracy"] + quality["bob"]["gold_accuracy"] == pytest.approx(1.0)
+    assert (quality["ann"]["gold_accuracy"], quality["bob"]["gold_accuracy"]) == (1.0, 0.0)
 
 
 def test_excluding_an_annotator_changes_the_boards_but_keeps_the_votes(studio):
