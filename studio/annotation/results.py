@@ -14,9 +14,9 @@ from sqlalchemy import select
 from studio.annotation import AnnotationError
 from studio.annotation.battles import Battles, build_battles
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
-from studio.annotation.ranking import bradley_terry
+from studio.annotation.quality import GOLD_ANSWERS, annotator_quality
+from studio.annotation.boards import leaderboard_json, select_judges
 from studio.annotation.service import resolve_batch
-from studio.annotation.stats import all_pairs
 
 VOTE_FIELDS = ("vote_id", "batch", "item_id", "annotator", "created_at", "task", "taxonomy_id", "prompt",
                "model_a", "model_b", "shown_left", "shown_right", "shown_choice", "winner", "criteria",
@@ -44,14 +44,24 @@ def vote_records(studio, batch: str | None = None) -> list[dict[str, Any]]:
                 "shown_right": "model_b" if v.a_on_left else "model_a",
                 "a_on_left": bool(v.a_on_left), "shown_choice": v.shown_choice, "winner": v.winner,
                 "criteria": dict(v.criteria or {}), "latency_ms": v.latency_ms,
+                "gold": _gold(item.provenance),
             })
     return out
 
 
-def studio_battles(studio, batch: str | None = None, criterion: str | None = None) -> Battles:
-    """Non-skip votes as battles (judge = annotator, question_id = item) for one criterion."""
+def _gold(provenance: dict[str, Any] | None) -> str | None:
+    """The known winner of a gold item (malformed answers are ignored: gold items are checked when made)."""
+    gold = (provenance or {}).get("gold")
+    return gold if gold in GOLD_ANSWERS else None
+
+
+def battles_from_records(records: list[dict[str, Any]], criterion: str | None = None) -> Battles:
+    """Non-skip votes on ordinary items as battles (judge = annotator, question_id = item) for one
+    criterion; gold items measure annotators, not models, and are left out."""
     rows, asked = [], False
-    for r in vote_records(studio, batch):
+    for r in records:
+        if r.get("gold"):
+            continue
         if criterion:
             if criterion not in r["criteria"]:
                 continue  # a batch that did not ask this criterion
@@ -66,17 +76,49 @@ def studio_battles(studio, batch: str | None = None, criterion: str | None = Non
     return build_battles(rows)
 
 
-def leaderboard_json(battles: Battles, *, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The leaderboard as ``{"models": [...], "pairs": [...]}`` (pairs oriented best-rated first)."""
-    board = bradley_terry(battles, bootstrap=bootstrap, seed=seed)
-    models = board.rows()
-    order = [m["model"] for m in models]
-    pairs = []
-    for p in all_pairs(battles, order):
-        pairs.append({"model_a": p.model, "model_b": p.opponent, "wins": p.wins, "ties": p.ties,
-                      "losses": p.losses, "win_ratio": round(p.ratio("wins"), 4),
-                      "tie_ratio": round(p.ratio("ties"), 4), "loss_ratio": round(p.ratio("losses"), 4)})
-    return {"models": models, "pairs": pairs}
+def studio_battles(studio, batch: str | None = None, criterion: str | None = None) -> Battles:
+    """Non-skip votes of the studio (or one batch) as battles for one criterion."""
+    return battles_from_records(vote_records(studio, batch), criterion)
+
+
+def studio_leaderboard(studio, batch: str | None = None, *, criterion: str | None = None,
+                       annotator: str | None = None, exclude: tuple[str, ...] = (), **options) -> dict[str, Any]:
+    """The leaderboard JSON of the studio's votes, with one board per criterion the votes answer
+    (see :func:`studio_board`, which also returns the battles behind the main board)."""
+    return studio_board(studio, batch, criterion=criterion, annotator=annotator, exclude=exclude, **options)[1]
+
+
+def studio_board(studio, batch: str | None = None, *, criterion: str | None = None, annotator: str | None = None,
+                 exclude: tuple[str, ...] = (), **options) -> tuple[Battles, dict[str, Any]]:
+    """(battles of the main board, its leaderboard JSON with one board per criterion the votes answer).
+
+    1. Read the vote facts (one batch or all). 2. Keep one annotator's votes for a personal board
+    and drop excluded annotators: those in ``exclude`` and those an admin left out
+    (:mod:`studio.arena.exclusions`). 3. Derive the main board (``criterion`` or the overall winner) with
+    :func:`leaderboard_json` (``options`` go there). 4. Add ``"criteria": {name: board}`` over every
+    criterion asked (each with its per-task boards under ``"task"``: criteria differ by task), ``"selection"`` saying which votes went in, and ``"annotators"``: every
+    annotator's gold accuracy, competence and very fast votes (excluded ones too, so an admin sees why).
+    """
+    from studio.arena.exclusions import excluded_annotators
+
+    exclude = tuple(sorted(set(exclude) | excluded_annotators(studio)))
+    records = vote_records(studio, batch)
+    if annotator and not any(r["annotator"] == annotator for r in records):
+        raise AnnotationError(f"no votes by annotator {annotator!r}; check the name on the Annotate tab")
+    main = select_judges(battles_from_records(records, criterion), only=annotator, exclude=exclude)
+    out = leaderboard_json(main, **options)
+    names = sorted({c for r in records for c in r["criteria"]})
+    per_criterion = {}
+    for name in names:
+        sub = select_judges(battles_from_records(records, name), only=annotator, exclude=exclude)
+        board = leaderboard_json(sub, **options)
+        per_criterion[name] = {"votes": len(sub), "models": board["models"],
+                               "task": board.get("boards", {}).get("task", {})}
+    out["criteria"] = per_criterion
+    out["annotators"] = annotator_quality(records)
+    out["selection"] = {"batch": batch, "criterion": criterion, "annotator": annotator,
+                        "excluded": sorted(set(exclude)), "votes": len(main)}
+    return main, out
 
 
 def _stamp() -> str:

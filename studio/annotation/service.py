@@ -43,6 +43,12 @@ KNOWN_CRITERIA = {
     "overall": "Overall preference",
     "instruction_fidelity": "Instruction fidelity",
     "visual_quality": "Visual quality",
+    # text-to-image (ShareGPT-4o-Image's human evaluation): instruction fidelity and visual clarity
+    "visual_clarity": "Visual clarity",
+    # edits: instruction following, preservation of what should not change, quality
+    "instruction_following": "Instruction following",
+    "preservation": "Preserves what should not change",
+    "quality": "Quality",
 }
 MAX_CRITERIA = 4
 _CRITERION_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -9,3 +9,4 @@ import studio.annotation.models  # noqa: F401
 import studio.synthesis.models  # noqa: F401
 import studio.reasoning.models  # noqa: F401
 import studio.judges.models  # noqa: F401
+import studio.arena.models  # noqa: F401

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 
 import httpx
 import pytest
@@ -74,7 +75,8 @@ def test_annotators_cannot_reach_results_or_exports(pw_app):
     url, studio = pw_app
     batch_id, _ = make_batch(studio, "roles", 2, models=MODELS)
     with _client(url, "bob") as client:
-        for api, data in (("annotate_results", ["", "studio", "__all__", "", 0, None, "opponent", 2]),
+        for api, data in (("annotate_results", ["", "studio", "__all__", "", 0, None, "opponent", 2,
+                                               "sandwich", False, "", ""]),
                           ("annotate_export_jsonl", ["", "__all__"]),
                           ("annotate_batch_settings", ["", batch_id])):
             with pytest.raises(ApiError, match="Only admins"):
@@ -91,10 +93,18 @@ def test_admin_gets_results_and_exports(pw_app):
                 if token:
                     call(client, url, "vote_left", ["", batch_id, token, None, None, None])
     with _client(url, "boss") as client:
-        out = call(client, url, "annotate_results", ["", "studio", batch_id, "", 20, None, "opponent", 2])
-        summary, board = out[1], out[5]
+        out = call(client, url, "annotate_results", ["", "studio", batch_id, "", 20, None, "opponent", 2,
+                                                     "sandwich", False, "", ""])
+        summary, board, board_json = out[1], out[5], out[12]
         assert "votes on 2 models" in summary
         assert {row[1] for row in board["data"]} == set(MODELS)
+        assert all(row[0] == 1 and row[-1] == "provisional" for row in board["data"])  # 6 votes: overlapping intervals, provisional
+        from studio.annotation.results import studio_leaderboard
+
+        assert board_json == json.loads(json.dumps(studio_leaderboard(studio, batch_id, bootstrap=20)))
+        mine = call(client, url, "annotate_results", ["", "studio", batch_id, "", 0, None, "opponent", 2,
+                                                      "sandwich", False, "ann", ""])
+        assert mine[12]["selection"]["votes"] == 3 and mine[12]["selection"]["annotator"] == "ann"
         exported = call(client, url, "annotate_export_csv", ["", batch_id])
         csv_text = client.get(exported[0]["url"]).text
     assert csv_text.splitlines()[0].startswith("vote_id,batch,item_id,annotator")

@@ -231,8 +231,10 @@ def test_leaderboard_cli_prints_the_documented_json(tmp_path, capsys):
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     assert main(["leaderboard", str(path), "--bootstrap", "50", "--seed", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"models", "pairs"}
-    assert [set(m) for m in out["models"]] == [{"model", "rating", "lower", "upper", "battles"}] * 2
+    assert set(out) == {"models", "pairs", "ci", "matrices", "boards"}
+    assert [set(m) for m in out["models"]] == [{"model", "rating", "lower", "upper", "battles", "ci_lower",
+                                                "ci_upper", "rank", "provisional"}] * 2
+    assert out["ci"]["method"] == "sandwich" and out["ci"]["bootstrap"] == 50
     assert [m["model"] for m in out["models"]] == ["x", "y"]
     assert out["pairs"] == [{"model_a": "x", "model_b": "y", "wins": 2, "ties": 1, "losses": 1,
                              "win_ratio": 0.5, "tie_ratio": 0.25, "loss_ratio": 0.25}]
