@@ -25,7 +25,7 @@ from typing import Any, Callable
 from PIL import Image
 
 from backends.base import Backend, BackendLoadError, Capability, GenerationRequest, ImageResult
-from backends.model_cache import CachedModel, ModelCache, shared_cache
+from backends.model_cache import CachedModel, ModelCache, estimate_weights_bytes, shared_cache
 from backends.runtime import (
     estimate_duration,
     load_failure,
@@ -102,10 +102,17 @@ class DiffusersBackend(Backend):
                 raise load_failure(self.name, self.model, exc) from exc
             return pipe
 
-        entry = self.cache.get(self._cache_key(device, dtype), load)
+        entry = self.cache.get(self._cache_key(device, dtype), load, lambda: self._estimate(dtype))
         entry.state.setdefault("device", device)
         entry.state.setdefault("dtype", str(dtype).replace("torch.", ""))
         return entry
+
+    def _estimate(self, dtype: Any) -> int | None:
+        """Bytes the pipeline will take once loaded (from its weight files), None when unknown."""
+        try:
+            return estimate_weights_bytes(self.model, dtype.itemsize, self.options.get("variant"))
+        except Exception:  # noqa: BLE001 - an unreadable header only costs the early eviction
+            return None
 
     def _place(self, pipe: Any, device: str) -> None:
         """Device, offload, slicing, tiling and scheduler as the options say."""
