@@ -98,12 +98,12 @@ class DiffusionTask:
         base = config.base_model
         index = DiffusionPipeline.load_config(base)
         check_unet_pipeline(index)
+        self.unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+        self.xl = check_added_conditioning(index, getattr(self.unet.config, "addition_embed_type", None))
         self.tokenizer = AutoTokenizer.from_pretrained(base, subfolder="tokenizer")
         self.text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder")
         self.vae = AutoencoderKL.from_pretrained(base, subfolder="vae")
-        self.unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
         self.noise_scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler")
-        self.xl = check_added_conditioning(index, getattr(self.unet.config, "addition_embed_type", None))
         self.encoders = [self.text_encoder]
         if self.xl:
             self.tokenizer_2 = AutoTokenizer.from_pretrained(base, subfolder="tokenizer_2")

@@ -154,3 +154,18 @@ def test_sdxl_refiner_is_refused_before_launch(tiny_sdxl, tmp_path, t2i_file):
     with pytest.raises(LaunchError, match="SDXL refiner"):
         check_base_model(parse_config(base_config(refiner, t2i_file, tmp_path / "out")))
     check_base_model(parse_config(base_config(tiny_sdxl, t2i_file, tmp_path / "out")))  # the base passes
+
+
+def test_sdxl_refiner_is_refused_by_the_training_task_too(tiny_sdxl, tmp_path, t2i_file):
+    import shutil
+
+    from finetune.diffusion_task import TaskError
+
+    refiner = tmp_path / "refiner"
+    shutil.copytree(tiny_sdxl, refiner)
+    shutil.rmtree(refiner / "text_encoder")
+    index = json.loads((refiner / "model_index.json").read_text())
+    index["text_encoder"] = [None, None]
+    (refiner / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(TaskError, match="SDXL refiner"):
+        _task(refiner, t2i_file, tmp_path)
