@@ -131,3 +131,22 @@ def test_preload_marked_loads_those_backends_before_any_request(tiny_sd, tiny_fl
     finally:
         for key in [k for k in cache.keys() if k[1] == str(tiny_sd)]:
             cache.evict(key)
+
+
+def test_the_edit_tabs_model_handlers_carry_spaces_gpu_on_zero_gpu(monkeypatch, fresh_zero_gpu, tmp_path):
+    from studio.core import Studio
+    from studio.settings import load_settings
+    from studio.ui.app import build_app
+    from tests.support.fake_spaces import fake_spaces_module
+
+    spaces = fake_spaces_module()
+    monkeypatch.setitem(sys.modules, "spaces", spaces)
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    studio = Studio(load_settings(data_dir=tmp_path))
+    try:
+        build_app(studio)
+    finally:
+        studio.close()
+    decorated = dict(spaces.decorated)
+    for handler in ("on_start_prompt_list", "on_send", "on_retry"):
+        assert decorated.get(handler) == 120, spaces.decorated
