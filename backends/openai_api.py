@@ -8,6 +8,8 @@ Options (backends config ``options:``):
     max_retries   retries after the first attempt for 429 / 5xx / timeouts (default 3)
     max_tokens_param  "max_tokens" or "max_completion_tokens" (default: by model name)
     backoff_base, backoff_max   exponential backoff in seconds (0.5, 30)
+    sizes         the sizes an image model accepts, e.g. ["1024x1024"]; known for gpt-image-*, dall-e-3 and
+                  dall-e-2 (requests snap to the nearest aspect, then area, and are resized back)
     price         USD per million tokens, ``{prompt: 0.15, completion: 0.6}`` (chat) or
                   ``{image: 0.04}`` per image; without it ``cost_usd`` stays None
 """
