@@ -8,7 +8,8 @@ Options (backends config ``options:``):
     scheduler          ddim, euler, euler_a, dpm++, dpm++_karras, unipc, pndm, lms, heun, flow_euler
                        or any diffusers scheduler class name
     loras              [{path, scale}] adapters loaded with ``load_lora_weights`` (a folder or a file)
-    steps, guidance_scale, variant, local_files_only   defaults for calls / loading
+    steps, guidance_scale, variant, local_files_only   defaults for calls / loading (steps and
+                       guidance otherwise come from the model's family: TEXT_FAMILIES)
 Pipelines are shared through the model cache; LoRA variants of one base switch adapters on it.
 """
 from __future__ import annotations
@@ -19,13 +20,14 @@ import inspect
 import math
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
 
 from backends.base import Backend, BackendLoadError, Capability, GenerationRequest, ImageResult
-from backends.model_cache import CachedModel, ModelCache, shared_cache
+from backends.model_cache import CachedModel, ModelCache, estimate_weights_bytes, shared_cache
 from backends.runtime import (
     estimate_duration,
     load_failure,
@@ -112,10 +114,17 @@ class DiffusersBackend(Backend):
                 raise load_failure(self.name, self.model, exc) from exc
             return pipe
 
-        entry = self.cache.get(self._cache_key(device, dtype), load)
+        entry = self.cache.get(self._cache_key(device, dtype), load, lambda: self._estimate(dtype))
         entry.state.setdefault("device", device)
         entry.state.setdefault("dtype", str(dtype).replace("torch.", ""))
         return entry
+
+    def _estimate(self, dtype: Any) -> int | None:
+        """Bytes the pipeline will take once loaded (from its weight files), None when unknown."""
+        try:
+            return estimate_weights_bytes(self.model, dtype.itemsize, self.options.get("variant"))
+        except Exception:  # noqa: BLE001 - an unreadable header only costs the early eviction
+            return None
 
     def _place(self, pipe: Any, device: str) -> None:
         """Device, offload, slicing, tiling and scheduler as the options say."""
@@ -229,12 +238,52 @@ class DiffusersBackend(Backend):
         """Pipelines live in the shared cache (other variants may use them); nothing to free here."""
 
 
+@dataclass(frozen=True)
+class TextFamily:
+    """How one kind of text-to-image pipeline is called when the request leaves a knob empty."""
+
+    key: str
+    steps: int
+    #: the argument that carries the request's guidance scale, and its value when none is given
+    cfg_arg: str = "guidance_scale"
+    cfg: float | None = None
+    #: sent when the user gives none (Qwen-Image's true CFG only runs with a negative prompt)
+    default_negative: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+#: per family: the model card's / diffusers' recommended settings (docs/engines.md lists the sources)
+TEXT_FAMILIES: dict[str, TextFamily] = {f.key: f for f in (
+    TextFamily("sd", steps=50, cfg=7.5),
+    TextFamily("sdxl", steps=50, cfg=5.0),
+    TextFamily("sd3", steps=28, cfg=7.0),
+    TextFamily("flux-dev", steps=28, cfg=3.5),  # guidance-distilled: the scale is an input, not CFG
+    # timestep-distilled: no guidance, few steps, at most 256 T5 tokens
+    TextFamily("flux-schnell", steps=4, cfg=0.0, extra=(("max_sequence_length", 256),)),
+    TextFamily("qwen-image", steps=50, cfg_arg="true_cfg_scale", cfg=4.0, default_negative=" "),
+    TextFamily("other", steps=30),  # the pipeline's own guidance default
+)}
+_TEXT_CLASSES = {"StableDiffusionPipeline": "sd", "StableDiffusionXLPipeline": "sdxl",
+                 "StableDiffusion3Pipeline": "sd3", "QwenImagePipeline": "qwen-image"}
+
+
+def text_family(pipe: Any) -> TextFamily:
+    """The family of a loaded pipeline (FLUX.1 dev and schnell differ in the guidance embedding)."""
+    name = type(pipe).__name__
+    if name == "FluxPipeline":
+        transformer = getattr(pipe, "transformer", None)
+        distilled = bool(getattr(getattr(transformer, "config", None), "guidance_embeds", True))
+        return TEXT_FAMILIES["flux-dev" if distilled else "flux-schnell"]
+    return TEXT_FAMILIES[_TEXT_CLASSES.get(name, "other")]
+
+
 class DiffusersText2Image(DiffusersBackend):
-    """Text to image through any AutoPipelineForText2Image pipeline."""
+    """Text to image through any AutoPipelineForText2Image pipeline, with per-family defaults."""
 
     engine = "diffusers-text2image"
     capabilities = frozenset({Capability.TEXT_TO_IMAGE})
-    default_params = {"steps": 30, "guidance_scale": 7.5}
+    #: steps and guidance come from the loaded model's family (TEXT_FAMILIES) unless given
+    default_params: dict[str, Any] = {}
 
     def generate(self, request: GenerationRequest) -> ImageResult:
         request.check_cancel()
@@ -246,16 +295,20 @@ class DiffusersText2Image(DiffusersBackend):
         if (width, height) != (request.width, request.height):
             notices.append(f"rendered at {width}x{height} (multiples of {multiple}), resized to "
                            f"{request.width}x{request.height}")
-        steps = int(request.steps or self.options.get("steps") or 30)
-        guidance = request.guidance_scale if request.guidance_scale is not None else self.options.get("guidance_scale")
+        fam = text_family(pipe)
+        steps = int(request.steps or self.options.get("steps") or fam.steps)
+        guidance = request.guidance_scale if request.guidance_scale is not None else \
+            self.options.get("guidance_scale", fam.cfg)
         kwargs: dict[str, Any] = {"prompt": request.prompt, "width": width, "height": height,
                                   "num_inference_steps": steps, "output_type": "pil"}
+        kwargs.update({k: v for k, v in fam.extra if _accepts(pipe, k)})
         if guidance is not None:
-            kwargs["guidance_scale"] = float(guidance)
-        if request.negative_prompt:
+            kwargs[fam.cfg_arg] = float(guidance)
+        negative = request.negative_prompt or fam.default_negative
+        if negative:
             if _accepts(pipe, "negative_prompt"):
-                kwargs["negative_prompt"] = request.negative_prompt
-            else:
+                kwargs["negative_prompt"] = negative
+            elif request.negative_prompt:
                 notices.append(f"negative prompt ignored: {type(pipe).__name__} has none")
         start = time.perf_counter()
         with entry.lock:
@@ -268,7 +321,7 @@ class DiffusersText2Image(DiffusersBackend):
         return ImageResult(
             image=image, backend=self.name, notices=notices,
             metadata=self._metadata(entry, seed=request.seed, steps=steps, guidance_scale=guidance,
-                                    scheduler=scheduler, pipeline=type(pipe).__name__,
+                                    family=fam.key, guidance_arg=fam.cfg_arg, scheduler=scheduler, pipeline=type(pipe).__name__,
                                     size=[width, height], seconds=time.perf_counter() - start),
         )
 

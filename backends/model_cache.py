@@ -1,16 +1,20 @@
 """Loaded models kept within a memory budget: least recently used evicted, one load at a time per key.
 
-Backends ask ``shared_cache().get(key, loader)``; two backends naming the same base model share one
-pipeline (LoRA variants switch adapters on it). The budget is ``STUDIO_MODEL_CACHE_GB`` (GiB) or,
+Backends ask ``shared_cache().get(key, loader, estimate)``; two backends naming the same base model
+share one pipeline (LoRA variants switch adapters on it). With an ``estimate`` of the new model's
+bytes (``estimate_weights_bytes`` reads it from the weight files' headers) older entries are evicted
+to make room BEFORE the load, so switching between two large models on one GPU never holds both. The budget is ``STUDIO_MODEL_CACHE_GB`` (GiB) or,
 without it, 90% of the GPU's memory when there is one, else half of the machine's RAM.
 """
 from __future__ import annotations
 
 import gc
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Hashable
 
 
@@ -44,6 +48,60 @@ def estimate_bytes(obj: Any) -> int:
     return total
 
 
+#: bytes per element of the safetensors dtypes a model is stored in
+_SAFETENSORS_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2,
+                      "I16": 2, "U16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I8": 1, "U8": 1, "BOOL": 1}
+#: "name.<variant>.safetensors" or "name.<variant>-00001-of-00002.safetensors"
+_VARIANT = re.compile(r"^[^.]+\.([\w]+?)(-\d+-of-\d+)?\.safetensors$")
+
+
+def weights_folder(model: str, local_files_only: bool = True) -> Path | None:
+    """The local folder of ``model``: the path itself, or its snapshot in the Hugging Face cache."""
+    path = Path(model)
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not downloaded yet (or not a hub id): no estimate
+        return None
+
+
+def estimate_weights_bytes(model: str, dtype_bytes: int | None = None, variant: str | None = None,
+                           ) -> int | None:
+    """Bytes ``model``'s safetensors weights take once loaded, from their headers (nothing is read).
+
+    ``dtype_bytes`` is the element size the weights are cast to (None keeps the stored dtypes);
+    ``variant`` picks ``*.<variant>.safetensors`` files where a folder holds several. None when the
+    weights are not on this machine or not in safetensors format.
+    """
+    folder = weights_folder(model)
+    if folder is None:
+        return None
+    from safetensors import safe_open
+
+    by_dir: dict[Path, list[Path]] = {}
+    for file in folder.rglob("*.safetensors"):
+        by_dir.setdefault(file.parent, []).append(file)
+    total = 0
+    for files in by_dir.values():
+        tagged = {f: (m.group(1) if (m := _VARIANT.match(f.name)) else None) for f in files}
+        chosen = [f for f, v in tagged.items() if v == variant] or [f for f, v in tagged.items() if v is None]
+        for file in chosen or files:
+            with safe_open(str(file), framework="numpy") as handle:
+                for name in handle.keys():
+                    tensor = handle.get_slice(name)
+                    numel = 1
+                    for dim in tensor.get_shape():
+                        numel *= dim
+                    size = _SAFETENSORS_BYTES.get(tensor.get_dtype(), 4)
+                    # integer buffers keep their type when a model is cast
+                    floating = tensor.get_dtype().startswith(("F", "BF"))
+                    total += numel * (dtype_bytes if dtype_bytes and floating else size)
+    return total or None
+
+
 def default_budget_bytes() -> int:
     """Budget from STUDIO_MODEL_CACHE_GB, else 90% of GPU memory, else half the RAM."""
     env = os.environ.get("STUDIO_MODEL_CACHE_GB")
@@ -75,8 +133,17 @@ class ModelCache:
         self.loads = 0
         self.evictions: list[Hashable] = []
 
-    def get(self, key: Hashable, loader: Callable[[], Any]) -> CachedModel:
-        """The cached entry for ``key``, loading it (once, even under concurrency) when absent."""
+    def get(self, key: Hashable, loader: Callable[[], Any],
+            estimate: int | Callable[[], int | None] | None = None) -> CachedModel:
+        """The cached entry for ``key``, loading it (once, even under concurrency) when absent.
+
+        1. A cached entry is returned (and becomes the most recently used).
+        2. Otherwise, with an ``estimate`` of the new model's bytes (a number, or a function called
+           only on a miss), least recently used entries are evicted and released until the estimate
+           fits the budget, before anything is loaded.
+        3. The loader runs; the loaded object's real size is recorded and entries are evicted again
+           if the estimate was short.
+        """
         with self._guard:
             entry = self._entries.get(key)
             if entry is not None:
@@ -89,19 +156,22 @@ class ModelCache:
                 if entry is not None:
                     self._entries.move_to_end(key)
                     return entry
+            incoming = estimate() if callable(estimate) else estimate
+            with self._guard:
+                room = self._evict_over_budget(keep=key, incoming=incoming) if incoming else []
+            _release(room)
             value = loader()
             entry = CachedModel(key=key, value=value, size_bytes=self._size_of(value))
             with self._guard:
                 self._entries[key] = entry
                 self.loads += 1
                 evicted = self._evict_over_budget(keep=key)
-        for old in evicted:
-            _release(old.value)
+        _release(evicted)
         return entry
 
-    def _evict_over_budget(self, keep: Hashable) -> list[CachedModel]:
+    def _evict_over_budget(self, keep: Hashable, incoming: int = 0) -> list[CachedModel]:
         evicted = []
-        while self.used_bytes() > self.budget_bytes:
+        while self.used_bytes() + incoming > self.budget_bytes:
             victim = next((k for k in self._entries if k != keep), None)
             if victim is None:
                 break
@@ -123,20 +193,28 @@ class ModelCache:
             entry = self._entries.pop(key, None)
         if entry is None:
             return False
-        _release(entry.value)
+        _release([entry])
         return True
 
     def clear(self) -> None:
         with self._guard:
             entries = list(self._entries.values())
             self._entries.clear()
-        for entry in entries:
-            _release(entry.value)
+        _release(entries)
 
 
-def _release(value: Any) -> None:
-    """Let go of a model's memory (GPU caches included) once nothing else holds it."""
-    del value
+def _release(entries: list[CachedModel]) -> None:
+    """Let go of evicted models' memory (GPU caches included) once no call in flight holds them.
+
+    The entries drop their value and state (which may hold pipelines sharing the same modules),
+    so the memory is free before the caller loads the next model.
+    """
+    if not entries:
+        return
+    for entry in entries:
+        entry.value = None
+        entry.state.clear()
+    entries.clear()
     gc.collect()
     try:
         import torch

@@ -8,6 +8,8 @@ Options (backends config ``options:``):
     max_retries   retries after the first attempt for 429 / 5xx / timeouts (default 3)
     max_tokens_param  "max_tokens" or "max_completion_tokens" (default: by model name)
     backoff_base, backoff_max   exponential backoff in seconds (0.5, 30)
+    sizes         the sizes an image model accepts, e.g. ["1024x1024"]; known for gpt-image-*, dall-e-3 and
+                  dall-e-2 (requests snap to the nearest aspect, then area, and are resized back)
     price         USD per million tokens, ``{prompt: 0.15, completion: 0.6}`` (chat) or
                   ``{image: 0.04}`` per image; without it ``cost_usd`` stays None
 """
@@ -37,8 +39,13 @@ from backends.base import (
 )
 from backends.openai_calls import RetryPolicy, call_with_retries, make_client, malformed, resolve_endpoint
 
-#: sizes gpt-image-1 accepts; other models take the requested size unless options.sizes says otherwise
-_GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+#: sizes each OpenAI image model family accepts (by model-name prefix); other models take the
+#: requested size unless options.sizes says otherwise
+_MODEL_SIZES: dict[str, tuple[str, ...]] = {
+    "gpt-image": ("1024x1024", "1536x1024", "1024x1536"),
+    "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
+    "dall-e-2": ("256x256", "512x512", "1024x1024"),
+}
 
 
 class _OpenAIBackend(Backend):
@@ -208,8 +215,8 @@ class OpenAIImageBackend(_OpenAIBackend):
     def _size(self, width: int, height: int) -> tuple[str, list[str]]:
         """The size string to ask for: the nearest allowed bucket when the model has a fixed set."""
         sizes = self.options.get("sizes")
-        if sizes is None and self.model.startswith("gpt-image"):
-            sizes = _GPT_IMAGE_SIZES
+        if sizes is None:
+            sizes = next((v for k, v in _MODEL_SIZES.items() if self.model.startswith(k)), None)
         wanted = f"{width}x{height}"
         if not sizes or wanted in sizes:
             return wanted, []

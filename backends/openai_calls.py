@@ -146,7 +146,8 @@ def call_with_retries(
             delay = None
         except openai.RateLimitError as exc:
             code, etype, message = _error_fields(exc)
-            if "insufficient_quota" in (code, etype) or "quota" in message.lower():
+            # only the error code/type says the quota is gone: throttles mention "quota increase" too
+            if "insufficient_quota" in (code, etype):
                 raise BackendError(name, f"API quota exhausted: {message}",
                                    "check the account's plan and billing, or use another backend") from exc
             reason = f"rate limited by {base_url}: {message}"

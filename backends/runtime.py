@@ -1,17 +1,30 @@
 """Where model work runs: device and dtype choice, ZeroGPU wrapping, and load-failure messages.
 
 Everything heavy (torch) is imported inside functions so importing this module costs nothing.
-On Hugging Face Spaces with the ``spaces`` package importable, GPU work runs under
-``spaces.GPU(duration=...)``; elsewhere ``run_gpu_task`` simply calls the function.
+On Hugging Face Spaces with ZeroGPU (the ``spaces`` package importable), following its documentation:
+
+1. the functions Gradio calls for GPU work carry ``spaces.GPU`` (``gpu_handler`` applies it), so
+   Gradio marks those events and logged-in visitors' own quotas apply;
+2. backends marked ``preload: true`` load and move to CUDA at import time, outside any decorated
+   function (``preload_marked``): ZeroGPU moves the weights onto the GPU it attaches per call;
+3. GPU work that arrives outside a decorated handler (background threads) still runs under
+   ``spaces.GPU(duration=...)`` through ``run_gpu_task``.
+
+Elsewhere all three are plain calls.
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import os
 from typing import Any, Callable, TypeVar
 
 from backends.base import BackendError, BackendLoadError, Cancelled
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
            "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -137,8 +150,9 @@ def on_zero_gpu() -> bool:
 
 
 def run_gpu_task(fn: Callable[..., T], *args: Any, duration: float = 60.0, **kwargs: Any) -> T:
-    """Run ``fn`` under ``spaces.GPU`` (the smallest duration bucket >= ``duration``) on ZeroGPU, else directly."""
-    if on_zero_gpu():
+    """Run ``fn`` under ``spaces.GPU`` (the smallest duration bucket >= ``duration``) on ZeroGPU, else
+    directly; inside a ``gpu_handler`` call the GPU is already attached, so it also runs directly."""
+    if on_zero_gpu() and _inside_gpu_handler == 0:
         assert _zero_gpu_calls is not None
         bucket = next((d for d in _ZERO_GPU_BUCKETS if d >= duration), _ZERO_GPU_BUCKETS[-1])
         return _zero_gpu_calls[bucket](fn, args, kwargs)
@@ -148,3 +162,70 @@ def run_gpu_task(fn: Callable[..., T], *args: Any, duration: float = 60.0, **kwa
 def estimate_duration(steps: int, pixels: int, per_megapixel_step: float = 0.12, base: float = 8.0) -> float:
     """A ZeroGPU duration estimate in seconds for a diffusion call."""
     return base + steps * per_megapixel_step * max(pixels / 1e6, 0.25)
+
+
+#: calls of gpu_handler-decorated functions running in this process. On ZeroGPU their bodies run in
+#: the GPU worker process, where every thread sees the count (a context variable would not reach
+#: the threads that run engine calls with a timeout).
+_inside_gpu_handler = 0
+
+
+def gpu_handler(duration: int = 120) -> Callable[[F], F]:
+    """Decorator for the functions Gradio calls that run models: ``spaces.GPU(duration=...)`` on ZeroGPU.
+
+    The decorated function keeps its name and signature (Gradio reads both). Off ZeroGPU it runs
+    unchanged; generator functions stay generators.
+    """
+
+    def decorate(fn: F) -> F:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def inside(*args: Any, **kwargs: Any) -> Any:
+                global _inside_gpu_handler
+                _inside_gpu_handler += 1
+                try:
+                    yield from fn(*args, **kwargs)
+                finally:
+                    _inside_gpu_handler -= 1
+        else:
+            @functools.wraps(fn)
+            def inside(*args: Any, **kwargs: Any) -> Any:
+                global _inside_gpu_handler
+                _inside_gpu_handler += 1
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _inside_gpu_handler -= 1
+        wrapped = _spaces_gpu(duration)(inside) if on_zero_gpu() else inside
+        wrapped.gpu_duration = duration  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def _spaces_gpu(duration: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    import spaces  # type: ignore[import-not-found]
+
+    return spaces.GPU(duration=duration)
+
+
+def preload_marked(registry: Any) -> list[str]:
+    """Build the backends whose options say ``preload: true`` and load their models now (at import).
+
+    Returns the names loaded; a backend that fails to load is logged and left for its first use,
+    which reports the same error to the user.
+    """
+    on_zero_gpu()  # imports ``spaces`` before torch touches CUDA, as ZeroGPU requires
+    loaded = []
+    for entry in registry.entries():
+        if not entry.options.get("preload"):
+            continue
+        try:
+            backend = registry.get(entry.name)
+            load = getattr(backend, "entry", None)
+            if callable(load):
+                load()
+            loaded.append(entry.name)
+        except Exception as exc:  # noqa: BLE001 - the studio must start even if one model cannot
+            log.warning("preloading backend %s failed: %s", entry.name, exc)
+    return loaded

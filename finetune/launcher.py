@@ -145,11 +145,15 @@ def check_base_model(config: TrainConfig) -> None:
         if base.is_absolute() or str(config.base_model).startswith((".", "~")):
             raise LaunchError(f"base model folder {base} does not exist")
         return  # a hub id: checked by the training process
-    unet_cfg = base / "unet" / "config.json"
-    if not unet_cfg.exists():
-        raise LaunchError(f"{base} is not a diffusers UNet pipeline folder (no unet/config.json)")
+    from finetune.base_models import TaskError, check_pipeline_folder
+
+    try:
+        check_pipeline_folder(base)  # DiT pipelines, SDXL refiners and other UNets are refused here
+    except TaskError as exc:
+        raise LaunchError(str(exc)) from exc
     import json
 
+    unet_cfg = base / "unet" / "config.json"
     in_ch = json.loads(unet_cfg.read_text()).get("in_channels", 4)
     if config.task == "edit" and in_ch == 4 and config.method == "lora":
         raise LaunchError("LoRA editing needs an InstructPix2Pix base (a UNet with 8 input channels); "

@@ -59,6 +59,27 @@ def tiny_kontext(tiny_root):
 
 
 @pytest.fixture(scope="session")
+def tiny_flux_dev(tiny_root):
+    from tests.support.tiny_models import build_tiny_flux
+
+    return build_tiny_flux(tiny_root / "flux-dev", guidance_embeds=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tiny_root):
+    from tests.support.tiny_pipelines import build_tiny_sdxl
+
+    return build_tiny_sdxl(tiny_root / "sdxl", sample_size=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_image(tiny_root):
+    from tests.support.tiny_pipelines import build_tiny_qwen_image
+
+    return build_tiny_qwen_image(tiny_root / "qwen-image")
+
+
+@pytest.fixture(scope="session")
 def tiny_janus(tiny_root):
     from tests.support.tiny_models import build_tiny_janus
 

@@ -141,3 +141,48 @@ def test_registry_entry_loads_lazily(tiny_sd):
     backend = registry.get("tiny-sd")
     assert backend.generate(GenerationRequest("a cube", width=64, height=64)).metadata["steps"] == 2
     registry.close()
+
+
+def _count_denoiser_calls(backend):
+    """Counts forward passes of the loaded pipeline's transformer/UNet (two per step under CFG)."""
+    pipe = backend.entry().value
+    denoiser = getattr(pipe, "transformer", None) or pipe.unet
+    calls = []
+    denoiser.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_qwen_image_runs_true_cfg_without_a_negative_prompt(tiny_qwen_image, cache):
+    backend = DiffusersText2Image("qwen", model=str(tiny_qwen_image), cache=cache)
+    calls = _count_denoiser_calls(backend)
+    result = backend.generate(req(width=32, height=32))
+    meta = result.metadata
+    assert meta["family"] == "qwen-image" and meta["guidance_arg"] == "true_cfg_scale"
+    assert meta["guidance_scale"] == 4.0 and len(calls) == 4  # conditional + unconditional per step
+    calls.clear()
+    backend.generate(req(width=32, height=32, guidance_scale=1.0))  # the request's scale is honoured
+    assert len(calls) == 2
+
+
+def test_flux_schnell_defaults_to_four_steps_without_guidance(tiny_flux, cache):
+    backend = DiffusersText2Image("schnell", model=str(tiny_flux), cache=cache)
+    meta = backend.generate(req(steps=None, width=32, height=32)).metadata
+    assert (meta["family"], meta["steps"], meta["guidance_scale"]) == ("flux-schnell", 4, 0.0)
+
+
+def test_flux_dev_and_unet_families_take_their_model_card_defaults(tiny_flux_dev, tiny_sd, tiny_sdxl, cache):
+    from backends.diffusers_engine import text_family
+
+    expected = {tiny_flux_dev: ("flux-dev", 28, 3.5), tiny_sd: ("sd", 50, 7.5), tiny_sdxl: ("sdxl", 50, 5.0)}
+    for folder, (key, steps, guidance) in expected.items():
+        backend = DiffusersText2Image(key, model=str(folder), cache=cache)
+        fam = text_family(backend.entry().value)
+        assert (fam.key, fam.steps, fam.cfg) == (key, steps, guidance)
+        meta = backend.generate(req(steps=1, width=64, height=64)).metadata
+        assert meta["guidance_scale"] == guidance and meta["family"] == key
+
+
+def test_options_override_the_family_defaults(tiny_flux_dev, cache):
+    backend = DiffusersText2Image("dev", model=str(tiny_flux_dev), cache=cache, guidance_scale=2.0, steps=1)
+    meta = backend.generate(req(steps=None, width=32, height=32)).metadata
+    assert meta["steps"] == 1 and meta["guidance_scale"] == 2.0

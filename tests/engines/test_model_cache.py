@@ -76,3 +76,60 @@ def test_real_pipelines_are_evicted_and_reloaded(tiny_sd, tiny_ip2p):
     assert len(cache.keys()) == 1 and len(cache.evictions) == 1
     sd.generate(request)
     assert cache.loads == 3
+
+
+def test_the_old_model_is_released_before_the_new_one_loads():
+    import weakref
+
+    cache = sized_cache(100)
+    old = weakref.ref(cache.get("a", lambda: Blob(60)).value)
+    seen = {}
+
+    def load_b():
+        seen["keys"], seen["old_alive"] = cache.keys(), old() is not None
+        return Blob(60)
+
+    cache.get("b", load_b, estimate=60)
+    assert seen == {"keys": [], "old_alive": False}
+    assert cache.keys() == ["b"] and cache.evictions == ["a"]
+
+
+def test_no_early_eviction_when_the_estimate_fits():
+    cache = sized_cache(100)
+    cache.get("a", lambda: Blob(30))
+    calls = []
+    cache.get("b", lambda: Blob(30), estimate=lambda: calls.append(1) or 30)
+    cache.get("b", lambda: pytest.fail("b is cached"), estimate=lambda: pytest.fail("only asked on a miss"))
+    assert cache.keys() == ["a", "b"] and calls == [1]
+
+
+def test_weights_estimate_matches_the_loaded_pipeline(tiny_sd):
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from backends.model_cache import estimate_bytes, estimate_weights_bytes
+
+    loaded = estimate_bytes(StableDiffusionPipeline.from_pretrained(str(tiny_sd)))
+    assert 0.95 * loaded < estimate_weights_bytes(str(tiny_sd)) < 1.05 * loaded
+    half = estimate_weights_bytes(str(tiny_sd), torch.float16.itemsize)
+    assert 0.45 * loaded < half < 0.55 * loaded
+    assert estimate_weights_bytes("no-such-org/no-such-model") is None
+
+
+def test_switching_pipelines_evicts_before_loading(tiny_sd):
+    size = sum(f.stat().st_size for f in tiny_sd.rglob("*.safetensors"))
+    cache = ModelCache(budget_bytes=int(size * 1.5))  # room for one tiny pipeline only
+    sd = DiffusersText2Image("sd", model=str(tiny_sd), cache=cache)
+    sd_euler = DiffusersText2Image("sd-euler", model=str(tiny_sd), cache=cache, scheduler="euler")
+    request = GenerationRequest("a cube", width=64, height=64, steps=1)
+    sd.generate(request)
+    load = sd_euler._load_pipeline
+    cached_during_load = []
+
+    def watched_load(device, dtype):
+        cached_during_load.extend(cache.keys())
+        return load(device, dtype)
+
+    sd_euler._load_pipeline = watched_load
+    sd_euler.generate(request)
+    assert cached_during_load == [] and len(cache.keys()) == 1

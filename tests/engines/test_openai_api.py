@@ -117,6 +117,16 @@ def test_quota_is_not_retried(srv):
     assert "billing" in info.value.fix and len(srv.requests) == 1
 
 
+def test_throttle_mentioning_quota_increase_is_retried(srv):
+    srv.enqueue(status=429, error_code="rate_limit_exceeded", error_type="requests",
+                message="Rate limit reached. Please retry after 6 seconds. Visit the limits page "
+                        "to request a quota increase.", headers={"Retry-After": "6"})
+    srv.enqueue(text="ok")
+    backend = chat_backend(srv)
+    assert backend.chat(ask()).text == "ok"
+    assert backend.waits == [6.0] and len(srv.requests) == 2
+
+
 def test_500_is_retried_with_exponential_backoff(srv):
     srv.enqueue(status=500)
     srv.enqueue(status=503)
@@ -240,6 +250,23 @@ def test_image_generate_buckets_size_and_resizes_back(srv):
     assert any("negative prompt ignored" in n for n in result.notices)
     assert any("renders 1024x1536" in n for n in result.notices)
     assert result.metadata["cost_usd"] == 0.04 and steps == [(0, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("model, width, height, expected", [
+    ("dall-e-3", 600, 300, "1792x1024"),
+    ("dall-e-3", 512, 512, "1024x1024"),
+    ("dall-e-3", 300, 600, "1024x1792"),
+    ("dall-e-2", 500, 500, "512x512"),
+    ("dall-e-2", 200, 260, "256x256"),
+    ("dall-e-2", 900, 1000, "1024x1024"),
+])
+def test_dalle_sizes_snap_to_the_allowed_ones(srv, model, width, height, expected):
+    backend = image_backend(srv, model=model)
+    result = backend.generate(GenerationRequest("a boat", width=width, height=height))
+    body = srv.requests[-1][1]
+    assert body["size"] == expected and body["response_format"] == "b64_json"
+    assert result.image.size == (width, height)
+    assert any(f"renders {expected}" in n for n in result.notices)
 
 
 def test_image_edit_sends_all_images_and_mask(srv):

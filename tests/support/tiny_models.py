@@ -75,8 +75,9 @@ def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0)
     return Path(path)
 
 
-def build_tiny_flux(path: str | Path, *, kontext: bool = False, seed: int = 0) -> Path:
-    """FLUX.1 layout (flow matching); ``kontext`` saves it as a FluxKontextPipeline."""
+def build_tiny_flux(path: str | Path, *, kontext: bool = False, guidance_embeds: bool = False, seed: int = 0) -> Path:
+    """FLUX.1 layout (flow matching); ``kontext`` saves it as a FluxKontextPipeline; ``guidance_embeds``
+    makes it guidance-distilled like FLUX.1-dev (without it, it is timestep-distilled like schnell)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -91,6 +92,7 @@ def build_tiny_flux(path: str | Path, *, kontext: bool = False, seed: int = 0) -
     transformer = FluxTransformer2DModel(
         patch_size=1, in_channels=4, num_layers=1, num_single_layers=1, attention_head_dim=16,
         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+        guidance_embeds=guidance_embeds,
     )
     vae = AutoencoderKL(
         sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1,

@@ -14,6 +14,7 @@ import gradio as gr
 from PIL import Image
 
 from backends.base import BackendError
+from backends.runtime import gpu_handler
 from studio import editing
 from studio.editing.runner import DEFAULT_TIMEOUT_S, supports_mask
 from studio.images import ImageLoadError, load_image
@@ -175,6 +176,7 @@ def wire(ctx: UIContext) -> None:
         view, notices = editing.start_from_upload(studio, who, path, name=name)
         return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
 
+    @gpu_handler()
     def on_start_prompt_list(owner, prompt, backend, seed, request: gr.Request = None):
         who = _who(owner, request)
         view, notices = editing.start_from_prompt(studio, who, prompt, backend or "", seed=int(seed or 0))
@@ -218,6 +220,7 @@ def wire(ctx: UIContext) -> None:
     c["session_id"].change(None, [c["session_id"]], None, js=SET_URL_JS)
 
     # -- turns ----------------------------------------------------------------------------------
+    @gpu_handler()
     def on_send(owner, session_id, head, message, attach_as, editor, use_mask, backend, seed, steps,
                 guidance_scale, image_guidance_scale, strength, timeout, request: gr.Request = None):
         values = (seed, steps, guidance_scale, image_guidance_scale, strength)
@@ -290,6 +293,7 @@ def wire(ctx: UIContext) -> None:
         view = editing.set_head(studio, _who(owner, request), session_id, _node(turn))
         return render.session_values(studio, view, ["the next instruction continues from here; other branches are kept"])
 
+    @gpu_handler()
     def on_retry(owner, session_id, turn, backend, timeout, request: gr.Request = None):
         if not _node(turn):
             raise editing.EditingError("pick the failed turn to retry")
