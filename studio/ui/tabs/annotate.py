@@ -40,6 +40,9 @@ KEYS_JS = """() => {
 }"""
 
 
+CLEAR_CRITERIA_JS = "() => [" + ", ".join(["null"] * EXTRA_CRITERIA) + "]"  # next item: nothing chosen yet
+
+
 def _warn(exc: Exception) -> None:
     gr.Warning(str(exc))
 
@@ -115,6 +118,9 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> l
     return [view.guidelines, view.prompt, source, left, right, view.assignment_id, progress_text, first_label, *crit]
 
 
+VOTE_ITEM_OUT = slice(1, 7)  # [prompt, source, left, right, token, progress] of _item_outputs
+
+
 def _criterion_label(criterion: str) -> str:
     return KNOWN_CRITERIA.get(criterion, criterion.replace("_", " "))
 
@@ -180,13 +186,18 @@ def wire(ctx: UIContext) -> None:
                 items = _item_outputs(studio, turn.item, turn.progress.text())
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
-            return [turn.receipt.text(), *items]
+            return [turn.receipt.text(), *items[VOTE_ITEM_OUT]]
         on_vote.__name__ = f"vote_{choice}"
         return on_vote
 
+    # a vote changes what changes from one item of the batch to the next (the guidelines and the
+    # criteria labels stay as Start set them); the criteria radios are cleared in the page, and are
+    # no outputs, so a refused vote leaves them answerable
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
+    vote_out = [c["status"], *item_out[VOTE_ITEM_OUT]]
     for choice, button in c["buttons"].items():
-        button.click(make_vote(choice), vote_inputs, [c["status"], *item_out], api_name=f"vote_{choice}")
+        button.click(make_vote(choice), vote_inputs, vote_out, api_name=f"vote_{choice}"
+                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)
 
     def on_undo(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
