@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping, Sequence, Union
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -212,15 +212,121 @@ def _turn(conn: Connection, annotator: str, action: Action, timeout: timedelta) 
     return Turn(item=item, progress=_progress(conn, batch, annotator), receipt=receipt, note=note)
 
 
+# ---- the statements (built once: SQLAlchemy compiles each once per dialect and caches it) ----------
+
+def _param(name: str):
+    return bindparam(name)
+
+
+_BATCH_COLUMNS = (_B.c.id.label("batch_id"), _B.c.name.label("batch_name"), _B.c.overlap,
+                  _B.c.criteria.label("batch_criteria"), _B.c.guidelines, _B.c.status.label("batch_status"))
+_BATCH = select(*_BATCH_COLUMNS).where(or_(_B.c.id == _param("key"), _B.c.name == _param("key")))
+
+# the assignment voted on, with its item's models, its batch and any earlier vote on the item (a resend)
+_VOTED_ON = (
+    select(_A.c.id, _A.c.item_id, _A.c.annotator, _A.c.a_on_left, _A.c.status, _A.c.shown_at,
+           _I.c.model_a, _I.c.model_b, *_BATCH_COLUMNS,
+           _V.c.id.label("vote_id"), _V.c.shown_choice, _V.c.winner, _V.c.criteria)
+    .select_from(_A.join(_I, _I.c.id == _A.c.item_id).join(_B, _B.c.id == _A.c.batch_id)
+                 .outerjoin(_V, and_(_V.c.item_id == _A.c.item_id, _V.c.annotator == _A.c.annotator)))
+    .where(_A.c.id == _param("assignment_id"))
+    .with_for_update(of=_A)
+)
+_SET_STATUS = update(_A).where(_A.c.id == _param("assignment_id")).values(status=_param("new_status"))
+_SET_SHOWN = update(_A).where(_A.c.id == _param("assignment_id")).values(shown_at=_param("now"))
+_TAKE_SLOT = (update(_I).where(_I.c.id == _param("item_id"), _I.c.active < _param("overlap"))
+              .values(active=_I.c.active + 1))
+_FREE_SLOT = update(_I).where(_I.c.id == _param("item_id"), _I.c.active > 0).values(active=_I.c.active - 1)
+
+_LATEST_VOTE = (
+    select(_V.c.id, _V.c.assignment_id, _V.c.item_id, _V.c.winner)
+    .where(_V.c.batch_id == _param("batch_id"), _V.c.annotator == _param("annotator"),
+           ~exists().where(_R.c.vote_id == _V.c.id))
+    .order_by(_V.c.created_at.desc(), _V.c.id.desc())
+    .limit(1)
+)
+_LOCK_ASSIGNMENT = select(_A.c.id).where(_A.c.id == _param("assignment_id")).with_for_update()
+
+_VIEW_COLUMNS = (_I.c.prompt, _I.c.task, _I.c.output_a, _I.c.output_b, _I.c.source_image,
+                 _IMG_A.c.width.label("width_a"), _IMG_A.c.height.label("height_a"),
+                 _IMG_B.c.width.label("width_b"), _IMG_B.c.height.label("height_b"))
+
+
+def _with_images(frm):
+    return (frm.join(_IMG_A, _IMG_A.c.sha256 == _I.c.output_a)
+            .join(_IMG_B, _IMG_B.c.sha256 == _I.c.output_b))
+
+
+_MINE = (_A.c.batch_id == _param("batch_id"), _A.c.annotator == _param("annotator"))
+_OPEN_MINE = (
+    select(_A.c.id.label("assignment_id"), _A.c.a_on_left, *_VIEW_COLUMNS)
+    .select_from(_with_images(_A.join(_I, _I.c.id == _A.c.item_id)))
+    .where(*_MINE, _A.c.status == "open")
+    .order_by(_A.c.shown_at.desc(), _A.c.id.desc())
+    .limit(1)
+)
+_SEEN = select(_A.c.item_id).where(*_MINE)
+_FREE_ITEM = (
+    select(_I.c.id, *_VIEW_COLUMNS)
+    .select_from(_with_images(_I))
+    .where(_I.c.batch_id == _param("batch_id"), _I.c.active < _param("overlap"), _I.c.id.not_in(_SEEN))
+    .order_by(_I.c.active, _I.c.position)
+    .limit(1)
+)
+_FREE_ITEM_NOT_HELD = _FREE_ITEM.with_for_update(of=_I, skip_locked=True)
+_FREE_ITEM_WAITING = _FREE_ITEM.with_for_update(of=_I)
+_STALE = (
+    select(_A.c.id, _A.c.item_id)
+    .where(_A.c.batch_id == _param("batch_id"), _A.c.status == "open", _A.c.shown_at < _param("cutoff"))
+    .limit(200)
+    .with_for_update(skip_locked=True)
+)
+
+
+def _count(*where):
+    return select(func.count()).where(*where).scalar_subquery()
+
+
+_VR = _V.alias("retracted_vote")
+_IN_BATCH = _param("batch_id")
+_PROGRESS = select(
+    # the annotator's standing votes and skips
+    (_count(_V.c.batch_id == _IN_BATCH, _V.c.annotator == _param("annotator"))
+     - _count(_R.c.batch_id == _IN_BATCH, _R.c.annotator == _param("annotator"))).label("done"),
+    _count(*_MINE, _A.c.status == "open").label("open_mine"),
+    _count(_I.c.batch_id == _IN_BATCH, _I.c.active < _param("overlap"), _I.c.id.not_in(_SEEN)).label("free"),
+    _count(_I.c.batch_id == _IN_BATCH).label("items"),
+    # the batch's standing votes that judged (skips left out)
+    (_count(_V.c.batch_id == _IN_BATCH, _V.c.winner != "skip")
+     - select(func.count()).select_from(_R.join(_VR, _VR.c.id == _R.c.vote_id))
+     .where(_R.c.batch_id == _IN_BATCH, _VR.c.winner != "skip").scalar_subquery()).label("votes"),
+)
+
+
 # ---- step 3: the facts ----------------------------------------------------------------------------
 
-def _batch(conn: Connection, key: str):
+@dataclass(frozen=True)
+class _Batch:
+    id: str
+    name: str
+    overlap: int
+    criteria: list[str]
+    guidelines: str
+    status: str
+
+    @classmethod
+    def of(cls, row) -> "_Batch":
+        return cls(row.batch_id, row.batch_name, row.overlap, list(row.batch_criteria or ["overall"]),
+                   row.guidelines or "", row.batch_status)
+
+
+def _batch(conn: Connection, key: str) -> _Batch:
     key = (key or "").strip()
-    rows = conn.execute(select(_B).where(or_(_B.c.id == key, _B.c.name == key))).all()
-    row = next((r for r in rows if r.id == key), None) or next(iter(rows), None)
+    rows = conn.execute(_BATCH, {"key": key}).all()
+    row = next((r for r in rows if r.batch_id == key), None) or next(iter(rows), None)
     if row is None:
         raise AnnotationError(f"no comparison batch {key!r}")
-    return row
+    return _Batch.of(row)
 
 
 def _winner(choice: str, a_on_left: bool) -> str:
@@ -246,181 +352,108 @@ def criteria_winners(criteria: list[str], choice: str, extra: Mapping[str, str] 
     return by_criterion
 
 
-def _receipt(row, a_on_left: bool, choice: str, winner: str, criteria: dict, duplicate: bool) -> VoteReceipt:
-    left, right = (row.model_a, row.model_b) if a_on_left else (row.model_b, row.model_a)
-    return VoteReceipt(item_id=row.item_id, winner=winner, shown_choice=choice, left_model=left,
-                       right_model=right, duplicate=duplicate, criteria=dict(criteria))
-
-
-def _record_vote(conn: Connection, annotator: str, vote: Vote, now: datetime):
-    """Store the vote on the annotator's assignment; returns (receipt, batch row)."""
-    assignment_id = (vote.assignment_id or "").strip()
-    row = conn.execute(
-        select(_A.c.id, _A.c.item_id, _A.c.batch_id, _A.c.annotator, _A.c.a_on_left, _A.c.status, _A.c.shown_at,
-               _I.c.model_a, _I.c.model_b)
-        .select_from(_A.join(_I, _I.c.id == _A.c.item_id))
-        .where(_A.c.id == assignment_id)
-        .with_for_update(of=_A)
-    ).first()
+def _record_vote(conn: Connection, annotator: str, vote: Vote, now: datetime) -> tuple[VoteReceipt, _Batch]:
+    """Store the vote on the annotator's assignment (nothing for a resend); returns (receipt, batch)."""
+    row = conn.execute(_VOTED_ON, {"assignment_id": (vote.assignment_id or "").strip()}).first()
     if row is None or row.annotator != annotator:
         raise AnnotationError("this item is not assigned to you; reload to get your next item")
-    batch = conn.execute(select(_B).where(_B.c.id == row.batch_id)).one()
-    earlier = conn.execute(
-        select(_V.c.shown_choice, _V.c.winner, _V.c.criteria)
-        .where(_V.c.item_id == row.item_id, _V.c.annotator == annotator)
-    ).first()
-    if earlier is not None:
+    batch = _Batch.of(row)
+    left, right = (row.model_a, row.model_b) if row.a_on_left else (row.model_b, row.model_a)
+    if row.vote_id is not None:
         if row.status == "retracted":
             raise AnnotationError("you withdrew your vote on this item and it has gone to other annotators; "
                                   "press Start for your next item")
-        return _receipt(row, row.a_on_left, earlier.shown_choice, earlier.winner, earlier.criteria, True), batch
+        return VoteReceipt(item_id=row.item_id, winner=row.winner, shown_choice=row.shown_choice, left_model=left,
+                           right_model=right, duplicate=True, criteria=dict(row.criteria)), batch
     if row.status not in ("open", "expired"):
         raise AnnotationError("this item is no longer assigned to you; press Start for your next item")
-    criteria = list(batch.criteria or ["overall"])
-    by_criterion = criteria_winners(criteria, vote.choice, vote.criteria, row.a_on_left)
+    by_criterion = criteria_winners(batch.criteria, vote.choice, vote.criteria, row.a_on_left)
+    winner = by_criterion[batch.criteria[0]]
     shown = row.shown_at if row.shown_at.tzinfo else row.shown_at.replace(tzinfo=now.tzinfo)
-    conn.execute(insert(_V).values(
-        id=new_id(), item_id=row.item_id, batch_id=row.batch_id, assignment_id=row.id, annotator=annotator,
-        shown_choice=vote.choice, a_on_left=row.a_on_left, winner=by_criterion[criteria[0]],
-        criteria=by_criterion, latency_ms=int((now - shown).total_seconds() * 1000), created_at=now))
-    conn.execute(update(_A).where(_A.c.id == row.id)
-                 .values(status="skipped" if vote.choice == "skip" else "voted"))
+    conn.execute(insert(_V), {
+        "id": new_id(), "item_id": row.item_id, "batch_id": batch.id, "assignment_id": row.id,
+        "annotator": annotator, "shown_choice": vote.choice, "a_on_left": row.a_on_left, "winner": winner,
+        "criteria": by_criterion, "latency_ms": int((now - shown).total_seconds() * 1000), "created_at": now})
+    conn.execute(_SET_STATUS, {"assignment_id": row.id, "new_status": "skipped" if vote.choice == "skip" else "voted"})
     if row.status == "open" and vote.choice == "skip":
-        _free_slot(conn, row.item_id)
+        conn.execute(_FREE_SLOT, {"item_id": row.item_id})
     elif row.status == "expired" and vote.choice != "skip":
         # the slot was given up while the annotator was still looking: take one back if there is room
-        conn.execute(update(_I).where(_I.c.id == row.item_id, _I.c.active < batch.overlap)
-                     .values(active=_I.c.active + 1))
-    return _receipt(row, row.a_on_left, vote.choice, by_criterion[criteria[0]], by_criterion, False), batch
+        conn.execute(_TAKE_SLOT, {"item_id": row.item_id, "overlap": batch.overlap})
+    return VoteReceipt(item_id=row.item_id, winner=winner, shown_choice=vote.choice, left_model=left,
+                       right_model=right, criteria=by_criterion), batch
 
 
-def _retract(conn: Connection, batch, annotator: str, now: datetime) -> str:
+def _retract(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> str:
     """Withdraw the annotator's latest vote in the batch; returns the note for them."""
-    latest = conn.execute(
-        select(_V.c.id, _V.c.assignment_id, _V.c.item_id, _V.c.winner)
-        .where(_V.c.batch_id == batch.id, _V.c.annotator == annotator, ~exists().where(_R.c.vote_id == _V.c.id))
-        .order_by(_V.c.created_at.desc(), _V.c.id.desc())
-        .limit(1)
-    ).first()
+    latest = conn.execute(_LATEST_VOTE, {"batch_id": batch.id, "annotator": annotator}).first()
     if latest is None:
         raise AnnotationError("nothing to undo")
-    conn.execute(select(_A.c.id).where(_A.c.id == latest.assignment_id).with_for_update())
-    conn.execute(insert(_R).values(id=new_id(), vote_id=latest.id, batch_id=batch.id, annotator=annotator,
-                                   created_at=now))
-    conn.execute(update(_A).where(_A.c.id == latest.assignment_id).values(status="retracted"))
+    conn.execute(_LOCK_ASSIGNMENT, {"assignment_id": latest.assignment_id})
+    conn.execute(insert(_R), {"id": new_id(), "vote_id": latest.id, "batch_id": batch.id, "annotator": annotator,
+                              "created_at": now})
+    conn.execute(_SET_STATUS, {"assignment_id": latest.assignment_id, "new_status": "retracted"})
     if latest.winner == "skip":  # the skip gave its slot up already
         return "Your skip was withdrawn."
-    _free_slot(conn, latest.item_id)
+    conn.execute(_FREE_SLOT, {"item_id": latest.item_id})
     return "Your last vote was withdrawn. That item goes to other annotators; you will not see it again."
-
-
-def _free_slot(conn: Connection, item_id: str) -> None:
-    conn.execute(update(_I).where(_I.c.id == item_id, _I.c.active > 0).values(active=_I.c.active - 1))
 
 
 # ---- step 4: the next item ------------------------------------------------------------------------
 
-_VIEW_COLUMNS = (_I.c.prompt, _I.c.task, _I.c.output_a, _I.c.output_b, _I.c.source_image,
-                 _IMG_A.c.width.label("width_a"), _IMG_A.c.height.label("height_a"),
-                 _IMG_B.c.width.label("width_b"), _IMG_B.c.height.label("height_b"))
-
-
-def _with_images(frm):
-    return (frm.join(_IMG_A, _IMG_A.c.sha256 == _I.c.output_a)
-            .join(_IMG_B, _IMG_B.c.sha256 == _I.c.output_b))
-
-
-def _view(row, batch, assignment_id: str, a_on_left: bool) -> ItemView:
+def _view(row, batch: _Batch, assignment_id: str, a_on_left: bool) -> ItemView:
     left, right = (row.output_a, row.output_b) if a_on_left else (row.output_b, row.output_a)
     return ItemView(
         assignment_id=assignment_id, batch_id=batch.id, prompt=row.prompt, task=row.task,
         left_image=left, right_image=right, source_image=row.source_image,
-        criteria=list(batch.criteria or ["overall"]), guidelines=batch.guidelines or "",
+        criteria=list(batch.criteria), guidelines=batch.guidelines,
         canvas=(max(row.width_a, row.width_b), max(row.height_a, row.height_b)),
     )
 
 
-def _resume(conn: Connection, batch, annotator: str, now: datetime) -> ItemView | None:
+def _resume(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> ItemView | None:
     """The open item the annotator was shown last (after a reload, a resend), marked as shown now."""
-    row = conn.execute(
-        select(_A.c.id.label("assignment_id"), _A.c.a_on_left, *_VIEW_COLUMNS)
-        .select_from(_with_images(_A.join(_I, _I.c.id == _A.c.item_id)))
-        .where(_A.c.batch_id == batch.id, _A.c.annotator == annotator, _A.c.status == "open")
-        .order_by(_A.c.shown_at.desc(), _A.c.id.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_OPEN_MINE, {"batch_id": batch.id, "annotator": annotator}).first()
     if row is None:
         return None
-    conn.execute(update(_A).where(_A.c.id == row.assignment_id).values(shown_at=now))
+    conn.execute(_SET_SHOWN, {"assignment_id": row.assignment_id, "now": now})
     return _view(row, batch, row.assignment_id, row.a_on_left)
 
 
-def _claim(conn: Connection, batch, annotator: str, now: datetime) -> ItemView | None:
+def _claim(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> ItemView | None:
     """A slot of the least covered item with room that the annotator has not been shown.
 
     On PostgreSQL the item row is locked: first skipping rows other transactions hold (so concurrent
     annotators spread over the free items instead of queueing for the first), then, only when that
     finds none, waiting for them (one of them may still have room after its holder commits).
     """
-    seen = select(_A.c.item_id).where(_A.c.batch_id == batch.id, _A.c.annotator == annotator)
-    free = (select(_I.c.id, *_VIEW_COLUMNS)
-            .select_from(_with_images(_I))
-            .where(_I.c.batch_id == batch.id, _I.c.active < batch.overlap, _I.c.id.not_in(seen))
-            .order_by(_I.c.active, _I.c.position)
-            .limit(1))
-    row = conn.execute(free.with_for_update(of=_I, skip_locked=True)).first()
+    params = {"batch_id": batch.id, "annotator": annotator, "overlap": batch.overlap}
+    row = conn.execute(_FREE_ITEM_NOT_HELD, params).first()
     if row is None and conn.dialect.name == "postgresql":
-        row = conn.execute(free.with_for_update(of=_I)).first()
+        row = conn.execute(_FREE_ITEM_WAITING, params).first()
     if row is None:
         return None
-    taken = conn.execute(update(_I).where(_I.c.id == row.id, _I.c.active < batch.overlap)
-                         .values(active=_I.c.active + 1))
-    if taken.rowcount != 1:  # not with the row locked; should it happen, the transaction runs again
-        raise _Collision()
+    if conn.execute(_TAKE_SLOT, {"item_id": row.id, "overlap": batch.overlap}).rowcount != 1:
+        raise _Collision()  # not with the row locked; should it happen, the transaction runs again
     assignment_id, a_on_left = new_id(), _rng.random() < 0.5
-    conn.execute(insert(_A).values(id=assignment_id, item_id=row.id, batch_id=batch.id, annotator=annotator,
-                                   a_on_left=a_on_left, status="open", created_at=now, shown_at=now))
+    conn.execute(insert(_A), {"id": assignment_id, "item_id": row.id, "batch_id": batch.id, "annotator": annotator,
+                              "a_on_left": a_on_left, "status": "open", "created_at": now, "shown_at": now})
     return _view(row, batch, assignment_id, a_on_left)
 
 
-def _expire_stale(conn: Connection, batch, cutoff: datetime) -> int:
+def _expire_stale(conn: Connection, batch: _Batch, cutoff: datetime) -> int:
     """Free the slots of assignments shown before ``cutoff`` and still unanswered; returns how many."""
-    stale = conn.execute(
-        select(_A.c.id, _A.c.item_id)
-        .where(_A.c.batch_id == batch.id, _A.c.status == "open", _A.c.shown_at < cutoff)
-        .limit(200)
-        .with_for_update(skip_locked=True)
-    ).all()
+    stale = conn.execute(_STALE, {"batch_id": batch.id, "cutoff": cutoff}).all()
     for assignment_id, item_id in stale:
-        conn.execute(update(_A).where(_A.c.id == assignment_id).values(status="expired"))
-        _free_slot(conn, item_id)
+        conn.execute(_SET_STATUS, {"assignment_id": assignment_id, "new_status": "expired"})
+        conn.execute(_FREE_SLOT, {"item_id": item_id})
     return len(stale)
 
 
 # ---- step 5: progress -----------------------------------------------------------------------------
 
-def _count(*where):
-    return select(func.count()).where(*where).scalar_subquery()
-
-
-_VR = _V.alias("retracted_vote")
-
-
-def _progress(conn: Connection, batch, annotator: str) -> Progress:
+def _progress(conn: Connection, batch: _Batch, annotator: str) -> Progress:
     """Votes (and skips) by this annotator that stand, items still open to them, the batch's coverage."""
-    seen = select(_A.c.item_id).where(_A.c.batch_id == batch.id, _A.c.annotator == annotator)
-    mine = (_count(_V.c.batch_id == batch.id, _V.c.annotator == annotator)
-            - _count(_R.c.batch_id == batch.id, _R.c.annotator == annotator))
-    judged = (_count(_V.c.batch_id == batch.id, _V.c.winner != "skip")
-              - select(func.count()).select_from(_R.join(_VR, _VR.c.id == _R.c.vote_id))
-              .where(_R.c.batch_id == batch.id, _VR.c.winner != "skip").scalar_subquery())
-    done, open_mine, free, items, votes = conn.execute(select(
-        mine,
-        _count(_A.c.batch_id == batch.id, _A.c.annotator == annotator, _A.c.status == "open"),
-        _count(_I.c.batch_id == batch.id, _I.c.active < batch.overlap, _I.c.id.not_in(seen)),
-        _count(_I.c.batch_id == batch.id),
-        judged,
-    )).one()
-    return Progress(done=done, available=done + open_mine + free, batch_votes=votes,
-                    batch_target=items * batch.overlap)
-
+    row = conn.execute(_PROGRESS, {"batch_id": batch.id, "annotator": annotator, "overlap": batch.overlap}).one()
+    return Progress(done=row.done, available=row.done + row.open_mine + row.free, batch_votes=row.votes,
+                    batch_target=row.items * batch.overlap)
