@@ -122,6 +122,8 @@ class VoteReceipt:
     right_model: str
     duplicate: bool = False
     criteria: dict[str, str] = field(default_factory=dict)
+    #: the voted item showed a source image (an edit): the page knows what it shows without asking
+    had_source: bool = False
 
     def text(self) -> str:
         if self.shown_choice == "skip":
@@ -225,7 +227,7 @@ _BATCH = select(*_BATCH_COLUMNS).where(or_(_B.c.id == _param("key"), _B.c.name =
 # the assignment voted on, with its item's models, its batch and any earlier vote on the item (a resend)
 _VOTED_ON = (
     select(_A.c.id, _A.c.item_id, _A.c.annotator, _A.c.a_on_left, _A.c.status, _A.c.shown_at,
-           _I.c.model_a, _I.c.model_b, *_BATCH_COLUMNS,
+           _I.c.model_a, _I.c.model_b, _I.c.source_image, *_BATCH_COLUMNS,
            _V.c.id.label("vote_id"), _V.c.shown_choice, _V.c.winner, _V.c.criteria)
     .select_from(_A.join(_I, _I.c.id == _A.c.item_id).join(_B, _B.c.id == _A.c.batch_id)
                  .outerjoin(_V, and_(_V.c.item_id == _A.c.item_id, _V.c.annotator == _A.c.annotator)))
@@ -364,7 +366,8 @@ def _record_vote(conn: Connection, annotator: str, vote: Vote, now: datetime) ->
             raise AnnotationError("you withdrew your vote on this item and it has gone to other annotators; "
                                   "press Start for your next item")
         return VoteReceipt(item_id=row.item_id, winner=row.winner, shown_choice=row.shown_choice, left_model=left,
-                           right_model=right, duplicate=True, criteria=dict(row.criteria)), batch
+                           right_model=right, duplicate=True, criteria=dict(row.criteria),
+                           had_source=row.source_image is not None), batch
     if row.status not in ("open", "expired"):
         raise AnnotationError("this item is no longer assigned to you; press Start for your next item")
     by_criterion = criteria_winners(batch.criteria, vote.choice, vote.criteria, row.a_on_left)
@@ -381,7 +384,7 @@ def _record_vote(conn: Connection, annotator: str, vote: Vote, now: datetime) ->
         # the slot was given up while the annotator was still looking: take one back if there is room
         conn.execute(_TAKE_SLOT, {"item_id": row.item_id, "overlap": batch.overlap})
     return VoteReceipt(item_id=row.item_id, winner=winner, shown_choice=vote.choice, left_model=left,
-                       right_model=right, criteria=by_criterion), batch
+                       right_model=right, criteria=by_criterion, had_source=row.source_image is not None), batch
 
 
 def _retract(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> str:

@@ -164,6 +164,7 @@ def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only
                                output_a=src["output_a"], model_a=MODELS[0], output_b=src["output_b"], model_b=MODELS[1])
     with _client(url, "bob") as client:
         out = _start(client, url, batch_id)
+        shown_source = out[6]["visible"]  # Start sets the source image's visibility for the first item
         seen = [out[PROMPT]]
         token = out[TOKEN]
         while True:
@@ -176,8 +177,14 @@ def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only
                 break
             is_edit = prompt in ("item 1", "item 3")
             seen.append(prompt)
-            assert source["visible"] is is_edit and (source.get("value") is not None) is is_edit
-            for image in (left, right, *([source["value"]] if is_edit else [])):
+            if is_edit != shown_source:  # the page changes only where it must
+                assert source["__type__"] == "update" and source["visible"] is is_edit
+                source_value = source.get("value")
+            else:
+                source_value = source
+            assert (source_value is not None) is is_edit
+            shown_source = is_edit
+            for image in (left, right, *([source_value] if is_edit else [])):
                 body = client.get(image["url"] if image["url"].startswith("http") else url + image["url"])
                 assert body.status_code == 200 and body.content[:8] == b"\x89PNG\r\n\x1a\n"
                 assert all(m.encode() not in body.content for m in MODELS)

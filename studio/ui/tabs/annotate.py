@@ -118,7 +118,22 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> l
     return [view.guidelines, view.prompt, source, left, right, view.assignment_id, progress_text, first_label, *crit]
 
 
-VOTE_ITEM_OUT = slice(1, 7)  # [prompt, source, left, right, token, progress] of _item_outputs
+def _next_item_outputs(studio, view: voting.ItemView | None, progress_text: str, had_source: bool) -> list[Any]:
+    """Values for [prompt, source, left, right, token, progress] after a vote: what changes from one
+    item of a batch to the next (the guidelines and criteria labels stay as Start set them).
+
+    Plain values where the page's layout stays: Gradio rebuilds a component's whole configuration
+    for every update it is sent, so the source image gets one only when it appears or goes.
+    """
+    if view is None:
+        return ["No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
+                None, None, "", progress_text]
+    left, right, source_file = views.item_files(studio, view)
+    if source_file:
+        source = source_file if had_source else gr.update(value=source_file, visible=True)
+    else:
+        source = gr.update(value=None, visible=False) if had_source else None
+    return [view.prompt, source, left, right, view.assignment_id, progress_text]
 
 
 def _criterion_label(criterion: str) -> str:
@@ -183,10 +198,10 @@ def wire(ctx: UIContext) -> None:
                 raise gr.Error("Nothing to vote on: press Start to get an item.")
             try:
                 turn = voting.annotate(studio, who.name, voting.Vote(token, choice, [c1, c2, c3]))
-                items = _item_outputs(studio, turn.item, turn.progress.text())
+                items = _next_item_outputs(studio, turn.item, turn.progress.text(), turn.receipt.had_source)
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
-            return [turn.receipt.text(), *items[VOTE_ITEM_OUT]]
+            return [turn.receipt.text(), *items]
         on_vote.__name__ = f"vote_{choice}"
         return on_vote
 
@@ -194,7 +209,7 @@ def wire(ctx: UIContext) -> None:
     # criteria labels stay as Start set them); the criteria radios are cleared in the page, and are
     # no outputs, so a refused vote leaves them answerable
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
-    vote_out = [c["status"], *item_out[VOTE_ITEM_OUT]]
+    vote_out = [c["status"], c["prompt"], c["source"], c["left"], c["right"], c["token"], c["progress"]]
     for choice, button in c["buttons"].items():
         button.click(make_vote(choice), vote_inputs, vote_out, api_name=f"vote_{choice}"
                      ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)
