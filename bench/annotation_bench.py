@@ -113,8 +113,14 @@ class Session:
 
     def call(self, api: str, data: list) -> list:
         body = json.dumps({"data": data, "session_hash": self.session_hash})
-        self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
-        r = self.conn.getresponse()
+        try:
+            self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the server closed a keep-alive connection left idle (waiting for the other clients): reconnect
+            self.conn.close()
+            self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+            r = self.conn.getresponse()
         text = r.read()
         if r.status != 200:
             raise RuntimeError(f"{api}: HTTP {r.status} {text[:200]!r}")

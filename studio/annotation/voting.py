@@ -216,13 +216,9 @@ def _turn(conn: Connection, annotator: str, action: Action, timeout: timedelta) 
 
 # ---- the statements (built once: SQLAlchemy compiles each once per dialect and caches it) ----------
 
-def _param(name: str):
-    return bindparam(name)
-
-
 _BATCH_COLUMNS = (_B.c.id.label("batch_id"), _B.c.name.label("batch_name"), _B.c.overlap,
                   _B.c.criteria.label("batch_criteria"), _B.c.guidelines, _B.c.status.label("batch_status"))
-_BATCH = select(*_BATCH_COLUMNS).where(or_(_B.c.id == _param("key"), _B.c.name == _param("key")))
+_BATCH = select(*_BATCH_COLUMNS).where(or_(_B.c.id == bindparam("key"), _B.c.name == bindparam("key")))
 
 # the assignment voted on, with its item's models, its batch and any earlier vote on the item (a resend)
 _VOTED_ON = (
@@ -231,23 +227,23 @@ _VOTED_ON = (
            _V.c.id.label("vote_id"), _V.c.shown_choice, _V.c.winner, _V.c.criteria)
     .select_from(_A.join(_I, _I.c.id == _A.c.item_id).join(_B, _B.c.id == _A.c.batch_id)
                  .outerjoin(_V, and_(_V.c.item_id == _A.c.item_id, _V.c.annotator == _A.c.annotator)))
-    .where(_A.c.id == _param("assignment_id"))
+    .where(_A.c.id == bindparam("assignment_id"))
     .with_for_update(of=_A)
 )
-_SET_STATUS = update(_A).where(_A.c.id == _param("assignment_id")).values(status=_param("new_status"))
-_SET_SHOWN = update(_A).where(_A.c.id == _param("assignment_id")).values(shown_at=_param("now"))
-_TAKE_SLOT = (update(_I).where(_I.c.id == _param("item_id"), _I.c.active < _param("overlap"))
+_SET_STATUS = update(_A).where(_A.c.id == bindparam("assignment_id")).values(status=bindparam("new_status"))
+_SET_SHOWN = update(_A).where(_A.c.id == bindparam("assignment_id")).values(shown_at=bindparam("now"))
+_TAKE_SLOT = (update(_I).where(_I.c.id == bindparam("item_id"), _I.c.active < bindparam("overlap"))
               .values(active=_I.c.active + 1))
-_FREE_SLOT = update(_I).where(_I.c.id == _param("item_id"), _I.c.active > 0).values(active=_I.c.active - 1)
+_FREE_SLOT = update(_I).where(_I.c.id == bindparam("item_id"), _I.c.active > 0).values(active=_I.c.active - 1)
 
 _LATEST_VOTE = (
     select(_V.c.id, _V.c.assignment_id, _V.c.item_id, _V.c.winner)
-    .where(_V.c.batch_id == _param("batch_id"), _V.c.annotator == _param("annotator"),
+    .where(_V.c.batch_id == bindparam("batch_id"), _V.c.annotator == bindparam("annotator"),
            ~exists().where(_R.c.vote_id == _V.c.id))
     .order_by(_V.c.created_at.desc(), _V.c.id.desc())
     .limit(1)
 )
-_LOCK_ASSIGNMENT = select(_A.c.id).where(_A.c.id == _param("assignment_id")).with_for_update()
+_LOCK_ASSIGNMENT = select(_A.c.id).where(_A.c.id == bindparam("assignment_id")).with_for_update()
 
 _VIEW_COLUMNS = (_I.c.prompt, _I.c.task, _I.c.output_a, _I.c.output_b, _I.c.source_image,
                  _IMG_A.c.width.label("width_a"), _IMG_A.c.height.label("height_a"),
@@ -259,7 +255,7 @@ def _with_images(frm):
             .join(_IMG_B, _IMG_B.c.sha256 == _I.c.output_b))
 
 
-_MINE = (_A.c.batch_id == _param("batch_id"), _A.c.annotator == _param("annotator"))
+_MINE = (_A.c.batch_id == bindparam("batch_id"), _A.c.annotator == bindparam("annotator"))
 _OPEN_MINE = (
     select(_A.c.id.label("assignment_id"), _A.c.a_on_left, *_VIEW_COLUMNS)
     .select_from(_with_images(_A.join(_I, _I.c.id == _A.c.item_id)))
@@ -271,7 +267,7 @@ _SEEN = select(_A.c.item_id).where(*_MINE)
 _FREE_ITEM = (
     select(_I.c.id, *_VIEW_COLUMNS)
     .select_from(_with_images(_I))
-    .where(_I.c.batch_id == _param("batch_id"), _I.c.active < _param("overlap"), _I.c.id.not_in(_SEEN))
+    .where(_I.c.batch_id == bindparam("batch_id"), _I.c.active < bindparam("overlap"), _I.c.id.not_in(_SEEN))
     .order_by(_I.c.active, _I.c.position)
     .limit(1)
 )
@@ -279,7 +275,7 @@ _FREE_ITEM_NOT_HELD = _FREE_ITEM.with_for_update(of=_I, skip_locked=True)
 _FREE_ITEM_WAITING = _FREE_ITEM.with_for_update(of=_I)
 _STALE = (
     select(_A.c.id, _A.c.item_id)
-    .where(_A.c.batch_id == _param("batch_id"), _A.c.status == "open", _A.c.shown_at < _param("cutoff"))
+    .where(_A.c.batch_id == bindparam("batch_id"), _A.c.status == "open", _A.c.shown_at < bindparam("cutoff"))
     .limit(200)
     .with_for_update(skip_locked=True)
 )
@@ -290,13 +286,13 @@ def _count(*where):
 
 
 _VR = _V.alias("retracted_vote")
-_IN_BATCH = _param("batch_id")
+_IN_BATCH = bindparam("batch_id")
 _PROGRESS = select(
     # the annotator's standing votes and skips
-    (_count(_V.c.batch_id == _IN_BATCH, _V.c.annotator == _param("annotator"))
-     - _count(_R.c.batch_id == _IN_BATCH, _R.c.annotator == _param("annotator"))).label("done"),
+    (_count(_V.c.batch_id == _IN_BATCH, _V.c.annotator == bindparam("annotator"))
+     - _count(_R.c.batch_id == _IN_BATCH, _R.c.annotator == bindparam("annotator"))).label("done"),
     _count(*_MINE, _A.c.status == "open").label("open_mine"),
-    _count(_I.c.batch_id == _IN_BATCH, _I.c.active < _param("overlap"), _I.c.id.not_in(_SEEN)).label("free"),
+    _count(_I.c.batch_id == _IN_BATCH, _I.c.active < bindparam("overlap"), _I.c.id.not_in(_SEEN)).label("free"),
     _count(_I.c.batch_id == _IN_BATCH).label("items"),
     # the batch's standing votes that judged (skips left out)
     (_count(_V.c.batch_id == _IN_BATCH, _V.c.winner != "skip")

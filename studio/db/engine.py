@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-
-log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK_KEY = 0x57D10  # advisory lock id used while migrating
@@ -112,7 +109,6 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self._on_dispose: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -140,17 +136,7 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def on_dispose(self, fn: Callable[[], None]) -> None:
-        """Call ``fn`` when the database is disposed (to close connections held outside the pool)."""
-        self._on_dispose.append(fn)
-
     def dispose(self) -> None:
-        hooks, self._on_dispose = self._on_dispose, []
-        for fn in hooks:
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - closing must go on
-                log.exception("closing a held connection failed")
         self.engine.dispose()
 
 
