@@ -173,7 +173,8 @@ def annotate(studio, annotator: str, action: Action) -> Turn:
         except (IntegrityError, _Collision):
             continue  # a resend, or the same person in another tab, got there first: read again
         except OperationalError as exc:
-            if studio.db.dialect == "postgresql" and getattr(exc.orig, "sqlstate", "") in ("40P01", "40001"):
+            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3 / 2
+            if studio.db.dialect == "postgresql" and code in ("40P01", "40001"):  # deadlock, serialization
                 continue
             raise
     raise AnnotationError("the vote could not be stored; please try again")
