@@ -6,12 +6,13 @@ and leaderboard time for many votes.
 
 1. The real app (all tabs) runs in its own process on a temp data folder (SQLite) with one extra
    endpoint, ``noop``: registered like the vote buttons (the vote's very input components, the same
-   handler signature with the request and the sign-in profile, async like the vote handler, the
-   vote's concurrency limit and postprocessing setting) but returning one text without doing anything. ``--clients`` annotators call
-   ``vote_left`` (store the vote, then assign and return the next item with its two 512×512 images)
-   or ``noop``, ``--requests`` times each, alternating for ``--rounds`` rounds so drifting machine
-   load hits both alike. Reported: requests/s and p50/p99 latency per endpoint, the server's CPU time
-   per request, and the ratio vote/no-op throughput (target >= 0.8).
+   handler signature with the request and the sign-in profile, sync or async as the vote handler is,
+   the vote's concurrency limit and postprocessing setting) but returning one text without doing
+   anything. ``--clients`` annotators call ``vote_left`` (store the vote, then assign and return the
+   next item with its two 512×512 images) or ``noop``, ``--requests`` times each, alternating for
+   ``--rounds`` rounds so drifting machine load hits both alike. Reported: requests/s and p50/p99
+   latency per endpoint, the server's CPU time per request, and the ratio vote/no-op throughput
+   (targets: ratio >= 0.6 at 32 clients, vote p99 under 500 ms).
 
    Each client is one annotator with one session for the whole run, as a browser tab (or a
    ``gradio_client.Client``) is: it sends the same ``session_hash`` with every call, in the no-op and
@@ -112,8 +113,14 @@ class Session:
 
     def call(self, api: str, data: list) -> list:
         body = json.dumps({"data": data, "session_hash": self.session_hash})
-        self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
-        r = self.conn.getresponse()
+        try:
+            self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the server closed a keep-alive connection left idle (waiting for the other clients): reconnect
+            self.conn.close()
+            self.conn.request("POST", f"/gradio_api/call/{api}", body, {"Content-Type": "application/json"})
+            r = self.conn.getresponse()
         text = r.read()
         if r.status != 200:
             raise RuntimeError(f"{api}: HTTP {r.status} {text[:200]!r}")
@@ -249,7 +256,8 @@ def bench_http(args) -> None:
             cpu = statistics.fmean(ms for *_, ms in runs)
             print(f"{api:9s} overall: {summary[api]:7.1f} req/s   p50 {pct(lat, .5):7.1f} ms   "
                   f"p99 {pct(lat, .99):7.1f} ms   server CPU {cpu:5.1f} ms/req")
-        print(f"vote path / no-op throughput: {summary['vote_left'] / summary['noop']:.2f}  (target >= 0.8)")
+        print(f"vote path / no-op throughput: {summary['vote_left'] / summary['noop']:.2f}  (target >= 0.6; "
+              f"vote p99 target < 500 ms)")
     finally:
         proc.kill()
         proc.wait()

@@ -1,7 +1,8 @@
 """Blind pairwise preference annotation: comparison batches, assignment, votes and statistics.
 
-Entry points: :mod:`studio.annotation.service` (batches and items), :mod:`studio.annotation.voting`
-(what an annotator sees and votes), :mod:`studio.annotation.stats` (win/tie/loss, Bradley–Terry, Elo).
+Entry points: :mod:`studio.annotation.service` (batches and items), ``voting.annotate`` (start,
+vote, skip and undo: one transaction that records the fact and finds the next item),
+:mod:`studio.annotation.results` and :mod:`studio.annotation.stats` (derived from the standing votes).
 """
 
 

@@ -2,7 +2,9 @@
 
 A *batch* is a set of comparison *items* (one prompt, optional source image, two outputs with their
 model names). An *assignment* records that one annotator was shown one item, with the left/right
-order drawn for that annotator; a *vote* is one committed row per (item, annotator).
+order drawn for that annotator. Votes and retractions are facts, only ever added: a *vote* (or skip)
+is one row per (item, annotator); a *retraction* (an undo) names the vote it withdraws. Results,
+progress and ratings count the votes without a retraction.
 """
 from __future__ import annotations
 
@@ -97,7 +99,7 @@ class Assignment(Base):
     shown_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: True when the item's output A is shown on the left (labelled "A" to the annotator)
     a_on_left: Mapped[bool] = mapped_column(Boolean)
-    #: open | voted | skipped | expired | released
+    #: open | voted | skipped | expired | retracted (the annotator undid their vote: never shown to them again)
     status: Mapped[str] = mapped_column(String(16), default="open")
 
 
@@ -128,3 +130,21 @@ class PairwiseVote(Base):
     criteria: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     #: milliseconds between the item being shown and the vote
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Retraction(Base):
+    """An undo: the vote it withdraws stays on record; statistics leave it out."""
+
+    __tablename__ = "annotation_retractions"
+    __table_args__ = (
+        # one annotator's retractions in a batch (their progress)
+        Index("ix_annotation_retractions_batch_annotator", "batch_id", "annotator"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    vote_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("annotation_votes.id", ondelete="CASCADE"), unique=True
+    )
+    batch_id: Mapped[str] = mapped_column(String(32))
+    annotator: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

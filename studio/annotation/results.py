@@ -14,9 +14,9 @@ from sqlalchemy import select
 from studio.annotation import AnnotationError
 from studio.annotation.battles import Battles, build_battles
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
-from studio.annotation.quality import GOLD_ANSWERS, annotator_quality
 from studio.annotation.boards import leaderboard_json, select_judges
-from studio.annotation.service import resolve_batch
+from studio.annotation.quality import GOLD_ANSWERS, annotator_quality
+from studio.annotation.service import live_votes, resolve_batch
 
 VOTE_FIELDS = ("vote_id", "batch", "item_id", "annotator", "created_at", "task", "taxonomy_id", "prompt",
                "model_a", "model_b", "shown_left", "shown_right", "shown_choice", "winner", "criteria",
@@ -24,10 +24,12 @@ VOTE_FIELDS = ("vote_id", "batch", "item_id", "annotator", "created_at", "task",
 
 
 def vote_records(studio, batch: str | None = None) -> list[dict[str, Any]]:
-    """Every stored vote (skips included) joined with its item; one dict per vote, oldest first."""
+    """Every standing vote (skips included, withdrawn ones left out) joined with its item; one dict
+    per vote, oldest first. Everything the results show is derived from these."""
     stmt = (select(PairwiseVote, ComparisonItem, ComparisonBatch.name)
             .join(ComparisonItem, ComparisonItem.id == PairwiseVote.item_id)
             .join(ComparisonBatch, ComparisonBatch.id == PairwiseVote.batch_id)
+            .where(live_votes())
             .order_by(PairwiseVote.created_at, PairwiseVote.id))
     if batch:
         stmt = stmt.where(PairwiseVote.batch_id == resolve_batch(studio, batch))

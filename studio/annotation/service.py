@@ -31,12 +31,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from studio.annotation import AnnotationError
-from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
+from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote, Retraction
 from studio.db.models import StoredImage
+
+
+def live_votes():
+    """The condition "this vote has not been withdrawn" (an undo records a retraction naming it)."""
+    return ~exists().where(Retraction.vote_id == PairwiseVote.id)
 
 TASKS = ("text-to-image", "edit")
 KNOWN_CRITERIA = {
@@ -175,19 +180,19 @@ def get_batch(studio, batch: str) -> BatchInfo:
         b = s.get(ComparisonBatch, batch_id)
         items = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id)) or 0
         votes = s.scalar(
-            select(func.count()).where(PairwiseVote.batch_id == batch_id, PairwiseVote.winner != "skip")
+            select(func.count()).where(PairwiseVote.batch_id == batch_id, PairwiseVote.winner != "skip", live_votes())
         ) or 0
         return _info(b, items, votes)
 
 
 def list_batches(studio) -> list[BatchInfo]:
-    """Every batch, newest first, with item and (non-skip) vote counts."""
+    """Every batch, newest first, with item and vote counts (skips and withdrawn votes left out)."""
     with studio.db.session() as s:
         items = dict(s.execute(select(ComparisonItem.batch_id, func.count()).group_by(ComparisonItem.batch_id)).all())
         votes = dict(
             s.execute(
                 select(PairwiseVote.batch_id, func.count())
-                .where(PairwiseVote.winner != "skip")
+                .where(PairwiseVote.winner != "skip", live_votes())
                 .group_by(PairwiseVote.batch_id)
             ).all()
         )

@@ -1,72 +1,57 @@
-"""Images as annotators receive them: decoded and re-encoded without any metadata chunk.
+"""Images as annotators receive them: both sides of a comparison on one canvas, as PNG, without metadata.
 
-PNG text chunks can carry the backend's name (or a scene graph that gives it away); what reaches an
-annotator's browser is pixels only, in files named by the stored image's content hash.
+What reaches an annotator's browser before the vote must not tell the two models apart:
+- pixels only: every image is decoded and re-encoded, so no PNG text, EXIF or ICC chunk survives
+  (the store keeps the originals, untouched; they may name the backend);
+- one size and one format for both sides: each output is scaled to fit the item's canvas (the
+  larger width and height of the two) and centred on a neutral background, then written as an RGB
+  PNG, so neither the pixel size nor the file format nor the colour mode names a model;
+- names that say nothing: a view file is named by a keyed hash of the stored image's id and the
+  canvas (the key lives in this process only), so a name can be neither read back to a stored image
+  nor matched with the store's own URLs, which other tabs serve.
+
+Both sides are made in the same request, so the time a first showing takes is no signal either.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
+import secrets
 import tempfile
-import time
 from pathlib import Path
 
-from PIL import Image
-
-
-def view_image(studio, sha: str) -> Image.Image:
-    """The stored image with every metadata chunk dropped (PNG text may name the model)."""
-    img = studio.images.open(sha)
-    return Image.frombytes(img.mode, img.size, img.tobytes())
-
+from PIL import Image, ImageOps
 
 VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
+BACKGROUND = (128, 128, 128)
+_KEY = secrets.token_bytes(32)
 
 
-# stored image id -> (its view file, when this process last saw it exist): looked at again after
-# RECHECK_S, since a temp-folder cleaner may remove files
-_made: dict[str, tuple[str, float]] = {}
-RECHECK_S = 60.0
+def view_image(studio, sha: str, canvas: tuple[int, int] | None = None) -> Image.Image:
+    """The stored image as RGB pixels only, fitted into ``canvas`` (its own size when None)."""
+    with studio.images.open(sha) as img:
+        rgb = img.convert("RGB")
+    if canvas is not None and rgb.size != tuple(canvas):
+        rgb = ImageOps.pad(rgb, tuple(canvas), method=Image.Resampling.LANCZOS, color=BACKGROUND)
+    return Image.frombytes("RGB", rgb.size, rgb.tobytes())  # a new image: no info carried over
 
 
-def view_path(sha: str) -> Path:
-    """Where :func:`view_file` keeps the view of a stored image (it may not be made yet)."""
-    name = hashlib.sha256(f"annotate-view:{sha}".encode()).hexdigest()
-    return VIEW_DIR / name[:2] / f"{name}.png"
-
-
-def _known(sha: str) -> str | None:
-    hit = _made.get(sha)
-    return hit[0] if hit is not None and time.monotonic() - hit[1] < RECHECK_S else None
-
-
-def made(sha: str) -> bool:
-    """Whether the view of ``sha`` exists (mostly a dictionary look-up: votes ask on every click)."""
-    if _known(sha) is not None:
-        return True
-    path = view_path(sha)
-    if path.exists():
-        _made[sha] = (str(path), time.monotonic())
-        return True
-    return False
-
-
-def view_file(studio, sha: str) -> str:
-    """A PNG file of the stored image without metadata, made once per image (a temp-folder cache).
-
-    Serving a ready file spares a PNG encode per request. The file is named by a one-way hash of the
-    stored image's id, not the id itself: other tabs serve the store's files (with their metadata)
-    by id, so an annotator must not learn an id from a view URL.
-    """
-    known = _known(sha)
-    if known is not None:
-        return known
-    path = view_path(sha)
+def view_file(studio, sha: str, canvas: tuple[int, int] | None = None) -> str:
+    """A PNG file of :func:`view_image`, made once per (image, canvas) in a temp folder."""
+    tag = f"{sha}:{canvas[0]}x{canvas[1]}" if canvas is not None else sha
+    path = VIEW_DIR / f"{hmac.new(_KEY, tag.encode(), hashlib.sha256).hexdigest()}.png"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
+        VIEW_DIR.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=VIEW_DIR, prefix=".tmp-", suffix=".png")
         with os.fdopen(fd, "wb") as fh:
-            view_image(studio, sha).save(fh, format="PNG", compress_level=1)
+            view_image(studio, sha, canvas).save(fh, format="PNG", compress_level=1)
         os.replace(tmp, path)
-    _made[sha] = (str(path), time.monotonic())
     return str(path)
+
+
+def item_files(studio, view) -> tuple[str, str, str | None]:
+    """(left, right, source) files of an :class:`~studio.annotation.voting.ItemView`: both outputs
+    on the item's canvas; the source image (the same for both sides) at its own size."""
+    return (view_file(studio, view.left_image, view.canvas), view_file(studio, view.right_image, view.canvas),
+            view_file(studio, view.source_image) if view.source_image else None)

@@ -1,62 +1,89 @@
-"""What an annotator sees and does: the next item (blind), a vote, undo, progress.
+"""What an annotator does — start, vote (or skip), undo — through one entry point, :func:`annotate`.
 
-Assignment keeps every item within its batch's overlap under any number of concurrent annotators:
-taking an item is one conditional ``UPDATE annotation_items SET active = active + 1 WHERE id = ? AND
-active < overlap`` (atomic on SQLite and on PostgreSQL), and an annotator holds at most one slot per
-item (unique (item, annotator)). A slot is freed by a skip or when an assignment stays unanswered
-longer than ``settings.annotation_assignment_timeout_s`` (then it expires and goes to someone else).
+Votes are facts, only ever added: a vote or a skip is a row of ``annotation_votes``; an undo is a row
+of ``annotation_retractions`` naming the vote it withdraws. Progress, results and ratings count the
+votes that have no retraction.
 
-In-flight margin: the number of non-skip votes on an item never exceeds the overlap, except when an
-annotator answers an assignment *after* it expired and the freed slot was already taken again; each
-such late vote can add one over the overlap (none when every vote arrives within the timeout).
+Assignment keeps every item within its batch's overlap under any number of concurrent annotators. An
+*assignment* records that an item was put in front of one annotator (with the side drawn for output
+A); there is at most one per (item, annotator), so nobody is shown an item twice. An item's
+``active`` counts the assignments holding one of its ``overlap`` slots: taking one is the
+conditional ``UPDATE ... SET active = active + 1 WHERE active < overlap`` inside the transaction
+that records the assignment. A slot is freed by a skip, by an undo (the item goes back to the pool
+for others, never to the person who saw it revealed), or when an assignment stays unanswered longer
+than ``settings.annotation_assignment_timeout_s``.
 
-Views handed to the UI contain the prompt, the images as "left"/"right" and an opaque assignment id,
-never the model names; those come back only in the receipt of a vote.
+In-flight margin: a vote that arrives after its assignment expired and its slot went to someone else
+is still recorded, and can put the item one vote over its overlap (none when every vote arrives
+within the timeout).
+
+The views handed to the UI carry the prompt, the images as "left"/"right" and an opaque assignment
+id, never model names; those come back only in the receipt of a vote.
 """
 from __future__ import annotations
 
-import contextlib
 import random
-import threading
-import time
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Mapping, Sequence, Union
 
-from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from studio.annotation import AnnotationError
-from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote
-from studio.annotation.service import resolve_batch
+from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote, Retraction
 from studio.db.base import new_id, utcnow
+from studio.db.models import StoredImage
 
 #: the buttons an annotator has; "left" is the side labelled A
 CHOICES = ("left", "right", "tie", "tie_bad", "skip")
 _rng = random.SystemRandom()
-_sqlite_writer = threading.Lock()
+
+_A = Assignment.__table__
+_I = ComparisonItem.__table__
+_B = ComparisonBatch.__table__
+_V = PairwiseVote.__table__
+_R = Retraction.__table__
+_IMG_A, _IMG_B = StoredImage.__table__.alias("image_a"), StoredImage.__table__.alias("image_b")
 
 
-@contextlib.contextmanager
-def _writing(studio) -> Iterator[Any]:
-    """A short write transaction. On SQLite, writers of this process queue on a lock instead of
-    sleeping in SQLite's busy handler (which backs off in steps of milliseconds under contention)."""
-    if studio.db.dialect == "sqlite":
-        with _sqlite_writer, studio.db.session() as s:
-            yield s
-    else:
-        with studio.db.session() as s:
-            yield s
+# ---- what an annotator asks for -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Start:
+    """Show the annotator's current item in ``batch`` (after a reload), or give them a new one."""
+
+    batch: str
 
 
-class _StateChanged(Exception):
-    """The assignment changed between reading and writing (expired, voted); read again."""
+@dataclass(frozen=True)
+class Vote:
+    """A button on the item of ``assignment_id``: ``choice`` (one of :data:`CHOICES`) answers the
+    batch's first criterion; ``criteria`` the others (left/right/tie/tie_bad, all required), as a
+    dict by criterion name or a list in the batch's order of criteria after the first."""
 
+    assignment_id: str
+    choice: str
+    criteria: Mapping[str, str] | Sequence[str | None] = ()
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Withdraw the annotator's latest vote (or skip) in ``batch``."""
+
+    batch: str
+
+
+Action = Union[Start, Vote, Undo]
+
+
+# ---- what comes back ------------------------------------------------------------------------------
 
 @dataclass
 class ItemView:
-    """One blind item for one annotator: no model names, sides as the annotator sees them."""
+    """One blind item for one annotator: no model names, sides as the annotator sees them.
+    ``canvas`` is the pixel size both sides are served at."""
 
     assignment_id: str
     batch_id: str
@@ -67,11 +94,12 @@ class ItemView:
     source_image: str | None
     criteria: list[str]
     guidelines: str
+    canvas: tuple[int, int]
 
 
 @dataclass
 class Progress:
-    """An annotator's position in a batch and the batch's overall coverage."""
+    """An annotator's position in a batch and the batch's overall coverage (withdrawn votes left out)."""
 
     done: int
     available: int
@@ -106,93 +134,58 @@ class VoteReceipt:
         return f"Recorded{again}: {label}. A was {self.left_model}, B was {self.right_model}."
 
 
-def _winner(choice: str, a_on_left: bool) -> str:
-    if choice == "left":
-        return "model_a" if a_on_left else "model_b"
-    if choice == "right":
-        return "model_b" if a_on_left else "model_a"
-    return {"tie": "tie", "tie_bad": "tie (bothbad)", "skip": "skip"}[choice]
+@dataclass
+class Turn:
+    """The answer to one action: the receipt of a vote, a note about an undo, the item now in front
+    of the annotator (None when nothing is left for them) and their progress."""
+
+    item: ItemView | None
+    progress: Progress
+    receipt: VoteReceipt | None = None
+    note: str = ""
 
 
-def _view(item: ComparisonItem, batch: ComparisonBatch, a: Assignment) -> ItemView:
-    left, right = (item.output_a, item.output_b) if a.a_on_left else (item.output_b, item.output_a)
-    return ItemView(
-        assignment_id=a.id, batch_id=batch.id, prompt=item.prompt, task=item.task,
-        left_image=left, right_image=right, source_image=item.source_image,
-        criteria=list(batch.criteria or ["overall"]), guidelines=batch.guidelines or "",
-    )
+# ---- the entry point ------------------------------------------------------------------------------
 
+def annotate(studio, annotator: str, action: Action) -> Turn:
+    """Do what the annotator asked, and find their next item, in one transaction.
 
-def _timeout(studio) -> timedelta:
-    return timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
-
-
-_last_sweep: dict[str, float] = {}
-SWEEP_EVERY_S = 15.0
-
-
-def sweep_due(batch_id: str) -> bool:
-    """Whether :func:`expire_stale` would sweep the batch now (a clock check, nothing else)."""
-    return time.monotonic() - _last_sweep.get(batch_id, -1e9) >= SWEEP_EVERY_S
-
-
-def expire_stale(studio, batch_id: str, *, force: bool = False) -> int:
-    """Free the slots of assignments left unanswered past the timeout; returns how many.
-
-    Runs at most every SWEEP_EVERY_S seconds per batch in a process (unless forced): a late sweep
-    only delays when a slot frees, it never over-assigns.
+    1. Check the name and the action (nothing touches the database before this).
+    2. Open one write transaction (``Database.writing``: on SQLite it holds the write lock from the
+       start; on PostgreSQL the rows it takes are locked ``FOR UPDATE``, free items ``SKIP LOCKED``).
+    3. Record the fact: a vote or skip for :class:`Vote` (a resend records nothing and answers with
+       the first vote), a retraction of the latest vote for :class:`Undo`, nothing for :class:`Start`.
+    4. Find the next item: the open one the annotator was shown last, or a slot of the least covered
+       item with room that they have not been shown; when none has room, free the slots of
+       assignments left unanswered past the timeout and look once more.
+    5. Count the progress from the facts.
+    6. Commit, then answer. An error anywhere rolls the whole transaction back; one that collided
+       with a concurrent transaction on a unique key (or a PostgreSQL deadlock) runs it again.
     """
-    if not force and not sweep_due(batch_id):
-        return 0
-    _last_sweep[batch_id] = time.monotonic()
-    cutoff = utcnow() - _timeout(studio)
-    freed = 0
-    with studio.db.session() as s:
-        stale = s.execute(
-            select(Assignment.id, Assignment.item_id)
-            .where(Assignment.batch_id == batch_id, Assignment.status == "open", Assignment.shown_at < cutoff)
-            .limit(200)
-        ).all()
-    if not stale:
-        return 0
-    with _writing(studio) as s:
-        for aid, item_id in stale:
-            res = s.execute(
-                update(Assignment).where(Assignment.id == aid, Assignment.status == "open").values(status="expired")
-            )
-            if res.rowcount == 1:
-                s.execute(update(ComparisonItem).where(ComparisonItem.id == item_id)
-                          .values(active=ComparisonItem.active - 1))
-                freed += 1
-    return freed
+    annotator = check_annotator(annotator)
+    if isinstance(action, Vote) and action.choice not in CHOICES:
+        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {action.choice!r}")
+    timeout = timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
+    for _attempt in range(5):
+        try:
+            with studio.db.writing() as conn:
+                return _turn(conn, annotator, action, timeout)
+        except (IntegrityError, _Collision):
+            continue  # a resend, or the same person in another tab, got there first: read again
+        except OperationalError as exc:
+            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3 / 2
+            if studio.db.dialect == "postgresql" and code in ("40P01", "40001"):  # deadlock, serialization
+                continue
+            raise
+    raise AnnotationError("the vote could not be stored; please try again")
 
 
-def _open_assignment(studio, batch_row: ComparisonBatch, annotator: str) -> ItemView | None:
-    """The annotator's most recently shown open item (after a reload or an undo), marked as shown now."""
-    with studio.db.session() as s:
-        row = s.execute(
-            select(Assignment, ComparisonItem)
-            .join(ComparisonItem, ComparisonItem.id == Assignment.item_id)
-            .where(Assignment.batch_id == batch_row.id, Assignment.annotator == annotator,
-                   Assignment.status == "open")
-            .order_by(Assignment.shown_at.desc(), Assignment.id)
-            .limit(1)
-        ).first()
-    if row is None:
-        return None
-    a, item = row
-    with _writing(studio) as s:
-        s.execute(update(Assignment).where(Assignment.id == a.id).values(shown_at=utcnow()))
-    return _view(item, batch_row, a)
+class _Collision(Exception):
+    """A concurrent transaction changed what this one read: run it again."""
 
 
-def _batch_row(studio, batch: str) -> ComparisonBatch:
-    batch_id = resolve_batch(studio, batch)
-    with studio.db.session() as s:
-        return s.get(ComparisonBatch, batch_id)
-
-
-def _check_annotator(annotator: str) -> str:
+def check_annotator(annotator: str) -> str:
+    """The annotator name as stored."""
     annotator = (annotator or "").strip()
     if not annotator:
         raise AnnotationError("sign in (or type your name) before annotating")
@@ -201,108 +194,152 @@ def _check_annotator(annotator: str) -> str:
     return annotator
 
 
-def check_vote(annotator: str, choice: str) -> str:
-    """The annotator name as stored, after the checks every vote gets before touching the database."""
-    annotator = _check_annotator(annotator)
-    if choice not in CHOICES:
-        raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
-    return annotator
-
-
-def next_item(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None,
-              check_open: bool = True) -> ItemView | None:
-    """The annotator's current item (resumed after a reload) or a newly assigned one; None when done."""
-    annotator = _check_annotator(annotator)
-    b = batch_row if batch_row is not None else _batch_row(studio, batch)
-    current = _open_assignment(studio, b, annotator) if check_open else None
-    if current is not None:
-        return current
-    if b.status != "open":
-        raise AnnotationError(f"batch {b.name!r} is closed for annotation")
-    expire_stale(studio, b.id)
-    for _attempt in range(8):
-        with studio.db.session() as s:
-            seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == b.id)
-            rows = s.scalars(
-                select(ComparisonItem)
-                .where(ComparisonItem.batch_id == b.id, ComparisonItem.active < b.overlap,
-                       ComparisonItem.id.not_in(seen))
-                .order_by(ComparisonItem.active, ComparisonItem.position)
-                .limit(24)
-            ).all()
-        if not rows:
-            if expire_stale(studio, b.id, force=True):  # nothing free: reclaim stale slots first
-                continue
-            return None
-        # spread concurrent annotators over equally covered items instead of racing for the first
-        candidates = [r for r in rows if r.active == rows[0].active]
-        _rng.shuffle(candidates)
-        candidates += [r for r in rows if r.active != rows[0].active]
-        for item in candidates:
-            view = _take(studio, b, item, annotator)
-            if view is not None:
-                return view
-        current = _open_assignment(studio, b, annotator)
-        if current is not None:
-            return current
-    return None
-
-
-def _take(studio, batch: ComparisonBatch, item: ComparisonItem, annotator: str) -> ItemView | None:
-    """Claim one slot of ``item`` for ``annotator`` atomically; None if it filled up meanwhile."""
+def _turn(conn: Connection, annotator: str, action: Action, timeout: timedelta) -> Turn:
     now = utcnow()
-    a = Assignment(id=new_id(), item_id=item.id, batch_id=batch.id, annotator=annotator,
-                   a_on_left=_rng.random() < 0.5, status="open", created_at=now, shown_at=now)
-    try:
-        with _writing(studio) as s:
-            res = s.execute(
-                update(ComparisonItem)
-                .where(ComparisonItem.id == item.id, ComparisonItem.active < batch.overlap)
-                .values(active=ComparisonItem.active + 1)
-            )
-            if res.rowcount != 1:
-                return None
-            s.execute(insert(Assignment).values(id=a.id, item_id=a.item_id, batch_id=a.batch_id, annotator=annotator,
-                                                a_on_left=a.a_on_left, status="open", created_at=now, shown_at=now))
-    except IntegrityError:  # the same annotator claimed it from another tab at the same moment
-        return None
-    return _view(item, batch, a)
+    receipt, note = None, ""
+    if isinstance(action, Vote):
+        receipt, batch = _record_vote(conn, annotator, action, now)
+    else:
+        batch = _batch(conn, action.batch)
+        if isinstance(action, Undo):
+            note = _retract(conn, batch, annotator, now)
+    item = _resume(conn, batch, annotator, now)
+    if item is None:
+        if batch.status != "open":
+            if isinstance(action, Start):
+                raise AnnotationError(f"batch {batch.name!r} is closed for annotation")
+        else:
+            item = _claim(conn, batch, annotator, now)
+            if item is None and _expire_stale(conn, batch, now - timeout):
+                item = _claim(conn, batch, annotator, now)
+    return Turn(item=item, progress=_progress(conn, batch, annotator), receipt=receipt, note=note)
 
 
-def _receipt(vote: PairwiseVote, item: ComparisonItem, duplicate: bool) -> VoteReceipt:
-    left, right = (item.model_a, item.model_b) if vote.a_on_left else (item.model_b, item.model_a)
-    return VoteReceipt(item_id=item.id, winner=vote.winner, shown_choice=vote.shown_choice,
-                       left_model=left, right_model=right, duplicate=duplicate, criteria=dict(vote.criteria),
-                       had_source=item.source_image is not None)
+# ---- the statements (built once: SQLAlchemy compiles each once per dialect and caches it) ----------
+
+_BATCH_COLUMNS = (_B.c.id.label("batch_id"), _B.c.name.label("batch_name"), _B.c.overlap,
+                  _B.c.criteria.label("batch_criteria"), _B.c.guidelines, _B.c.status.label("batch_status"))
+_BATCH = select(*_BATCH_COLUMNS).where(or_(_B.c.id == bindparam("key"), _B.c.name == bindparam("key")))
+
+# the assignment voted on, with its item's models, its batch and any earlier vote on the item (a resend)
+_VOTED_ON = (
+    select(_A.c.id, _A.c.item_id, _A.c.annotator, _A.c.a_on_left, _A.c.status, _A.c.shown_at,
+           _I.c.model_a, _I.c.model_b, _I.c.source_image, *_BATCH_COLUMNS,
+           _V.c.id.label("vote_id"), _V.c.shown_choice, _V.c.winner, _V.c.criteria)
+    .select_from(_A.join(_I, _I.c.id == _A.c.item_id).join(_B, _B.c.id == _A.c.batch_id)
+                 .outerjoin(_V, and_(_V.c.item_id == _A.c.item_id, _V.c.annotator == _A.c.annotator)))
+    .where(_A.c.id == bindparam("assignment_id"))
+    .with_for_update(of=_A)
+)
+_SET_STATUS = update(_A).where(_A.c.id == bindparam("assignment_id")).values(status=bindparam("new_status"))
+_SET_SHOWN = update(_A).where(_A.c.id == bindparam("assignment_id")).values(shown_at=bindparam("now"))
+_TAKE_SLOT = (update(_I).where(_I.c.id == bindparam("item_id"), _I.c.active < bindparam("overlap"))
+              .values(active=_I.c.active + 1))
+_FREE_SLOT = update(_I).where(_I.c.id == bindparam("item_id"), _I.c.active > 0).values(active=_I.c.active - 1)
+
+_LATEST_VOTE = (
+    select(_V.c.id, _V.c.assignment_id, _V.c.item_id, _V.c.winner)
+    .where(_V.c.batch_id == bindparam("batch_id"), _V.c.annotator == bindparam("annotator"),
+           ~exists().where(_R.c.vote_id == _V.c.id))
+    .order_by(_V.c.created_at.desc(), _V.c.id.desc())
+    .limit(1)
+)
+_LOCK_ASSIGNMENT = select(_A.c.id).where(_A.c.id == bindparam("assignment_id")).with_for_update()
+
+_VIEW_COLUMNS = (_I.c.prompt, _I.c.task, _I.c.output_a, _I.c.output_b, _I.c.source_image,
+                 _IMG_A.c.width.label("width_a"), _IMG_A.c.height.label("height_a"),
+                 _IMG_B.c.width.label("width_b"), _IMG_B.c.height.label("height_b"))
 
 
-def vote(
-    studio,
-    assignment_id: str,
-    annotator: str,
-    choice: str,
-    *,
-    criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
-) -> VoteReceipt:
-    """Record one vote, committed before returning; a resend of the same assignment returns the first.
-
-    ``choice`` is one of :data:`CHOICES` for the batch's first criterion; ``criteria_choices`` gives
-    the other criteria (left/right/tie/tie_bad), all required when the batch asks for several: a
-    dict by criterion name, or a list in the batch's order of criteria after the first.
-    """
-    annotator = check_vote(annotator, choice)
-    for _attempt in range(5):
-        try:
-            return _vote_once(studio, assignment_id, annotator, choice, criteria_choices or {})[0]
-        except (IntegrityError, _StateChanged):
-            continue  # a concurrent resend (or an expiry) got there first: the next round reads it back
-    raise AnnotationError("the vote could not be stored; please try again")
+def _with_images(frm):
+    return (frm.join(_IMG_A, _IMG_A.c.sha256 == _I.c.output_a)
+            .join(_IMG_B, _IMG_B.c.sha256 == _I.c.output_b))
 
 
-def criteria_winners(criteria: list[str], choice: str, extra: dict[str, str] | Sequence[str | None],
+_MINE = (_A.c.batch_id == bindparam("batch_id"), _A.c.annotator == bindparam("annotator"))
+_OPEN_MINE = (
+    select(_A.c.id.label("assignment_id"), _A.c.a_on_left, *_VIEW_COLUMNS)
+    .select_from(_with_images(_A.join(_I, _I.c.id == _A.c.item_id)))
+    .where(*_MINE, _A.c.status == "open")
+    .order_by(_A.c.shown_at.desc(), _A.c.id.desc())
+    .limit(1)
+)
+_SEEN = select(_A.c.item_id).where(*_MINE)
+_FREE_ITEM = (
+    select(_I.c.id, *_VIEW_COLUMNS)
+    .select_from(_with_images(_I))
+    .where(_I.c.batch_id == bindparam("batch_id"), _I.c.active < bindparam("overlap"), _I.c.id.not_in(_SEEN))
+    .order_by(_I.c.active, _I.c.position)
+    .limit(1)
+)
+_FREE_ITEM_NOT_HELD = _FREE_ITEM.with_for_update(of=_I, skip_locked=True)
+_FREE_ITEM_WAITING = _FREE_ITEM.with_for_update(of=_I)
+_STALE = (
+    select(_A.c.id, _A.c.item_id)
+    .where(_A.c.batch_id == bindparam("batch_id"), _A.c.status == "open", _A.c.shown_at < bindparam("cutoff"))
+    .limit(200)
+    .with_for_update(skip_locked=True)
+)
+
+
+def _count(*where):
+    return select(func.count()).where(*where).scalar_subquery()
+
+
+_VR = _V.alias("retracted_vote")
+_IN_BATCH = bindparam("batch_id")
+_PROGRESS = select(
+    # the annotator's standing votes and skips
+    (_count(_V.c.batch_id == _IN_BATCH, _V.c.annotator == bindparam("annotator"))
+     - _count(_R.c.batch_id == _IN_BATCH, _R.c.annotator == bindparam("annotator"))).label("done"),
+    _count(*_MINE, _A.c.status == "open").label("open_mine"),
+    _count(_I.c.batch_id == _IN_BATCH, _I.c.active < bindparam("overlap"), _I.c.id.not_in(_SEEN)).label("free"),
+    _count(_I.c.batch_id == _IN_BATCH).label("items"),
+    # the batch's standing votes that judged (skips left out)
+    (_count(_V.c.batch_id == _IN_BATCH, _V.c.winner != "skip")
+     - select(func.count()).select_from(_R.join(_VR, _VR.c.id == _R.c.vote_id))
+     .where(_R.c.batch_id == _IN_BATCH, _VR.c.winner != "skip").scalar_subquery()).label("votes"),
+)
+
+
+# ---- step 3: the facts ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Batch:
+    id: str
+    name: str
+    overlap: int
+    criteria: list[str]
+    guidelines: str
+    status: str
+
+    @classmethod
+    def of(cls, row) -> "_Batch":
+        return cls(row.batch_id, row.batch_name, row.overlap, list(row.batch_criteria or ["overall"]),
+                   row.guidelines or "", row.batch_status)
+
+
+def _batch(conn: Connection, key: str) -> _Batch:
+    key = (key or "").strip()
+    rows = conn.execute(_BATCH, {"key": key}).all()
+    row = next((r for r in rows if r.batch_id == key), None) or next(iter(rows), None)
+    if row is None:
+        raise AnnotationError(f"no comparison batch {key!r}")
+    return _Batch.of(row)
+
+
+def _winner(choice: str, a_on_left: bool) -> str:
+    if choice == "left":
+        return "model_a" if a_on_left else "model_b"
+    if choice == "right":
+        return "model_b" if a_on_left else "model_a"
+    return {"tie": "tie", "tie_bad": "tie (bothbad)", "skip": "skip"}[choice]
+
+
+def criteria_winners(criteria: list[str], choice: str, extra: Mapping[str, str] | Sequence[str | None],
                      a_on_left: bool) -> dict[str, str]:
     """Winner per criterion (item's side): the button answers the first, ``extra`` the others."""
-    if not isinstance(extra, dict):
+    if not isinstance(extra, Mapping):
         extra = {crit: val for crit, val in zip(criteria[1:], extra) if val}
     by_criterion = {criteria[0]: _winner(choice, a_on_left)}
     if choice != "skip":
@@ -314,154 +351,109 @@ def criteria_winners(criteria: list[str], choice: str, extra: dict[str, str] | S
     return by_criterion
 
 
-def _vote_once(studio, assignment_id: str, annotator: str, choice: str,
-               extra: dict[str, str] | Sequence[str | None]) -> tuple[VoteReceipt, ComparisonBatch, int | None]:
-    with studio.db.session() as s:  # read everything in one statement; the write below is short
-        row = s.execute(
-            select(Assignment, ComparisonItem, ComparisonBatch, PairwiseVote, _other_open(annotator))
-            .join(ComparisonItem, ComparisonItem.id == Assignment.item_id)
-            .join(ComparisonBatch, ComparisonBatch.id == Assignment.batch_id)
-            .outerjoin(PairwiseVote, and_(PairwiseVote.item_id == Assignment.item_id,
-                                          PairwiseVote.annotator == Assignment.annotator))
-            .where(Assignment.id == (assignment_id or "").strip())
-        ).first()
-    if row is None or row[0].annotator != annotator:
+def _record_vote(conn: Connection, annotator: str, vote: Vote, now: datetime) -> tuple[VoteReceipt, _Batch]:
+    """Store the vote on the annotator's assignment (nothing for a resend); returns (receipt, batch)."""
+    row = conn.execute(_VOTED_ON, {"assignment_id": (vote.assignment_id or "").strip()}).first()
+    if row is None or row.annotator != annotator:
         raise AnnotationError("this item is not assigned to you; reload to get your next item")
-    a, item, batch, existing, other_open = row
-    if existing is not None:
-        return _receipt(existing, item, duplicate=True), batch, None
-    if a.status == "released":
-        raise AnnotationError("this item already has all the votes it needs; press Start for your next item")
-    criteria = list(batch.criteria or ["overall"])
-    by_criterion = criteria_winners(criteria, choice, extra, a.a_on_left)
-    now = utcnow()
-    shown = a.shown_at
-    if shown is not None and shown.tzinfo is None:
-        shown = shown.replace(tzinfo=now.tzinfo)
-    latency = int((now - shown).total_seconds() * 1000) if shown is not None else None
-    v = PairwiseVote(id=new_id(), item_id=a.item_id, batch_id=a.batch_id, assignment_id=a.id,
-                     annotator=annotator, shown_choice=choice, a_on_left=a.a_on_left,
-                     winner=by_criterion[criteria[0]], criteria=by_criterion, latency_ms=latency, created_at=now)
-    with _writing(studio) as s:
-        res = s.execute(update(Assignment).where(Assignment.id == a.id, Assignment.status == a.status)
-                        .values(status="skipped" if choice == "skip" else "voted"))
-        if res.rowcount != 1:
-            raise _StateChanged()
-        s.execute(insert(PairwiseVote).values(
-            id=v.id, item_id=v.item_id, batch_id=v.batch_id, assignment_id=v.assignment_id, annotator=annotator,
-            shown_choice=choice, a_on_left=v.a_on_left, winner=v.winner, criteria=v.criteria,
-            latency_ms=latency, created_at=now))
-        if a.status == "expired" and choice != "skip":
-            # the slot was given up while the annotator was still looking: take one back if there is room
-            s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id, ComparisonItem.active < batch.overlap)
-                      .values(active=ComparisonItem.active + 1))
-        elif a.status == "open" and choice == "skip":
-            s.execute(update(ComparisonItem).where(ComparisonItem.id == item.id)
-                      .values(active=ComparisonItem.active - 1))
-    return _receipt(v, item, duplicate=False), batch, other_open
+    batch = _Batch.of(row)
+    left, right = (row.model_a, row.model_b) if row.a_on_left else (row.model_b, row.model_a)
+    if row.vote_id is not None:
+        if row.status == "retracted":
+            raise AnnotationError("you withdrew your vote on this item and it has gone to other annotators; "
+                                  "press Start for your next item")
+        return VoteReceipt(item_id=row.item_id, winner=row.winner, shown_choice=row.shown_choice, left_model=left,
+                           right_model=right, duplicate=True, criteria=dict(row.criteria),
+                           had_source=row.source_image is not None), batch
+    if row.status not in ("open", "expired"):
+        raise AnnotationError("this item is no longer assigned to you; press Start for your next item")
+    by_criterion = criteria_winners(batch.criteria, vote.choice, vote.criteria, row.a_on_left)
+    winner = by_criterion[batch.criteria[0]]
+    shown = row.shown_at if row.shown_at.tzinfo else row.shown_at.replace(tzinfo=now.tzinfo)
+    conn.execute(insert(_V), {
+        "id": new_id(), "item_id": row.item_id, "batch_id": batch.id, "assignment_id": row.id,
+        "annotator": annotator, "shown_choice": vote.choice, "a_on_left": row.a_on_left, "winner": winner,
+        "criteria": by_criterion, "latency_ms": int((now - shown).total_seconds() * 1000), "created_at": now})
+    conn.execute(_SET_STATUS, {"assignment_id": row.id, "new_status": "skipped" if vote.choice == "skip" else "voted"})
+    if row.status == "open" and vote.choice == "skip":
+        conn.execute(_FREE_SLOT, {"item_id": row.item_id})
+    elif row.status == "expired" and vote.choice != "skip":
+        # the slot was given up while the annotator was still looking: take one back if there is room
+        conn.execute(_TAKE_SLOT, {"item_id": row.item_id, "overlap": batch.overlap})
+    return VoteReceipt(item_id=row.item_id, winner=winner, shown_choice=vote.choice, left_model=left,
+                       right_model=right, criteria=by_criterion, had_source=row.source_image is not None), batch
 
 
-def _other_open(annotator: str):
-    """How many other items the annotator holds open in the assignment's batch (read with the vote)."""
-    a2 = aliased(Assignment)
-    return (select(func.count()).select_from(a2)
-            .where(a2.batch_id == Assignment.batch_id, a2.annotator == annotator, a2.status == "open",
-                   a2.id != Assignment.id).scalar_subquery())
+def _retract(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> str:
+    """Withdraw the annotator's latest vote in the batch; returns the note for them."""
+    latest = conn.execute(_LATEST_VOTE, {"batch_id": batch.id, "annotator": annotator}).first()
+    if latest is None:
+        raise AnnotationError("nothing to undo")
+    conn.execute(_LOCK_ASSIGNMENT, {"assignment_id": latest.assignment_id})
+    conn.execute(insert(_R), {"id": new_id(), "vote_id": latest.id, "batch_id": batch.id, "annotator": annotator,
+                              "created_at": now})
+    conn.execute(_SET_STATUS, {"assignment_id": latest.assignment_id, "new_status": "retracted"})
+    if latest.winner == "skip":  # the skip gave its slot up already
+        return "Your skip was withdrawn."
+    conn.execute(_FREE_SLOT, {"item_id": latest.item_id})
+    return "Your last vote was withdrawn. That item goes to other annotators; you will not see it again."
 
 
-def vote_and_next(
-    studio,
-    assignment_id: str,
-    annotator: str,
-    choice: str,
-    *,
-    criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
-) -> tuple[VoteReceipt, ItemView | None, Progress]:
-    """One click of the UI: store the vote (committed first), then the next item and the progress."""
-    from studio.annotation import click
+# ---- step 4: the next item ------------------------------------------------------------------------
 
-    return click.vote_and_next(studio, assignment_id, annotator, choice, criteria_choices=criteria_choices)
+def _view(row, batch: _Batch, assignment_id: str, a_on_left: bool) -> ItemView:
+    left, right = (row.output_a, row.output_b) if a_on_left else (row.output_b, row.output_a)
+    return ItemView(
+        assignment_id=assignment_id, batch_id=batch.id, prompt=row.prompt, task=row.task,
+        left_image=left, right_image=right, source_image=row.source_image,
+        criteria=list(batch.criteria), guidelines=batch.guidelines,
+        canvas=(max(row.width_a, row.width_b), max(row.height_a, row.height_b)),
+    )
 
 
-def vote_and_next_general(
-    studio,
-    assignment_id: str,
-    annotator: str,
-    choice: str,
-    *,
-    criteria_choices: dict[str, str] | Sequence[str | None] | None = None,
-) -> tuple[VoteReceipt, ItemView | None, Progress]:
-    """:func:`vote_and_next` for every case (resends, expired assignments, items to resume ...)."""
-    annotator = check_vote(annotator, choice)
-    for _attempt in range(5):
-        try:
-            receipt, batch_row, other_open = _vote_once(studio, assignment_id, annotator, choice,
-                                                        criteria_choices or {})
-            break
-        except (IntegrityError, _StateChanged):
-            continue
-    else:
-        raise AnnotationError("the vote could not be stored; please try again")
-    view = None
-    if batch_row.status == "open":  # with no other open item there is none to resume: skip that look-up
-        view = next_item(studio, batch_row.id, annotator, batch_row=batch_row, check_open=other_open != 0)
-    return receipt, view, progress(studio, batch_row.id, annotator, batch_row=batch_row)
+def _resume(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> ItemView | None:
+    """The open item the annotator was shown last (after a reload, a resend), marked as shown now."""
+    row = conn.execute(_OPEN_MINE, {"batch_id": batch.id, "annotator": annotator}).first()
+    if row is None:
+        return None
+    conn.execute(_SET_SHOWN, {"assignment_id": row.assignment_id, "now": now})
+    return _view(row, batch, row.assignment_id, row.a_on_left)
 
 
-def undo_last(studio, batch: str, annotator: str) -> ItemView | None:
-    """Withdraw the annotator's latest vote in the batch and put that item back in front of them."""
-    annotator = _check_annotator(annotator)
-    batch_id = resolve_batch(studio, batch)
-    with _writing(studio) as s:
-        v = s.scalars(
-            select(PairwiseVote)
-            .where(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator)
-            .order_by(PairwiseVote.created_at.desc(), PairwiseVote.id.desc())
-            .limit(1)
-        ).first()
-        if v is None:
-            raise AnnotationError("nothing to undo")
-        a = s.get(Assignment, v.assignment_id)
-        batch_row = s.get(ComparisonBatch, batch_id)
-        s.execute(delete(PairwiseVote).where(PairwiseVote.id == v.id))
-        if v.winner == "skip":
-            res = s.execute(update(ComparisonItem)
-                            .where(ComparisonItem.id == v.item_id, ComparisonItem.active < batch_row.overlap)
-                            .values(active=ComparisonItem.active + 1))
-            a.status = "open" if res.rowcount == 1 else "released"
-        else:
-            a.status = "open"
-        a.shown_at = utcnow()  # the most recently shown open item is the one put in front of them
-        if a.status != "open":
-            return None
-    return _open_assignment(studio, batch_row, annotator)
+def _claim(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> ItemView | None:
+    """A slot of the least covered item with room that the annotator has not been shown.
+
+    On PostgreSQL the item row is locked: first skipping rows other transactions hold (so concurrent
+    annotators spread over the free items instead of queueing for the first), then, only when that
+    finds none, waiting for them (one of them may still have room after its holder commits).
+    """
+    params = {"batch_id": batch.id, "annotator": annotator, "overlap": batch.overlap}
+    row = conn.execute(_FREE_ITEM_NOT_HELD, params).first()
+    if row is None and conn.dialect.name == "postgresql":
+        row = conn.execute(_FREE_ITEM_WAITING, params).first()
+    if row is None:
+        return None
+    if conn.execute(_TAKE_SLOT, {"item_id": row.id, "overlap": batch.overlap}).rowcount != 1:
+        raise _Collision()  # not with the row locked; should it happen, the transaction runs again
+    assignment_id, a_on_left = new_id(), _rng.random() < 0.5
+    conn.execute(insert(_A), {"id": assignment_id, "item_id": row.id, "batch_id": batch.id, "annotator": annotator,
+                              "a_on_left": a_on_left, "status": "open", "created_at": now, "shown_at": now})
+    return _view(row, batch, assignment_id, a_on_left)
 
 
-def progress(studio, batch: str, annotator: str, *, batch_row: ComparisonBatch | None = None) -> Progress:
-    """Votes (and skips) by this annotator, items still open to them, and the batch's coverage."""
-    annotator = _check_annotator(annotator)
-    b = batch_row if batch_row is not None else _batch_row(studio, batch)
-    batch_id, overlap = b.id, b.overlap
-    count = lambda *where: select(func.count()).where(*where).scalar_subquery()  # noqa: E731
-    seen = select(Assignment.item_id).where(Assignment.annotator == annotator, Assignment.batch_id == batch_id)
-    with studio.db.session() as s:
-        done, open_mine, free, items, votes = s.execute(select(
-            count(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator),
-            count(Assignment.batch_id == batch_id, Assignment.annotator == annotator, Assignment.status == "open"),
-            count(ComparisonItem.batch_id == batch_id, ComparisonItem.active < overlap, ComparisonItem.id.not_in(seen)),
-            count(ComparisonItem.batch_id == batch_id),
-            count(PairwiseVote.batch_id == batch_id, PairwiseVote.winner != "skip"),
-        )).one()
-    return Progress(done=done, available=done + open_mine + free, batch_votes=votes, batch_target=items * overlap)
+def _expire_stale(conn: Connection, batch: _Batch, cutoff: datetime) -> int:
+    """Free the slots of assignments shown before ``cutoff`` and still unanswered; returns how many."""
+    stale = conn.execute(_STALE, {"batch_id": batch.id, "cutoff": cutoff}).all()
+    for assignment_id, item_id in stale:
+        conn.execute(_SET_STATUS, {"assignment_id": assignment_id, "new_status": "expired"})
+        conn.execute(_FREE_SLOT, {"item_id": item_id})
+    return len(stale)
 
 
-def annotator_votes(studio, batch: str, annotator: str) -> list[dict[str, Any]]:
-    """The annotator's own votes in a batch (their history; no one else's)."""
-    batch_id = resolve_batch(studio, batch)
-    with studio.db.session() as s:
-        rows = s.execute(
-            select(PairwiseVote.item_id, PairwiseVote.shown_choice, PairwiseVote.created_at)
-            .where(and_(PairwiseVote.batch_id == batch_id, PairwiseVote.annotator == annotator))
-            .order_by(PairwiseVote.created_at)
-        ).all()
-    return [{"item_id": r[0], "choice": r[1], "at": r[2].isoformat()} for r in rows]
+# ---- step 5: progress -----------------------------------------------------------------------------
+
+def _progress(conn: Connection, batch: _Batch, annotator: str) -> Progress:
+    """Votes (and skips) by this annotator that stand, items still open to them, the batch's coverage."""
+    row = conn.execute(_PROGRESS, {"batch_id": batch.id, "annotator": annotator, "overlap": batch.overlap}).one()
+    return Progress(done=row.done, available=row.done + row.open_mine + row.free, batch_votes=row.votes,
+                    batch_target=row.items * batch.overlap)

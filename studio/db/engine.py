@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-
-log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK_KEY = 0x57D10  # advisory lock id used while migrating
@@ -28,6 +25,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+#: execution option: begin the connection's transactions with BEGIN IMMEDIATE on SQLite
+IMMEDIATE = "studio_begin_immediate"
+
+
+def _sqlite_begin(conn) -> None:
+    """SQLite takes the write lock when a transaction first writes; one that read before that must
+    then fail instead of waiting if another writer got there first. A transaction that will write
+    asks for the lock up front (waiting up to the busy timeout); the others begin as the driver does."""
+    if conn.get_execution_options().get(IMMEDIATE):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
@@ -35,6 +44,7 @@ def make_engine(url: str) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if u.get_backend_name() == "postgresql" and u.get_driver_name() in ("", "psycopg2"):
         # psycopg (3) is what requirements.txt installs
@@ -99,7 +109,6 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        self._on_dispose: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -117,17 +126,17 @@ class Database:
         finally:
             s.close()
 
-    def on_dispose(self, fn: Callable[[], None]) -> None:
-        """Call ``fn`` when the database is disposed (to close connections held outside the pool)."""
-        self._on_dispose.append(fn)
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A Core connection in a transaction that will write, committed on leaving (rolled back on an
+        error). On SQLite it holds the write lock from its first statement, so what it reads stays
+        true until it commits; on PostgreSQL it locks the rows it selects ``FOR UPDATE``."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                yield conn
 
     def dispose(self) -> None:
-        hooks, self._on_dispose = self._on_dispose, []
-        for fn in hooks:
-            try:
-                fn()
-            except Exception:  # noqa: BLE001 - closing must go on
-                log.exception("closing a held connection failed")
         self.engine.dispose()
 
 

@@ -13,12 +13,12 @@ import queue
 import threading
 from typing import Callable
 
-from studio.grouping import STOP, next_group
 from studio.synthesis.batch_exec import ItemExecutor, ItemResult
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 64
+_STOP = object()  # put on the queue to stop the writer once everything before it is stored
 
 
 class ResultWriter:
@@ -39,13 +39,20 @@ class ResultWriter:
 
     def close(self) -> None:
         """Store everything handed over so far, then stop."""
-        self._queue.put(STOP)
+        self._queue.put(_STOP)
         self._thread.join()
 
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            group, stopping = next_group(self._queue, MAX_GROUP)
+            group = [self._queue.get()]  # wait for one, then take what else has queued
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in group:
+                group, stopping = group[:group.index(_STOP)], True
             if group:
                 self._write(group)
 

@@ -1,7 +1,6 @@
 """Builds the Gradio Blocks app: a header, then one tab per discovered tab module."""
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from typing import Any
@@ -54,35 +53,9 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     demo.failed_tabs = failed  # type: ignore[attr-defined]
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]
-    # The built app is tens of thousands of long-lived objects; every full garbage collection walked
-    # them all again (about 0.5 ms of each annotation vote went to collections). Frozen, they are
-    # left out of collections; what the app allocates from now on is collected as before.
-    gc.freeze()
-    _skip_absent_matplotlib()
     return demo
 
 
 def serve(demo: gr.Blocks, **launch_kwargs: Any) -> None:
-    """``demo.launch(**launch_kwargs)``, then block until interrupted.
-
-    Starting the server leaves another hundred thousand long-lived objects (routes, configs, the
-    modules the first requests import); once it is up they are frozen too, as the built app was, so
-    the collector's full passes walk only what requests allocate (they took tens of milliseconds
-    each, a few hundred microseconds of every request).
-    """
-    demo.launch(prevent_thread_lock=True, **launch_kwargs)
-    gc.collect()
-    gc.freeze()
-    demo.block_thread()
-
-
-def _skip_absent_matplotlib() -> None:
-    """Gradio tries ``import matplotlib`` around every event (to switch its backend); when it is not
-    installed, each failed import searched every sys.path entry again (a few hundred stat calls per
-    event). Recording the absence makes the same ImportError immediate. Nothing changes when it is
-    installed."""
-    import importlib.util
-    import sys
-
-    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
-        sys.modules["matplotlib"] = None  # type: ignore[assignment]
+    """``demo.launch(**launch_kwargs)``: serve the app until interrupted."""
+    demo.launch(**launch_kwargs)

@@ -28,3 +28,48 @@ def make_batch(studio, name: str = "b1", n_items: int = 4, *, overlap: int = 1,
             )
         )
     return batch_id, items
+
+
+def differing_pair_manifest(folder, models: tuple[str, str] = ("model-alpha-zq", "model-beta-kx"),
+                            rows: int = 2) -> str:
+    """A comparison manifest whose two outputs differ the way two real models' files do: a 300x200
+    PNG with a text chunk naming model A against a 320x240 JPEG with EXIF naming model B."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image, PngImagePlugin
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k in range(rows):
+        a, b = folder / f"{models[0]}-{k}.png", folder / f"{models[1]}-{k}.jpg"
+        info = PngImagePlugin.PngInfo()
+        info.add_text("backend", models[0])
+        Image.new("RGB", (300, 200), (200, 40 + k, 40)).save(a, pnginfo=info)
+        exif = Image.Exif()
+        exif[0x010F] = models[1]  # Make
+        exif[0x0110] = models[1]  # Model
+        Image.new("RGB", (320, 240), (40, 40 + k, 200)).save(b, format="JPEG", exif=exif.tobytes())
+        lines.append(json.dumps({"prompt": f"pair {k}", "output_a": a.name, "model_a": models[0],
+                                 "output_b": b.name, "model_b": models[1]}))
+    manifest = folder / "pairs.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    return str(manifest)
+
+
+def png_layout(data: bytes) -> tuple[tuple[int, int], bytes, list[str]]:
+    """(pixel size, IHDR bit depth/colour type/..., chunk types) of PNG bytes."""
+    import struct
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, chunks, ihdr = 8, [], b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8].decode("ascii")
+        if kind == "IHDR":
+            ihdr = data[pos + 8:pos + 8 + length]
+        chunks.append(kind)
+        pos += 12 + length
+    width, height = struct.unpack(">II", ihdr[:8])
+    return (width, height), ihdr[8:], sorted(set(chunks))

@@ -1,5 +1,5 @@
-"""The Annotate tab in a real browser: an annotator signs in, votes with the keyboard, undoes, reloads and
-continues; an admin sees the win/tie/loss chart. Prompts are shown as text, never run as HTML."""
+"""The Annotate tab in a real browser: an annotator signs in, votes with the keyboard, undoes (the item
+never comes back to them), reloads and continues; an admin sees the win/tie/loss chart. Prompts are shown as text, never run as HTML."""
 from __future__ import annotations
 
 import pytest
@@ -63,19 +63,21 @@ def test_annotator_votes_with_keys_undoes_reloads_and_continues_then_admin_sees_
     page.wait_for_function("(p) => document.querySelector('#annotate-prompt textarea').value !== p", arg=first_prompt)
     second_prompt = _prompt(page)
 
-    page.keyboard.press("u")  # undo: the first item comes back
+    page.keyboard.press("u")  # undo: the vote is withdrawn; the first item never comes back to ann
     _wait_status(page, "withdrawn")
-    page.wait_for_function("(p) => document.querySelector('#annotate-prompt textarea').value === p", arg=first_prompt)
+    assert _prompt(page) == second_prompt
     assert service.get_batch(studio, batch_id).votes == 0
 
-    page.keyboard.press("2")  # B better on the first item again
+    page.keyboard.press("2")  # B better on the second item
     _wait_status(page, "Recorded: B better")
-    page.wait_for_function("(p) => document.querySelector('#annotate-prompt textarea').value === p", arg=second_prompt)
+    page.wait_for_function("(p) => document.querySelector('#annotate-prompt textarea').value !== p", arg=second_prompt)
+    third_prompt = _prompt(page)
+    assert third_prompt not in (first_prompt, second_prompt)
 
     page.reload()  # same person, same place
     page.get_by_role("tab", name="Annotate").click()
     page.wait_for_function("(p) => (document.querySelector('#annotate-prompt textarea')||{}).value === p",
-                           arg=second_prompt)
+                           arg=third_prompt)
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("3")
     _wait_status(page, "Tie (both good)")

@@ -56,9 +56,10 @@ def test_app_builds_in_every_auth_mode(tmp_path):
 
 def _vote_all(studio, batch_id, names, choices):
     for name in names:
-        while (view := voting.next_item(studio, batch_id, name)) is not None:
-            voting.vote(studio, view.assignment_id, name, next(choices),
-                        criteria_choices=["tie"] if len(view.criteria) > 1 else None)
+        view = voting.annotate(studio, name, voting.Start(batch_id)).item
+        while view is not None:
+            view = voting.annotate(studio, name, voting.Vote(view.assignment_id, next(choices),
+                                                             ["tie"] if len(view.criteria) > 1 else ())).item
 
 
 def test_vote_exports_one_row_per_vote_with_shown_order(studio):

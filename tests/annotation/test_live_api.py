@@ -13,6 +13,8 @@ from tests.annotation.live import ApiError, call, file_urls, login
 
 MODELS = ("model-alpha-zq", "model-beta-kx")
 TOKEN, PROMPT = 9, 5  # positions in annotate_start's outputs
+# a vote's outputs: the receipt, then what changes from one item to the next
+V_STATUS, V_PROMPT, V_SOURCE, V_LEFT, V_RIGHT, V_TOKEN = 0, 1, 2, 3, 4, 5
 
 
 def _start(client, url, batch, raw=None):
@@ -130,7 +132,7 @@ def test_ten_annotators_at_once_over_http_fill_every_item_to_its_overlap(pw_app)
                 token = _start(client, url, batch_id)[TOKEN]
                 while token:
                     out = call(client, url, "vote_tie_bad", ["", batch_id, token, None, None, None])
-                    token = out[5]  # the vote answers with the next item
+                    token = out[V_TOKEN]  # the vote answers with the next item
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -161,7 +163,7 @@ def test_admin_generates_a_batch_from_pasted_prompts_over_http(pw_app):
 
 def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only_for_edits(pw_app):
     """A vote answers with the next item as the page needs it: image files that download as pixels
-    without model names, the source image appearing for an edit and going away for a text-to-image item."""
+    without model names, the source image shown for an edit and hidden for a text-to-image item."""
     url, studio = pw_app
     batch_id = service.create_batch(studio, "mixed-http", overlap=1)
     make_batch(studio, "mixed-src", 1, models=MODELS)
@@ -172,11 +174,13 @@ def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only
                                output_a=src["output_a"], model_a=MODELS[0], output_b=src["output_b"], model_b=MODELS[1])
     with _client(url, "bob") as client:
         out = _start(client, url, batch_id)
-        shown_source = out[6]["visible"]  # start sets the source image's visibility for the first item
+        shown_source = out[6]["visible"]  # Start sets the source image's visibility for the first item
         seen = [out[PROMPT]]
+        token = out[TOKEN]
         while True:
-            res = call(client, url, "vote_right", ["", batch_id, out[TOKEN], None, None, None])
-            status, prompt, source, left, right, token = res[:6]
+            res = call(client, url, "vote_right", ["", batch_id, token, None, None, None])
+            status, prompt, source, left, right, token = (res[k] for k in (V_STATUS, V_PROMPT, V_SOURCE, V_LEFT,
+                                                                           V_RIGHT, V_TOKEN))
             assert any(m in status for m in MODELS)
             if not token:
                 assert "No items left" in prompt and source["visible"] is False
@@ -189,10 +193,56 @@ def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only
             else:
                 source_value = source
             assert (source_value is not None) is is_edit
+            shown_source = is_edit
             for image in (left, right, *([source_value] if is_edit else [])):
                 body = client.get(image["url"] if image["url"].startswith("http") else url + image["url"])
                 assert body.status_code == 200 and body.content[:8] == b"\x89PNG\r\n\x1a\n"
                 assert all(m.encode() not in body.content for m in MODELS)
-            shown_source = is_edit
-            out = [None] * TOKEN + [token]
     assert sorted(seen) == ["item 0", "item 1", "item 2", "item 3"]
+
+
+def test_an_imported_pair_reaches_the_browser_with_nothing_that_tells_the_models_apart(pw_app, tmp_path):
+    """Originals of 300x200 PNG (text chunk) and 320x240 JPEG (EXIF): what the annotator's client
+    receives for the two sides has the same form, size and format, and no model name anywhere."""
+    from studio.annotation import importer
+    from tests.annotation.helpers import differing_pair_manifest, png_layout
+
+    url, studio = pw_app
+    batch_id = importer.import_manifest(studio, "imported-http", differing_pair_manifest(tmp_path / "pairs", MODELS))
+    with _client(url, "ann") as client:
+        raw: list[str] = []
+        out = _start(client, url, batch_id, raw)
+        left, right = out[7], out[8]
+        shapes = []
+        for image in (left, right):
+            assert all(m not in image["url"] and m not in (image.get("orig_name") or "") for m in MODELS)
+            body = client.get(image["url"] if image["url"].startswith("http") else url + image["url"])
+            assert body.status_code == 200 and all(m.encode() not in body.content for m in MODELS)
+            shapes.append(png_layout(body.content))
+            shapes.append(sorted((k, v) for k, v in image.items() if k not in ("url", "path", "orig_name")))
+        assert shapes[0] == shapes[2] and shapes[0][0] == (320, 240) and shapes[1] == shapes[3]
+        assert all(m not in "".join(raw) for m in MODELS)
+
+
+def test_vote_reveal_undo_and_that_item_never_comes_back_over_http(pw_app):
+    url, studio = pw_app
+    batch_id, _ = make_batch(studio, "undo-http", 3, models=MODELS)
+    with _client(url, "ann") as client:
+        out = _start(client, url, batch_id)
+        first_prompt = out[PROMPT]
+        res = call(client, url, "vote_left", ["", batch_id, out[TOKEN], None, None, None])
+        assert any(m in res[V_STATUS] for m in MODELS)  # revealed
+        undone = call(client, url, "undo_vote", ["", batch_id])
+        # undo answers with the receipt, then the whole item as Start gives it (guidelines first)
+        assert "withdrawn" in undone[0] and undone[1 + PROMPT - 4] == res[V_PROMPT]
+        prompts, token = [res[V_PROMPT]], undone[1 + TOKEN - 4]
+        while token:
+            res = call(client, url, "vote_tie", ["", batch_id, token, None, None, None])
+            token = res[V_TOKEN]
+            if token:
+                prompts.append(res[V_PROMPT])
+        assert first_prompt not in prompts and len(prompts) == 2
+        assert "No items left" in _start(client, url, batch_id)[PROMPT]
+    with _client(url, "bob") as client:  # the withdrawn item went back to the pool
+        assert _start(client, url, batch_id)[PROMPT] == first_prompt
+    assert service.get_batch(studio, batch_id).votes == 2

@@ -6,10 +6,9 @@ the prompt, the images (metadata stripped) and an opaque assignment token — ne
 import os
 from typing import Any
 
-import anyio
 import gradio as gr
 
-from studio.annotation import AnnotationError, grouped, service, views, voting
+from studio.annotation import AnnotationError, service, views, voting
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.images import ImageLoadError
 from studio.ui import annotate_admin, annotate_results
@@ -44,33 +43,15 @@ KEYS_JS = """() => {
 CLEAR_CRITERIA_JS = "() => [" + ", ".join(["null"] * EXTRA_CRITERIA) + "]"  # next item: nothing chosen yet
 
 
-def _check_views_first() -> None:
-    """Put the view folder first among Gradio's static folders.
-
-    Gradio matches every file an event returns against its static folders in order, resolving both
-    paths (a stat per path component) for each folder; every vote returns two view files, so the
-    view folder is looked at first. Gradio keeps the list in ``_StaticFiles.all_paths``; if that ever
-    changes, the order simply stays as registered (slower, not wrong).
-    """
-    try:
-        from gradio.data_classes import _StaticFiles
-        paths = _StaticFiles.all_paths
-    except (ImportError, AttributeError):
-        return
-    mine = views.VIEW_DIR.resolve()
-    paths.sort(key=lambda p: p != mine)  # stable: the others keep their order
-
-
 def _warn(exc: Exception) -> None:
     gr.Warning(str(exc))
 
 
 def build(ctx: UIContext) -> None:
     studio = ctx.studio
-    # metadata-free view files are served in place instead of being copied into gradio's cache
+    # the view files (pixels only, see studio.annotation.views) are served from their folder
     views.VIEW_DIR.mkdir(parents=True, exist_ok=True)
     gr.set_static_paths([views.VIEW_DIR])
-    _check_views_first()
     mode = studio.settings.auth_mode
     c: dict[str, Any] = {}
     gr.Markdown(
@@ -128,47 +109,35 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> l
         empty_crit = [gr.update(visible=False, value=None)] * EXTRA_CRITERIA
         return ["", "No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
                 None, None, "", progress_text, gr.update(visible=False), *empty_crit]
-    source = (gr.update(value=views.view_file(studio, view.source_image), visible=True)
-              if view.source_image else gr.update(value=None, visible=False))
+    left, right, source_file = views.item_files(studio, view)
+    source = gr.update(value=source_file, visible=True) if source_file else gr.update(value=None, visible=False)
     first, extra = view.criteria[0], view.criteria[1:]
     crit = [gr.update(visible=True, value=None, label=_criterion_label(extra[k])) if k < len(extra)
             else gr.update(visible=False, value=None) for k in range(EXTRA_CRITERIA)]
     first_label = gr.update(visible=bool(extra), value=_criterion_label(first))
-    return [view.guidelines, view.prompt, source, views.view_file(studio, view.left_image),
-            views.view_file(studio, view.right_image), view.assignment_id, progress_text, first_label, *crit]
-
-
-def _criterion_label(criterion: str) -> str:
-    return KNOWN_CRITERIA.get(criterion, criterion.replace("_", " "))
-
-
-def _image_payload(path: str) -> dict[str, Any]:
-    """An image output in the form Image.postprocess gives for a file path (Gradio adds the URL)."""
-    return {"path": path, "url": None, "size": None, "orig_name": os.path.basename(path), "mime_type": None,
-            "is_stream": False, "meta": {"_type": "gradio.FileData"}}
+    return [view.guidelines, view.prompt, source, left, right, view.assignment_id, progress_text, first_label, *crit]
 
 
 def _next_item_outputs(studio, view: voting.ItemView | None, progress_text: str, had_source: bool) -> list[Any]:
-    """Values for [prompt, source, left, right, token, progress] after a vote: only what changes from
-    one item of a batch to the next (the guidelines and criteria labels stay as Start set them, and
-    the page clears the criteria radios itself), already in the form the browser receives, since the
-    vote event skips Gradio's postprocessing.
+    """Values for [prompt, source, left, right, token, progress] after a vote: what changes from one
+    item of a batch to the next (the guidelines and criteria labels stay as Start set them).
 
-    Plain values instead of ``gr.update``/``gr.skip``: Gradio rebuilds the whole component for every
-    update dict (skips included), which cost more than the vote itself. Visibility changes only
-    where the page must change (the source image appears or goes between a text-to-image item and
-    an edit; nothing left to judge).
+    Plain values where the page's layout stays: Gradio rebuilds a component's whole configuration
+    for every update it is sent, so the source image gets one only when it appears or goes.
     """
     if view is None:
         return ["No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
                 None, None, "", progress_text]
-    if view.source_image:
-        payload = _image_payload(views.view_file(studio, view.source_image))
-        source = payload if had_source else gr.update(value=payload, visible=True)
+    left, right, source_file = views.item_files(studio, view)
+    if source_file:
+        source = source_file if had_source else gr.update(value=source_file, visible=True)
     else:
         source = gr.update(value=None, visible=False) if had_source else None
-    return [view.prompt, source, _image_payload(views.view_file(studio, view.left_image)),
-            _image_payload(views.view_file(studio, view.right_image)), view.assignment_id, progress_text]
+    return [view.prompt, source, left, right, view.assignment_id, progress_text]
+
+
+def _criterion_label(criterion: str) -> str:
+    return KNOWN_CRITERIA.get(criterion, criterion.replace("_", " "))
 
 
 def wire(ctx: UIContext) -> None:
@@ -192,8 +161,8 @@ def wire(ctx: UIContext) -> None:
         items = [gr.update()] * len(item_out)
         if batch:
             try:
-                view = voting.next_item(studio, batch, who.name)
-                items = _item_outputs(studio, view, voting.progress(studio, batch, who.name).text())
+                turn = voting.annotate(studio, who.name, voting.Start(batch))
+                items = _item_outputs(studio, turn.item, turn.progress.text())
             except (AnnotationError, ImageLoadError) as exc:
                 _warn(exc)
         return [name_value, gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
@@ -211,8 +180,8 @@ def wire(ctx: UIContext) -> None:
             return [gr.update(choices=choices), f"{who.name} ({who.role})", gr.update(visible=who.is_admin),
                     {"name": name or "", "batch": ""}, *[gr.update()] * len(item_out)]
         try:
-            view = voting.next_item(studio, batch, who.name)
-            items = _item_outputs(studio, view, voting.progress(studio, batch, who.name).text())
+            turn = voting.annotate(studio, who.name, voting.Start(batch))
+            items = _item_outputs(studio, turn.item, turn.progress.text())
         except (AnnotationError, ImageLoadError) as exc:
             raise gr.Error(str(exc)) from None
         return [gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
@@ -223,50 +192,38 @@ def wire(ctx: UIContext) -> None:
                                api_name="annotate_start")
 
     def make_vote(choice: str):
-        # Gradio evaluates a handler's type hints on every event: only the two it needs are given
-        async def on_vote(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
-            # async: the click goes to the vote writer thread with the others arriving with it and is
-            # awaited (studio.annotation.grouped); nothing here waits on a lock or does slow work on the loop
+        def on_vote(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
             who = require(studio, name, request, profile)
             if not token:
                 raise gr.Error("Nothing to vote on: press Start to get an item.")
             try:
-                receipt, view, prog = await grouped.vote_and_next(studio, token, who.name, choice,
-                                                                  criteria_choices=[c1, c2, c3])
-                if view is not None:
-                    missing = [sha for sha in (view.left_image, view.right_image, view.source_image)
-                               if sha and not views.made(sha)]
-                    if missing:  # first showing of these images: decode and re-encode off the loop
-                        await anyio.to_thread.run_sync(lambda: [views.view_file(studio, sha) for sha in missing])
-                items = _next_item_outputs(studio, view, prog.text(), receipt.had_source)
+                turn = voting.annotate(studio, who.name, voting.Vote(token, choice, [c1, c2, c3]))
+                items = _next_item_outputs(studio, turn.item, turn.progress.text(), turn.receipt.had_source)
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
-            return [receipt.text(), *items]
+            return [turn.receipt.text(), *items]
         on_vote.__name__ = f"vote_{choice}"
         return on_vote
 
+    # a vote changes what changes from one item of the batch to the next (the guidelines and the
+    # criteria labels stay as Start set them); the criteria radios are cleared in the page, and are
+    # no outputs, so a refused vote leaves them answerable
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
     vote_out = [c["status"], c["prompt"], c["source"], c["left"], c["right"], c["token"], c["progress"]]
     for choice, button in c["buttons"].items():
-        button.click(make_vote(choice), vote_inputs, vote_out, api_name=f"vote_{choice}",
-                     concurrency_limit=None, postprocess=False
-                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)  # in the page only
+        button.click(make_vote(choice), vote_inputs, vote_out, api_name=f"vote_{choice}"
+                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)
 
     def on_undo(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
         if not batch:
             raise gr.Error("Choose a comparison batch first.")
         try:
-            view = voting.undo_last(studio, batch, who.name)
-            if view is None:
-                view = voting.next_item(studio, batch, who.name)
-                note = "Your skip was withdrawn; that item has meanwhile gone to someone else."
-            else:
-                note = "Your last vote was withdrawn; judge this item again."
-            items = _item_outputs(studio, view, voting.progress(studio, batch, who.name).text())
+            turn = voting.annotate(studio, who.name, voting.Undo(batch))
+            items = _item_outputs(studio, turn.item, turn.progress.text())
         except (AnnotationError, ImageLoadError) as exc:
             raise gr.Error(str(exc)) from None
-        return [note, *items]
+        return [turn.note, *items]
 
     c["undo"].click(on_undo, [c["name"], c["batch"]], [c["status"], *item_out], api_name="undo_vote")
     annotate_admin.wire(ctx, c)
