@@ -113,7 +113,8 @@ def test_simulate_cli_prints_the_documented_json(tmp_path, capsys):
 
 
 def test_batch_pair_order_puts_the_unsettled_pair_first(studio):
-    from studio.annotation import service, voting
+    from studio.annotation import service
+    from tests.annotation import helpers
     from studio.arena.assign import batch_pair_order
     from tests.annotation.helpers import make_batch, stored_image
 
@@ -123,9 +124,9 @@ def test_batch_pair_order_puts_the_unsettled_pair_first(studio):
                                output_a=stored_image(studio, 40 + 2 * k), model_a=a,
                                output_b=stored_image(studio, 41 + 2 * k), model_b=b)
     for k in range(8):
-        view = voting.next_item(studio, batch_id, f"voter-{k}")
+        view = helpers.next_item(studio, batch_id, f"voter-{k}")
         if view is not None:
-            voting.vote(studio, view.assignment_id, f"voter-{k}", "tie")
+            helpers.vote(studio, view.assignment_id, f"voter-{k}", "tie")
     order = batch_pair_order(studio, batch_id, seed=0)
     assert len(order) == 3
     assert "newcomer" in order[0]  # no votes yet: the widest posterior

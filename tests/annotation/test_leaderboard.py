@@ -172,7 +172,7 @@ def test_personal_board_and_excluded_annotators():
 
 
 def test_studio_leaderboard_has_criterion_boards_and_the_cli_prints_it(studio, capsys, monkeypatch):
-    from studio.annotation import voting
+    from tests.annotation import helpers
     from studio.annotation.results import studio_leaderboard
     from studio.cli import main
     from tests.annotation.helpers import make_batch
@@ -180,8 +180,8 @@ def test_studio_leaderboard_has_criterion_boards_and_the_cli_prints_it(studio, c
     batch_id, items = make_batch(studio, n_items=6, overlap=2,
                                  criteria=("overall", "instruction_fidelity", "visual_clarity"))
     for who, choice in (("ann", "left"), ("bob", "right")):
-        while (view := voting.next_item(studio, batch_id, who)) is not None:
-            voting.vote(studio, view.assignment_id, who, choice,
+        while (view := helpers.next_item(studio, batch_id, who)) is not None:
+            helpers.vote(studio, view.assignment_id, who, choice,
                         criteria_choices={"instruction_fidelity": choice, "visual_clarity": "tie"})
     out = studio_leaderboard(studio, batch_id, bootstrap=0)
     assert set(out["criteria"]) == {"overall", "instruction_fidelity", "visual_clarity"}

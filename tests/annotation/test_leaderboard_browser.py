@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio.annotation import voting
+from tests.annotation import helpers
 from tests.annotation.helpers import make_batch
 from tests.annotation.test_browser import _sign_in
 
@@ -17,8 +17,8 @@ def test_admin_sees_ranks_intervals_badges_and_criterion_boards(pw_app, browser)
     batch_id, _ = make_batch(studio, "browser-board", 4, overlap=2, models=MODELS,
                              criteria=("overall", "instruction_fidelity", "visual_clarity"))
     for who in ("ann", "bob"):
-        while (view := voting.next_item(studio, batch_id, who)) is not None:
-            voting.vote(studio, view.assignment_id, who, "left",
+        while (view := helpers.next_item(studio, batch_id, who)) is not None:
+            helpers.vote(studio, view.assignment_id, who, "left",
                         criteria_choices={"instruction_fidelity": "right", "visual_clarity": "tie"})
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     admin = ctx.new_page()

@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from studio.annotation import AnnotationError, service, voting
+from studio.annotation import AnnotationError, service
+from tests.annotation import helpers
 from studio.annotation.quality import LABELS, check_gold, fast_votes, gold_accuracy, mace
 from studio.annotation.results import studio_leaderboard, vote_records
 from studio.arena.gold import add_gold_comparisons, gold_count, gold_prompts
@@ -87,7 +88,7 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
             faithful[it["prompt"]] = it["output_a"] if it["provenance"]["gold"] == "model_a" else it["output_b"]
     views = {}
     for who in ("ann", "bob"):
-        while (view := voting.next_item(studio, batch_id, who)) is not None:
+        while (view := helpers.next_item(studio, batch_id, who)) is not None:
             views[view.assignment_id] = view
             # ann picks the faithful image of a gold pair, bob the broken one; both pick left otherwise
             right_is_faithful = view.right_image == faithful.get(view.prompt)
@@ -95,7 +96,7 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
             choice = "left"
             if who == "ann" and right_is_faithful or who == "bob" and left_is_faithful:
                 choice = "right"
-            voting.vote(studio, view.assignment_id, who, choice)
+            helpers.vote(studio, view.assignment_id, who, choice)
     shown = [dataclasses.asdict(v) for v in views.values()]
     assert len({tuple(sorted(v)) for v in shown}) == 1  # the same fields for gold and ordinary items
     assert not any("gold" in str(value) for v in shown for value in v.values())
@@ -111,8 +112,8 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
 def test_excluding_an_annotator_changes_the_boards_but_keeps_the_votes(studio):
     batch_id, _ = make_batch(studio, "exclude", 4, overlap=2)
     for who, choice in (("ann", "left"), ("spammer", "right")):
-        while (view := voting.next_item(studio, batch_id, who)) is not None:
-            voting.vote(studio, view.assignment_id, who, choice)
+        while (view := helpers.next_item(studio, batch_id, who)) is not None:
+            helpers.vote(studio, view.assignment_id, who, choice)
     board = studio_leaderboard(studio, batch_id, exclude=("spammer",), bootstrap=0)
     assert board["selection"]["votes"] == 4 and board["selection"]["excluded"] == ["spammer"]
     assert {q["annotator"] for q in board["annotators"]} == {"ann", "spammer"}
@@ -124,8 +125,8 @@ def test_an_admins_exclusion_is_a_fact_that_the_boards_follow(studio):
 
     batch_id, _ = make_batch(studio, "stored-exclusion", 4, overlap=2)
     for who, choice in (("ann", "left"), ("spammer", "right")):
-        while (view := voting.next_item(studio, batch_id, who)) is not None:
-            voting.vote(studio, view.assignment_id, who, choice)
+        while (view := helpers.next_item(studio, batch_id, who)) is not None:
+            helpers.vote(studio, view.assignment_id, who, choice)
     with pytest.raises(AnnotationError, match="name the annotator"):
         exclude_annotator(studio, "  ", by="boss")
     with pytest.raises(AnnotationError, match="not left out"):
