@@ -22,6 +22,20 @@ from studio.synthesis.templates import SynthesisError, TemplateSynthesizer
 MAX_COUNT = 100_000
 _LEVELS = {"easy": 1, "medium": 2, "hard": 3}
 
+#: The difficulty mixes the Synthesis tab offers: (value, label). Only "default" keeps the papers'
+#: own sampling for the attributes method (k ~ exp(-λ(k-1)) untouched); every other mix is the
+#: studio's, and for attributes it cuts k into the difficulty bands, so the labels say so.
+DIFFICULTY_MIXES: list[tuple[str, str]] = [
+    ("default", "method default: attributes as in the paper (k ~ exp(-λ(k-1)), no bands); "
+                "template: balanced thirds (studio default)"),
+    ("balanced", "balanced thirds (studio; for attributes it reshapes k into bands)"),
+    ("easy", "easy only (studio)"),
+    ("medium", "medium only (studio)"),
+    ("hard", "hard only (studio)"),
+    ("1:2:1", "1:2:1 easy:medium:hard (studio)"),
+]
+DEFAULT_DIFFICULTY_MIX = "default"
+
 
 @dataclass
 class SynthesisRequest:
@@ -66,11 +80,15 @@ class Plan:
 
 
 def parse_difficulty_mix(text: str | None) -> dict[int, float] | None:
-    """'balanced' / 'natural' / 'easy' / 'hard only' / '1:2:1' / 'easy=1,hard=2' -> weights per level."""
+    """'default' / 'balanced' / 'easy' / 'hard only' / '1:2:1' / 'easy=1,hard=2' -> weights per level.
+
+    ``None`` (from 'default', 'natural' or nothing) means the method's own sampling: the paper's k
+    distribution for attributes, a uniform draw of the three levels for templates.
+    """
     if text is None:
         return None
     t = str(text).strip().lower()
-    if t in ("", "natural", "any"):
+    if t in ("", "default", "natural", "any", "paper") or t.startswith("method default"):
         return None
     if t.startswith("balanced"):
         return {1: 1.0, 2: 1.0, 3: 1.0}
@@ -90,7 +108,7 @@ def parse_difficulty_mix(text: str | None) -> dict[int, float] | None:
             mix = {i + 1: p for i, p in enumerate(parts)}
     except (KeyError, ValueError):
         raise SynthesisError(
-            f"difficulty mix {text!r} not understood: use natural, balanced, easy|medium|hard, "
+            f"difficulty mix {text!r} not understood: use default, balanced, easy|medium|hard, "
             "'1:2:1' (easy:medium:hard weights) or 'easy=1,hard=2'"
         ) from None
     if any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:

@@ -13,12 +13,14 @@ from studio.synthesis.batches import (BatchOptions, batch_items, batch_status, c
 from studio.synthesis.dedup import DedupSettings
 from studio.synthesis.export import export_dataset
 from studio.synthesis.importer import ImportFailed, import_dataset
-from studio.synthesis.ksampler import k_distribution
-from studio.synthesis.planner import Planner, SynthesisRequest, describe_row, parse_difficulty_mix
+from studio.synthesis.ksampler import DEFAULT_LAMBDA, k_distribution
+from studio.synthesis.planner import (DEFAULT_DIFFICULTY_MIX, DIFFICULTY_MIXES, Planner, SynthesisRequest,
+                                      describe_row, parse_difficulty_mix)
 from studio.synthesis.templates import SynthesisError
 
 __all__ = ["batch_items", "batch_status", "cancel_batch", "create_batch", "list_batches", "retry_failed",
-           "start_batch", "mark_interrupted", "export_dataset", "import_dataset", "ImportFailed"]
+           "start_batch", "mark_interrupted", "export_dataset", "import_dataset", "ImportFailed",
+           "DEFAULT_LAMBDA", "DEFAULT_DIFFICULTY_MIX", "DIFFICULTY_MIXES"]
 
 PREVIEW_COLUMNS = ["#", "text", "node", "difficulty", "why", "template", "attributes", "source image"]
 

@@ -10,7 +10,6 @@ from studio.ui.context import TabSpec, UIContext
 
 METHODS = [("Template (OpenGPT-4o-Image pools)", "template"),
            ("Attributes (ShareGPT-4o-Image six dimensions)", "attributes"), ("LLM composition", "llm")]
-MIXES = ["balanced", "natural", "easy", "medium", "hard", "1:2:1"]
 
 
 def _svc():
@@ -36,16 +35,24 @@ def build(ctx: UIContext) -> None:
         c["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="synth-seed")
     with gr.Row():
         c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method")
-        c["mix"] = gr.Dropdown(MIXES, value="balanced", allow_custom_value=True, label="Difficulty mix (easy:medium:hard)")
-        c["image_first"] = gr.Checkbox(False, label="LLM: caption the generated image (image-first)")
+        c["mix"] = gr.Dropdown([(label, value) for value, label in _svc().DIFFICULTY_MIXES],
+                               value=_svc().DEFAULT_DIFFICULTY_MIX, allow_custom_value=True, elem_id="synth-mix",
+                               label="Difficulty mix (easy:medium:hard)",
+                               info="Only the method default keeps the paper's k distribution for attributes; "
+                                    "the other mixes are the studio's.")
+        c["image_first"] = gr.Checkbox(
+            False, label="LLM: caption the studio's own rendered draft (image-first, studio variant)",
+            info="The paper captions real photographs: for that, use the upload under Image-first below.",
+            elem_id="synth-image-first")
     with gr.Row():
-        c["lam"] = gr.Number(value=0.5, label="λ for k ~ exp(-λ(k-1)), k = 1..100", elem_id="synth-lambda")
+        c["lam"] = gr.Number(value=_svc().DEFAULT_LAMBDA, label="λ for k ~ exp(-λ(k-1)), k = 1..100",
+                             info="Studio default 0.5: the paper gives the formula but no value.", elem_id="synth-lambda")
         c["near"] = gr.Dropdown([("MinHash (fast)", "minhash"), ("Embeddings: all-MiniLM-L6-v2 (first use loads the model)", "embedding"),
                                  ("Auto (embeddings up to 20,000 rows)", "auto"), ("Exact duplicates only", "off")],
                                 value="minhash", label="Near-duplicates")
         c["threshold"] = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Near-duplicate threshold (cosine for embeddings, estimated Jaccard for MinHash)")
         c["skip_existing"] = gr.Checkbox(True, label="Skip prompts the dataset already has", elem_id="synth-skip-existing")
-    c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(0.5)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
+    c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(_svc().DEFAULT_LAMBDA)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
                             elem_id="synth-kplot")
     c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
     c["notice"] = gr.Markdown(elem_id="synth-notice")
