@@ -93,7 +93,13 @@ Do not write more than one [image: ...] part. Just return the rationale and the 
 
 
 def system_prompt(mode: str, *, max_images: int) -> str:
-    """The reasoner's system prompt for a mode (not the critic's; see :data:`CRITIQUE`)."""
+    """The reasoner's system prompt for a mode (not the critic's; see :data:`CRITIQUE`).
+
+    ``max_images`` is capped by the mode's paper bound (MM: 2, T: 3), so the prompt never allows more.
+    """
+    from studio.reasoning.modes import get_mode
+
+    max_images = get_mode(mode).image_limit(max_images)
     table = {
         "implicit": IMPLICIT,
         "mm_text": MM_TEXT,
