@@ -66,7 +66,9 @@ def compose_prompt(node_title: str, definition: str, attributes: dict[str, Any],
         if isinstance(value, dict):
             value = f"{value.get('value')} ({value.get('sub_dimension', '').replace('_', ' ')})"
         elif isinstance(value, list):
-            value = ", ".join(map(str, value))
+            value = ", ".join(
+                ", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, dict) else str(item)
+                for item in value)
         lines.append(f"- {key}: {value}")
     lines.append(f"A plain draft that uses all of them: {draft}")
     lines.append("Write the final prompt.")

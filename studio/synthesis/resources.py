@@ -41,6 +41,8 @@ class Resources:
     attribute_roots: tuple[str, ...]
     reasoning_roots: tuple[str, ...]
     imagenet: tuple[str, ...] = field(default=())
+    #: descriptors for ImageNet classes that are people (attributes.yaml `person`; the studio's values)
+    person: dict[str, Any] = field(default_factory=dict)
 
     def pool(self, path: str) -> list[str]:
         """Values of a pool path such as ``objects.coco``; a branch means the union of its lists."""
@@ -113,6 +115,7 @@ def load_resources(folder: Path = SYNTHESIS_ASSETS) -> Resources:
         attribute_roots=tuple(nmap.get("attributes") or ()),
         reasoning_roots=tuple(nmap.get("reasoning") or ()),
         imagenet=imagenet,
+        person=attrs.get("person") or {},
     )
     tfile = folder / "templates.yaml"
     for name, mod in res.modifiers.items():

@@ -56,14 +56,21 @@ def preview(studio, request: SynthesisRequest, dataset: str | None = None) -> di
     table = []
     for r in plan.rows:
         d = describe_row(r)
-        d["attributes"] = "; ".join(
-            f"{k}={', '.join(map(str, v)) if isinstance(v, list) else (v.get('value') if isinstance(v, dict) else v)}"
-            for k, v in d["attributes"].items())
+        d["attributes"] = "; ".join(f"{k}={_cell(v)}" for k, v in d["attributes"].items())
         table.append([d[c] for c in PREVIEW_COLUMNS])
     meta = [{"row": r.index, "kind": r.meta_prompt_kind, "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
     dropped = [[d["index"], d["text"], d["reason"]] for d in plan.dedup.dropped]
     return {"table": table, "dropped": dropped, "notices": plan.notices + plan.dedup.notices,
             "dedup_method": plan.dedup.method, "meta_prompts": meta, "rows": plan.rows}
+
+
+def _cell(value: Any) -> str:
+    """An attribute value as table text: lists joined, sampled dimensions by their value."""
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return str(value["value"]) if "value" in value else " ".join(str(v) for v in value.values())
+    return str(value)
 
 
 def k_table(lam: float, k_max: int = 30) -> list[dict[str, Any]]:
