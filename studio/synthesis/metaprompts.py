@@ -91,16 +91,23 @@ def document_content(category: str, theme: str, specific: str) -> list[dict[str,
     return _msgs(DOCUMENT_CONTENT_SYSTEM, user)
 
 
-def document_visual_prompt(theme: str, font: str, content: str = "{content from step 1}") -> list[dict[str, str]]:
-    """Step 2 of the document pipeline (Appendix C.2, paraphrased): the visual-template prompt."""
+def document_visual_prompt(theme: str, font: str, content: str = "{content from step 1}", *,
+                           category: str, specific: str = "") -> list[dict[str, str]]:
+    """Step 2 of the document pipeline (Appendix C.2, paraphrased): the visual-template prompt.
+
+    Studio adaptation: C.2 lets the LLM pick the core category from the theme; here the taxonomy node
+    has already fixed it (and step 1 wrote content for it), so the prompt hands the category over and
+    the label and the prompt cannot disagree.
+    """
+    hint = f' (the content was written for "{specific}")' if specific else ""
     user = f"""You are an expert document concept designer and text-to-image prompt writer. Your concepts are clear, professional and fit their intended use.
 
 Do these steps IN ORDER.
 
-STEP 1 - Use the given theme and choose a core document category
+STEP 1 - Use the given theme and core document category
 - Theme: "{theme}"
-- Choose ONE core document category that fits the theme from: {', '.join(CORE_DOCUMENT_CATEGORIES)}
-- From that category and the theme, conceive and state a MORE SPECIFIC document type or application (for example "Slide - title slide for a tech conference").
+- Core document category (fixed, do not change it): {category}
+- From that category and the theme, state a MORE SPECIFIC document type or application{hint} (for example "Slide - title slide for a tech conference").
 
 STEP 2 - Pick a font style and the visual characteristics
 - Use this font style: "{font}"

@@ -222,9 +222,13 @@ class Planner:
         if row.kind == "generation" and row.taxonomy_id.startswith("sharegpt4o/document/"):
             a = row.attributes
             category = (node.title if node else "Document")
+            if not a.get("font"):  # C.2 always hands the LLM a selected font; draw one when no modifier did
+                fonts = self.res.pool("documents.fonts")
+                a["font"] = fonts[random.Random(f"{row.seed}:font").randrange(len(fonts))]
             row.meta_prompt_kind = "document"
             step1 = metaprompts.document_content(category, a.get("theme", ""), a.get("specific", ""))
-            step2 = metaprompts.document_visual_prompt(a.get("theme", ""), a.get("doc_font") or "clean sans-serif")
+            step2 = metaprompts.document_visual_prompt(a.get("theme", ""), a["font"], category=category,
+                                                       specific=a.get("specific", ""))
             row.meta_prompt = [{**m, "step": "1: content"} for m in step1] + [{**m, "step": "2: visual prompt"} for m in step2]
         elif row.kind == "generation" and req.image_first:
             row.meta_prompt_kind = "image-first"

@@ -134,3 +134,19 @@ def test_person_descriptors_of_appendix_e_reach_the_prompt(studio):
     for r in with_people:
         for p in r.attributes["person"]:
             assert p["object"] in r.attributes["objects"] and p["age"] in r.text and p["ethnicity"] in r.text
+
+
+def test_document_pipeline_sends_the_sampled_font_and_the_nodes_category(studio):
+    """The font C.2 hands the LLM is the row's sampled font; the category is the taxonomy node's."""
+    plan = Planner(studio.taxonomy).plan(
+        SynthesisRequest(nodes=["sharegpt4o/document"], count=40, seed=0, method="llm", dedup=EXACT))
+    fonts = set()
+    for r in plan.rows:
+        step2 = [m for m in r.meta_prompt if m["step"].startswith("2")][-1]["content"]
+        font = r.attributes["font"]
+        fonts.add(font)
+        assert f'Use this font style: "{font}"' in step2
+        title = studio.taxonomy.find(r.taxonomy_id).title
+        assert f"Core document category (fixed, do not change it): {title}" in step2
+        assert "Choose ONE core document category" not in step2
+    assert len(fonts) > 1  # not always the same font
