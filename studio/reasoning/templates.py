@@ -73,9 +73,9 @@ First, carefully check the image against every element of the requirement (objec
 positions, background, text).
 If the image fully meets the requirement, reply with the single line "VERDICT: MATCH" and nothing else.
 Otherwise start with the line "VERDICT: MISMATCH", list the inconsistencies, explain in detail how to adjust \
-the image so that it fully meets the requirement, end with a sentence such as "Now, let's generate a new \
-image that fully complies with the requirements based on the above suggestions." and then, on the last \
-line, give the full corrected description for the generator as [image: description].
+the image so that it fully meets the requirement, close with one sentence saying that a new image meeting \
+every requirement will now be generated from these adjustments, and then, on the last line, give the full \
+corrected description for the generator as [image: description].
 
 Image generation requirement: $requirement"""
 )

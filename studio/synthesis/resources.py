@@ -128,6 +128,9 @@ def load_resources(folder: Path = SYNTHESIS_ASSETS) -> Resources:
         for m in spec.get("modifiers") or []:
             if m not in res.modifiers:
                 raise SynthesisConfigError(f"{where}.modifiers: unknown modifier {m!r}")
+        if "stylistic_injection" in (spec.get("modifiers") or []):
+            _check_slots(f"{where}.injection_styles", "{sty}", {"sty": spec.get("injection_styles") or "(missing)"},
+                         res.pool)
         if kind in ("complex_edit", "multi_turn"):
             if not isinstance(spec.get("ops"), int) or not 2 <= spec["ops"] <= 4:
                 raise SynthesisConfigError(f"{where}.ops: expected 2, 3 or 4 sub-operations")

@@ -10,6 +10,7 @@ from typing import Any
 
 from studio.synthesis.batches import (BatchOptions, batch_items, batch_status, cancel_batch, create_batch,
                                       list_batches, mark_interrupted, retry_failed, start_batch)
+from studio.synthesis import metaprompts
 from studio.synthesis.dedup import DedupSettings
 from studio.synthesis.export import export_dataset
 from studio.synthesis.importer import ImportFailed, import_dataset
@@ -58,7 +59,8 @@ def preview(studio, request: SynthesisRequest, dataset: str | None = None) -> di
         d = describe_row(r)
         d["attributes"] = "; ".join(f"{k}={_cell(v)}" for k, v in d["attributes"].items())
         table.append([d[c] for c in PREVIEW_COLUMNS])
-    meta = [{"row": r.index, "kind": r.meta_prompt_kind, "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
+    meta = [{"row": r.index, "kind": r.meta_prompt_kind, "source": metaprompts.source_of(r.meta_prompt_kind, r.taxonomy_id),
+             "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
     dropped = [[d["index"], d["text"], d["reason"]] for d in plan.dedup.dropped]
     return {"table": table, "dropped": dropped, "notices": plan.notices + plan.dedup.notices,
             "dedup_method": plan.dedup.method, "meta_prompts": meta, "rows": plan.rows}

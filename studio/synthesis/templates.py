@@ -162,7 +162,10 @@ class TemplateSynthesizer:
             cost = len(mod.get("constraints") or []) + int(mod.get("reasoning") or 0)
             if score + cost > hi:
                 continue
-            values.update(draw_slots(mod.get("slots") or {}, rng, self.res, used))
+            slots = mod.get("slots") or {}
+            if name == "stylistic_injection":  # content-aligned: the subtask's own style group
+                slots = {"sty": spec["injection_styles"]}
+            values.update(draw_slots(slots, rng, self.res, used))
             chosen.append(name)
             extra_c += list(mod.get("constraints") or [])
             extra_r += int(mod.get("reasoning") or 0)

@@ -150,3 +150,90 @@ def test_document_pipeline_sends_the_sampled_font_and_the_nodes_category(studio)
         assert f"Core document category (fixed, do not change it): {title}" in step2
         assert "Choose ONE core document category" not in step2
     assert len(fonts) > 1  # not always the same font
+
+
+def test_style_injection_is_content_aligned_and_relative_position_is_planar(studio):
+    """001 §3.3: content-aligned styles in a subset of prompts; Relative Position keeps to planar relations."""
+    from studio.synthesis.resources import resources
+
+    res = resources()
+    assert "on top of" not in res.pool("relations.planar")
+    for key, spec in res.specs.items():
+        if "stylistic_injection" in (spec.get("modifiers") or []):
+            assert spec["injection_styles"].startswith("styles.injection."), key
+    node = "opengpt4o/gen/complex_instruction/action_trajectory"
+    aligned = set(res.pool(res.specs[res.node_specs[node]]["injection_styles"]))
+    plan = Planner(studio.taxonomy).plan(
+        SynthesisRequest(nodes=[node], count=60, seed=2, dedup=EXACT, style_injection=1.0))
+    injected = [r for r in plan.rows if "stylistic_injection" in r.attributes.get("modifiers", [])]
+    assert injected and all(r.attributes["sty"] in aligned for r in injected)
+
+
+RUN = 15  # words in a row shared with a paper that count as copied wording
+
+
+def _seed_dir():
+    import os
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [os.environ.get("STUDIO_SEEDS_DIR", ""), repo.parent / "shared" / "seeds",
+                  repo.parent.parent / "shared" / "seeds"]
+    for c in candidates:
+        if c and Path(c).is_dir() and any(Path(c).glob("0*.txt")):
+            return Path(c)
+    pytest.skip("the source papers are not next to the repository (set STUDIO_SEEDS_DIR)")
+
+
+def _words(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _texts(path):
+    """The prose of a file as separate pieces; a YAML list of short names (e.g. style names) is not prose."""
+    import yaml
+
+    raw = path.read_text(encoding="utf-8", errors="ignore")
+    if path.suffix not in (".yaml", ".yml"):
+        return [raw]
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            if node and all(isinstance(v, str) and len(v.split()) <= 4 for v in node):
+                return  # a list of names
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            out.append(node)
+
+    walk(yaml.safe_load(raw))
+    out += [ln.split("#", 1)[1] for ln in raw.splitlines() if "#" in ln]  # comments are prose too
+    return out
+
+
+def test_no_asset_or_prompt_copies_fifteen_words_in_a_row_from_the_papers():
+    from pathlib import Path
+
+    from studio.settings import ASSETS_DIR
+
+    grams = set()
+    for f in _seed_dir().glob("0*.txt"):
+        w = _words(f.read_text(encoding="utf-8"))
+        grams.update(tuple(w[i:i + RUN]) for i in range(len(w) - RUN + 1))
+    repo = Path(ASSETS_DIR).parent
+    copied = []
+    for folder in (repo / "assets", repo / "studio"):
+        for f in sorted(folder.rglob("*")):
+            if not f.is_file() or f.suffix not in (".py", ".yaml", ".yml", ".md", ".txt"):
+                continue
+            for text in _texts(f):
+                w = _words(text)
+                copied += [f"{f.relative_to(repo)}: {' '.join(w[i:i + RUN])}"
+                           for i in range(len(w) - RUN + 1) if tuple(w[i:i + RUN]) in grams]
+    assert not copied, "\n".join(copied[:20])

@@ -61,7 +61,8 @@ def build(ctx: UIContext) -> None:
     with gr.Accordion("Dropped duplicates", open=False):
         c["dropped"] = gr.Dataframe(headers=["#", "text", "reason"], interactive=False, wrap=True)
     with gr.Accordion("Meta-prompts sent to the LLM", open=False):
-        c["meta"] = gr.JSON(label="Rendered meta-prompts (LLM method)")
+        c["meta"] = gr.JSON(label="Rendered meta-prompts (LLM method); each names the paper text it follows "
+                                  "or says it is the studio's reading")
 
     gr.Markdown("### Batch")
     t2i = ["(prompts only)"] + [e.name for e in studio.backends.by_capability("text-to-image")]
