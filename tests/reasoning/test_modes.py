@@ -242,3 +242,10 @@ def test_worked_examples_say_the_wording_is_the_studios_and_keep_the_rules():
     for seg in parse_rationale(banana.rationale).image_parts:
         assert sum(o in seg.body.lower() for o in options) == 1, seg.body
     assert get_example("boat-person").rationale.endswith("Final answer: shorts")  # Table 26's answer
+
+
+def test_modes_say_where_they_depart_from_the_paper():
+    from studio.reasoning.modes import MODES, NOT_OFFERED
+
+    assert "retrieves" in MODES["mm_image"].hint and "Studio variant" in MODES["mm_image"].hint
+    assert "F.6" in NOT_OFFERED["MMInternet"]

@@ -237,3 +237,17 @@ def test_no_asset_or_prompt_copies_fifteen_words_in_a_row_from_the_papers():
                 copied += [f"{f.relative_to(repo)}: {' '.join(w[i:i + RUN])}"
                            for i in range(len(w) - RUN + 1) if tuple(w[i:i + RUN]) in grams]
     assert not copied, "\n".join(copied[:20])
+
+
+def test_meta_prompts_name_the_paper_text_or_the_studios_reading(studio):
+    from studio.synthesis import service
+
+    req = service.build_request(["sharegpt4o/edit", "opengpt4o/edit/subject", "sharegpt4o/document"],
+                                12, 0, "llm", "default", 0.5, "off", 0.9)
+    res = service.preview(studio, req)
+    by_node = {}
+    for m, row in zip(res["meta_prompts"], res["rows"]):
+        by_node.setdefault(row.taxonomy_id.split("/")[0] + ":" + m["kind"], m["source"])
+    assert by_node["sharegpt4o:edit-instruction"].startswith("studio reading") and "C.3" in by_node["sharegpt4o:edit-instruction"]
+    assert "§3.4" in by_node["opengpt4o:edit-instruction"]
+    assert "C.2" in by_node["sharegpt4o:document"] and "studio" in by_node["sharegpt4o:document"]
