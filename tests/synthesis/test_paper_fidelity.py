@@ -243,7 +243,7 @@ def test_meta_prompts_name_the_paper_text_or_the_studios_reading(studio):
     from studio.synthesis import service
 
     req = service.build_request(["sharegpt4o/edit", "opengpt4o/edit/subject", "sharegpt4o/document"],
-                                12, 0, "llm", "default", 0.5, "off", 0.9)
+                                24, 0, "llm", "default", 0.5, "off", 0.9)
     res = service.preview(studio, req)
     by_node = {}
     for m, row in zip(res["meta_prompts"], res["rows"]):
