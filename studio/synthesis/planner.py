@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Generator, Sequence
 
 from studio.synthesis import metaprompts
 from studio.synthesis.attributes import AttributeSynthesizer
@@ -20,6 +20,9 @@ from studio.synthesis.rows import DIFFICULTY_LABELS, METHODS, PlannedRow
 from studio.synthesis.templates import SynthesisError, TemplateSynthesizer
 
 MAX_COUNT = 100_000
+#: candidate rows built between two yields of :meth:`Planner.plan_steps`: the points where a caller
+#: (the preview handler) can stop, so a Stop or a closed page ends the work within one chunk
+CHUNK = 200
 _LEVELS = {"easy": 1, "medium": 2, "hard": 3}
 
 #: The difficulty mixes the Synthesis tab offers: (value, label). Only "default" keeps the papers'
@@ -259,6 +262,19 @@ class Planner:
         ``existing`` (label, prompt) pairs, e.g. the target dataset's prompts, count as already
         taken: rows repeating one are dropped with the label as the reason.
         """
+        return _drain(self.plan_steps(req, existing))
+
+    def plan_steps(self, req: SynthesisRequest,
+                   existing: Sequence[tuple[str, str]] = ()) -> Generator[int, None, Plan]:
+        """The same rows as :meth:`plan`, built in chunks of :data:`CHUNK` candidates.
+
+        1. Check the request and resolve its nodes (errors raise before any work).
+        2. Build and deduplicate one chunk of candidates, then yield the number of rows kept so far;
+           a caller that stops iterating stops the work there.
+        3. Return the :class:`Plan` (as the generator's return value) once ``req.count`` rows are kept
+           or the candidates run out.
+        Rows do not depend on the chunking: each is seeded by its index, and dedup carries its state.
+        """
         self.check(req)
         leaves = self.resolve(req.nodes)
         rows: list[PlannedRow] = []
@@ -266,19 +282,29 @@ class Planner:
         notices: list[str] = []
         i = 0
         limit = req.count * 3 + 50
-        state = seed_existing(existing, req.dedup, report, req.count) if existing else None
+        state = seed_existing(existing, req.dedup, report, req.count)
         while len(rows) < req.count and i < limit:
-            want = req.count - len(rows)
+            want = min(req.count - len(rows), CHUNK)
             batch = [self.candidate(req, leaves, j) for j in range(i, min(i + max(want, 1), limit))]
             i += len(batch)
             kept, state = deduplicate(batch, req.dedup, report, state)
             rows.extend(kept)
+            yield len(rows)
         if len(rows) < req.count:
             notices.append(
                 f"only {len(rows)} distinct rows out of {req.count} asked: the pools of "
                 f"{', '.join(leaves[:3])}{'…' if len(leaves) > 3 else ''} ran out of variety after "
                 f"{len(report.dropped)} duplicates; add words to assets/synthesis/pools.yaml or lower the count")
         return Plan(rows=rows, dedup=report, notices=notices)
+
+
+def _drain(steps: Generator[int, None, Plan]) -> Plan:
+    """Run a :meth:`Planner.plan_steps` generator to the end and return its plan."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def describe_row(row: PlannedRow) -> dict[str, Any]:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from studio.synthesis.batches import (BatchOptions, batch_items, batch_status, cancel_batch, create_batch,
                                       list_batches, mark_interrupted, retry_failed, start_batch)
@@ -24,6 +25,11 @@ __all__ = ["batch_items", "batch_status", "cancel_batch", "create_batch", "list_
            "DEFAULT_LAMBDA", "DEFAULT_DIFFICULTY_MIX", "DIFFICULTY_MIXES"]
 
 PREVIEW_COLUMNS = ["#", "text", "node", "difficulty", "why", "template", "attributes", "source image"]
+#: A preview is for reading rows on screen; more rows than this go to a batch, which plans them in its
+#: own thread, stores them and survives a closed page.
+MAX_PREVIEW_COUNT = 1_000
+#: wall-clock bound on one preview (a slow near-duplicate model or a crowded server), in seconds
+PREVIEW_TIME_LIMIT_S = 60.0
 
 
 def node_choices(studio) -> list[str]:
@@ -51,9 +57,46 @@ def preview(studio, request: SynthesisRequest, dataset: str | None = None) -> di
 
     With ``dataset``, rows repeating a prompt it already holds are dropped, as the batch will.
     """
+    result: dict[str, Any] = {}
+    for _done, result in preview_steps(studio, request, dataset):
+        pass
+    return result
+
+
+def preview_steps(studio, request: SynthesisRequest, dataset: str | None = None,
+                  time_limit_s: float = PREVIEW_TIME_LIMIT_S) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The preview, step by step, so that the caller can stop it (a Stop button, a closed page).
+
+    1. Refuse counts over :data:`MAX_PREVIEW_COUNT` (the message points to a batch).
+    2. Plan the rows in chunks; after each chunk yield ``(rows so far, {})``. Work happens only
+       while the caller asks for the next step, so a caller that stops iterating stops it.
+    3. Past ``time_limit_s`` raise :class:`SynthesisError` saying to lower the count or use a batch.
+    4. Yield ``(rows, result)`` once, with the result :func:`preview` returns.
+    """
     from studio.synthesis.batches import existing_prompts
 
-    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio, request, dataset))
+    if isinstance(request.count, int) and request.count > MAX_PREVIEW_COUNT:
+        raise SynthesisError(
+            f"Preview shows at most {MAX_PREVIEW_COUNT:,} rows (asked for {request.count:,}): preview a "
+            f"smaller count to check the rows, then use Run batch for all {request.count:,}.")
+    start = time.monotonic()
+    steps = Planner(studio.taxonomy).plan_steps(request, existing_prompts(studio, request, dataset))
+    while True:
+        try:
+            done = next(steps)
+        except StopIteration as finished:
+            plan = finished.value
+            break
+        if time.monotonic() - start > time_limit_s:
+            steps.close()
+            raise SynthesisError(
+                f"Preview stopped after {time_limit_s:g} s with {done:,} of {request.count:,} rows: lower the "
+                "count, or pick a faster near-duplicate method, or use Run batch.")
+        yield done, {}
+    yield len(plan.rows), _preview_result(plan)
+
+
+def _preview_result(plan) -> dict[str, Any]:
     table = []
     for r in plan.rows:
         d = describe_row(r)
@@ -152,7 +195,8 @@ def progress_markdown(studio, batch_id: str | None) -> str:
     return f"`{bar}` {frac:.0%}\n\n{st.summary()}\n\nbatch id `{st.id}`"
 
 
-__all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "k_table", "coverage_rows",
+__all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "preview_steps", "MAX_PREVIEW_COUNT",
+            "k_table", "coverage_rows",
             "export_zip", "import_upload", "batch_choices", "progress_markdown", "node_choices"]
 
 

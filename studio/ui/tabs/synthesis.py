@@ -31,7 +31,8 @@ def build(ctx: UIContext) -> None:
         c["nodes"] = ctx.register("synthesis.nodes", gr.Dropdown(
             choices=choices, multiselect=True, allow_custom_value=True, label="Taxonomy nodes",
             elem_id="synth-nodes", scale=3))
-        c["count"] = gr.Number(value=8, precision=0, label="Count", elem_id="synth-count", minimum=1)
+        c["count"] = gr.Number(value=8, precision=0, label="Count", elem_id="synth-count", minimum=1,
+                               info=f"Preview: up to {_svc().MAX_PREVIEW_COUNT:,} rows; a batch takes more.")
         c["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="synth-seed")
     with gr.Row():
         c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method")
@@ -54,7 +55,9 @@ def build(ctx: UIContext) -> None:
         c["skip_existing"] = gr.Checkbox(True, label="Skip prompts the dataset already has", elem_id="synth-skip-existing")
     c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(_svc().DEFAULT_LAMBDA)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
                             elem_id="synth-kplot")
-    c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
+    with gr.Row():
+        c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
+        c["preview_stop"] = gr.Button("Stop preview", variant="stop", elem_id="synth-preview-stop")
     c["notice"] = gr.Markdown(elem_id="synth-notice")
     c["table"] = gr.Dataframe(headers=_svc().PREVIEW_COLUMNS, interactive=False, wrap=True, elem_id="synth-table",
                               column_widths=["40px", "28%", "14%", "70px", "22%", "12%", "14%", "10%"])
@@ -142,20 +145,26 @@ def wire(ctx: UIContext) -> None:
     c["lam"].change(kplot, [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
 
     def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, dataset):
+        # A generator: Gradio asks for each step in turn and stops asking on Stop or a closed page,
+        # which ends the planning within one chunk (svc.preview_steps does the work step by step).
         try:
             req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing)
-            res = svc.preview(studio, req, dataset)
+            for done, res in svc.preview_steps(studio, req, dataset):
+                if not res:
+                    yield gr.skip(), gr.skip(), gr.skip(), f"Planning… {done:,} of {req.count:,} rows"
         except (svc.SynthesisError, ValueError) as exc:
             raise gr.Error(str(exc))
         note = f"{len(res['table'])} rows · dedup: {res['dedup_method']}, {len(res['dropped'])} dropped"
         if res["notices"]:
             note += "\n\n" + "\n".join(f"⚠️ {n}" for n in res["notices"])
-        return res["table"], res["dropped"], res["meta_prompts"], note
+        yield res["table"], res["dropped"], res["meta_prompts"], note
 
     inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"],
               c["image_first"], c["skip_existing"]]
-    c["preview_btn"].click(do_preview, inputs + [c["dataset"]], [c["table"], c["dropped"], c["meta"], c["notice"]],
-                           api_name="synthesis_preview")
+    preview_event = c["preview_btn"].click(do_preview, inputs + [c["dataset"]],
+                                           [c["table"], c["dropped"], c["meta"], c["notice"]],
+                                           api_name="synthesis_preview")
+    c["preview_stop"].click(None, None, None, cancels=[preview_event], api_name=False)
 
     def do_run(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, images, chat, dataset,
                conc, rpm):
