@@ -1,0 +1,75 @@
+"""Preview is bounded (a documented maximum) and stops when the client goes away or presses Stop."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from studio.synthesis import service
+from studio.synthesis.planner import Planner
+
+DATA = [["sharegpt4o/t2i"], 1000, 0, "attributes", "default", 0.5, "off", 0.9, False, False, ""]
+
+
+def test_preview_over_the_maximum_is_refused_with_a_pointer_to_a_batch(studio):
+    req = service.build_request(["sharegpt4o/t2i"], service.MAX_PREVIEW_COUNT + 1, 0, "attributes",
+                                "default", 0.5, "off", 0.9)
+    with pytest.raises(service.SynthesisError, match=r"at most 1,000 rows.*Run batch"):
+        service.preview(studio, req)
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def _cpu_goes_idle(polls: int = 40, window: float = 0.5, idle_cores: float = 0.25) -> bool:
+    """Whether this process (the server runs in it) uses under ``idle_cores`` of a core in some window."""
+    for _ in range(polls):
+        before = time.process_time()
+        time.sleep(window)
+        if (time.process_time() - before) / window < idle_cores:
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_abandoned_previews_stop_and_the_server_goes_idle(monkeypatch, data_dir):
+    from tests.support.live_app import launched_app
+    from tests.support.sse_queue import QueueCall, fn_index
+
+    built = [0]
+    real = Planner.candidate
+
+    def expensive_candidate(self, *args, **kwargs):  # rows that cost CPU: 1,000 of them ≈ 5 s
+        built[0] += 1
+        _busy(0.005)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Planner, "candidate", expensive_candidate)
+    with launched_app(data_dir) as (url, _studio):
+        index = fn_index(url, "synthesis_preview")
+        calls = [QueueCall(url, index, DATA) for _ in range(3)]
+        for call in calls:  # each has started planning: its first progress message arrived
+            assert call.next_message()["msg"] == "process_generating"
+        for call in calls:
+            call.close()  # the tab goes away
+        assert _cpu_goes_idle(), "the server kept working after every client left"
+        settled = built[0]
+        assert settled < 3 * 1000  # none of the three previews ran to the end
+        time.sleep(1.0)
+        assert built[0] == settled  # and nothing is built any more
+
+        # Stop (the cancel endpoint a Stop button calls) ends a running preview too
+        stop = QueueCall(url, index, DATA)
+        assert stop.next_message()["msg"] == "process_generating"
+        import httpx
+
+        r = httpx.post(f"{url}/gradio_api/cancel",
+                       json={"session_hash": stop.session, "fn_index": index, "event_id": stop.event_id})
+        assert r.status_code == 200
+        before = built[0]
+        assert _cpu_goes_idle()
+        assert built[0] - before < 1000
+        stop.close()
