@@ -24,9 +24,12 @@ def fn_index(url: str, api_name: str) -> int:
 class QueueCall:
     """One queued event with its open event stream; ``close()`` is the browser going away."""
 
-    def __init__(self, url: str, index: int, data: list[Any]) -> None:
-        self.session = uuid.uuid4().hex[:12]
-        self.client = httpx.Client(timeout=httpx.Timeout(60, read=60))
+    def __init__(self, url: str, index: int, data: list[Any], client: httpx.Client | None = None,
+                 session: str | None = None) -> None:
+        """``client`` and ``session``: reuse a connection and a session, as one browser tab does."""
+        self.session = session or uuid.uuid4().hex[:12]
+        self._own = client is None
+        self.client = client or httpx.Client(timeout=httpx.Timeout(60, read=60))
         r = self.client.post(f"{url}/gradio_api/queue/join",
                              json={"data": data, "fn_index": index, "session_hash": self.session,
                                    "event_data": None, "trigger_id": None})
@@ -56,4 +59,5 @@ class QueueCall:
         try:
             self._cm.__exit__(None, None, None)
         finally:
-            self.client.close()
+            if self._own:
+                self.client.close()
