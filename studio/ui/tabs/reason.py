@@ -69,9 +69,9 @@ def build(ctx: UIContext) -> None:
     gr.Markdown(" ".join(f"Not offered: {why}" for why in NOT_OFFERED.values()))
     with gr.Row():
         c["max_images"] = gr.Slider(1, MAX_IMAGES_LIMIT, value=DEFAULT_MAX_IMAGES, step=1,
-                                    label="At most N image parts (modes 2–4; mode 2 allows 3 and mode 3 allows 2, as in the paper)")
+                                    label="At most N image parts (modes 2–4; studio default 3, capped at the paper's 3 for mode 2 and 2 for mode 3)")
         c["rounds"] = gr.Slider(1, MAX_ROUNDS_LIMIT, value=DEFAULT_MAX_ROUNDS, step=1,
-                                label="Correction rounds (mode 5)")
+                                label="Correction rounds (mode 5; studio default 3: the paper critiques and regenerates once)")
         c["seed"] = gr.Number(0, precision=0, label="Seed")
     with gr.Row():
         with gr.Column(scale=3):
