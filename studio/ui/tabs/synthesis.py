@@ -35,7 +35,9 @@ def build(ctx: UIContext) -> None:
                                info=f"Preview: up to {_svc().MAX_PREVIEW_COUNT:,} rows; a batch takes more.")
         c["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="synth-seed")
     with gr.Row():
-        c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method")
+        c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method",
+                               info="The papers give the methods; pool words, templates, attribute values and "
+                                    "difficulty bands are the studio's (see each YAML's source).")
         c["mix"] = gr.Dropdown([(label, value) for value, label in _svc().DIFFICULTY_MIXES],
                                value=_svc().DEFAULT_DIFFICULTY_MIX, allow_custom_value=True, elem_id="synth-mix",
                                label="Difficulty mix (easy:medium:hard)",
