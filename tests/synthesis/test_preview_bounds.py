@@ -18,6 +18,25 @@ def test_preview_over_the_maximum_is_refused_with_a_pointer_to_a_batch(studio):
         service.preview(studio, req)
 
 
+def test_preview_past_its_time_limit_stops_with_what_to_do(studio):
+    req = service.build_request(["sharegpt4o/t2i"], 500, 0, "attributes", "default", 0.5, "off", 0.9)
+    steps = service.preview_steps(studio, req, time_limit_s=0.0)
+    with pytest.raises(service.SynthesisError, match=r"Preview stopped after 0 s with 200 of 500 rows.*Run batch"):
+        list(steps)
+
+
+def test_chunked_planning_gives_the_same_rows_as_one_pass(studio, monkeypatch):
+    """Stopping points do not change the rows: the chunked preview equals a plan built in one pass."""
+    from studio.synthesis import planner
+
+    req = service.build_request(["opengpt4o/gen/spatial", "sharegpt4o/t2i"], 450, 4, "template", "default", 0.5,
+                                "minhash", 0.9)
+    rows = service.preview(studio, req)["rows"]
+    monkeypatch.setattr(planner, "CHUNK", 10**9)
+    again = Planner(studio.taxonomy).plan(req).rows
+    assert len(rows) == 450 and [r.text for r in rows] == [r.text for r in again]
+
+
 def _busy(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
