@@ -43,13 +43,17 @@ def _busy(seconds: float) -> None:
         pass
 
 
-def _goes_idle(built: list[int], polls: int = 60, window: float = 0.5, idle_cores: float = 0.25) -> bool:
-    """Whether, within ``polls`` windows, one window passes in which no row is built and this process
-    (the server runs in it) uses under ``idle_cores`` of a core."""
+def _goes_idle(built: list[int], polls: int = 120, window: float = 0.5, idle_cores: float = 0.25,
+               quiet: int = 4) -> bool:
+    """Whether, within ``polls`` windows, ``quiet`` windows in a row pass in which no row is built and this
+    process (the server runs in it) uses under ``idle_cores`` of a core. Several windows in a row, so that
+    a thread starved by a crowded machine is not taken for a stopped one."""
+    calm = 0
     for _ in range(polls):
         cpu, rows = time.process_time(), built[0]
         time.sleep(window)
-        if built[0] == rows and (time.process_time() - cpu) / window < idle_cores:
+        calm = calm + 1 if built[0] == rows and (time.process_time() - cpu) / window < idle_cores else 0
+        if calm >= quiet:
             return True
     return False
 
@@ -90,3 +94,34 @@ def test_abandoned_previews_stop_and_the_server_goes_idle(monkeypatch, data_dir)
         assert _goes_idle(built)
         assert built[0] - before < 1000
         stop.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_stop_button_ends_a_preview_in_the_browser(monkeypatch, live_app, page):
+    from playwright.sync_api import expect
+
+    built = [0]
+    real = Planner.candidate
+
+    def expensive_candidate(self, *args, **kwargs):
+        built[0] += 1
+        _busy(0.01)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Planner, "candidate", expensive_candidate)
+    url, _studio = live_app
+    page.goto(url)
+    page.get_by_role("tab", name="Synthesis").click()
+    nodes = page.locator("#synth-nodes input")
+    nodes.click()
+    nodes.fill("object_counting")
+    page.get_by_role("option", name="opengpt4o/gen/spatial/object_counting").click()
+    page.keyboard.press("Escape")
+    page.locator("#synth-count input").fill("1000")
+    page.locator("#synth-preview").click()
+    expect(page.locator("#synth-notice")).to_contain_text("Planning…", timeout=60_000)
+    page.locator("#synth-preview-stop").click()
+    assert _goes_idle(built)
+    assert built[0] < 1000
+    expect(page.locator("#synth-notice")).not_to_contain_text("1000 rows")
