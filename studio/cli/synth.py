@@ -13,8 +13,10 @@ def register(sub) -> None:
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", choices=("template", "attributes", "llm"), default="template")
-    p.add_argument("--difficulty", default=None, help="natural | balanced | easy | medium | hard | 1:2:1")
-    p.add_argument("--lam", type=float, default=0.5, help="λ of the k distribution (attributes method)")
+    p.add_argument("--difficulty", default=None,
+                   help="default (the method's own: the paper's k for attributes) | balanced | easy | medium | hard | 1:2:1 "
+                        "(all but default are the studio's)")
+    p.add_argument("--lam", type=float, default=0.5, help="λ of the k distribution (attributes method; studio default 0.5, the paper gives no value)")
     p.add_argument("--images", default=None, metavar="BACKEND", help="render images with this backend")
     p.add_argument("--chat", default=None, metavar="BACKEND", help="chat backend for --method llm")
     p.add_argument("--image-first", action="store_true",

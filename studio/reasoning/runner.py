@@ -132,7 +132,7 @@ class ReasoningRunner:
     def _rationale_text(self, req: RunRequest, mode: Mode, state: RunState, pasted: bool) -> str | None:
         if pasted:
             return req.rationale or ""
-        limit = mode.fixed_images or req.max_images
+        limit = mode.image_limit(req.max_images)
         content = req.question.strip()
         images = [req.input_image] if mode.needs_input_image and req.input_image is not None else []
         messages = [
@@ -163,7 +163,7 @@ class ReasoningRunner:
             state.status = "refused"
             state.note("the reasoner declined to answer; nothing was rendered (rephrase the question or pick another reasoner)")
             return
-        limit = mode.fixed_images or req.max_images
+        limit = mode.image_limit(req.max_images)
         parsed = parse_rationale(text, max_images=limit, max_crops=limit)
         jobs: list = []
         slots: list[ViewItem] = []

@@ -73,9 +73,9 @@ First, carefully check the image against every element of the requirement (objec
 positions, background, text).
 If the image fully meets the requirement, reply with the single line "VERDICT: MATCH" and nothing else.
 Otherwise start with the line "VERDICT: MISMATCH", list the inconsistencies, explain in detail how to adjust \
-the image so that it fully meets the requirement, end with a sentence such as "Now, let's generate a new \
-image that fully complies with the requirements based on the above suggestions." and then, on the last \
-line, give the full corrected description for the generator as [image: description].
+the image so that it fully meets the requirement, close with one sentence saying that a new image meeting \
+every requirement will now be generated from these adjustments, and then, on the last line, give the full \
+corrected description for the generator as [image: description].
 
 Image generation requirement: $requirement"""
 )
@@ -93,7 +93,13 @@ Do not write more than one [image: ...] part. Just return the rationale and the 
 
 
 def system_prompt(mode: str, *, max_images: int) -> str:
-    """The reasoner's system prompt for a mode (not the critic's; see :data:`CRITIQUE`)."""
+    """The reasoner's system prompt for a mode (not the critic's; see :data:`CRITIQUE`).
+
+    ``max_images`` is capped by the mode's paper bound (MM: 2, T: 3), so the prompt never allows more.
+    """
+    from studio.reasoning.modes import get_mode
+
+    max_images = get_mode(mode).image_limit(max_images)
     table = {
         "implicit": IMPLICIT,
         "mm_text": MM_TEXT,

@@ -17,7 +17,8 @@ from studio.synthesis.rows import DIFFICULTY_LABELS, PlannedRow
 from studio.synthesis.templates import Bands
 
 DIMENSIONS = ("background", "style", "lighting", "camera", "composition")
-#: score = k objects + one constraint per other dimension; bands on that score
+#: score = k objects + one constraint per other dimension; bands on that score. The studio's own:
+#: ShareGPT-4o-Image grades no difficulty, so a difficulty mix other than the default reshapes k.
 ATTRIBUTE_BANDS = Bands(easy_max=7, medium_max=10)
 
 
@@ -70,6 +71,11 @@ class AttributeSynthesizer:
         names = list(self.res.imagenet) or self.res.pool("objects.coco")
         objects = rng.sample(names, min(k, len(names)))
         attrs: dict[str, Any] = {"k": k, "objects": objects}
+        people = [o for o in objects if o in set(self.res.person.get("classes") or ())]
+        if people:  # Appendix E's Person descriptors (the values are the studio's)
+            ages, kin = self.res.person["age"], self.res.person["ethnicity"]
+            attrs["person"] = [{"object": o, "age": ages[rng.randrange(len(ages))],
+                                "ethnicity": kin[rng.randrange(len(kin))]} for o in people]
         for dim in DIMENSIONS:
             subs = self.res.dimensions[dim]
             sub = pin[1] if pin[0] == dim and pin[1] in subs else sorted(subs)[rng.randrange(len(subs))]
@@ -86,7 +92,8 @@ class AttributeSynthesizer:
         constraints = [f"{attrs['k']} object{'s' if attrs['k'] != 1 else ''}"] + list(DIMENSIONS)
         reason = (
             f"k = {attrs['k']} objects (drawn from exp(-{self.lam:g}(k-1))) + {len(DIMENSIONS)} attribute "
-            f"dimensions = score {score}; {DIFFICULTY_LABELS[got]} is {ATTRIBUTE_BANDS.range_text(got)}"
+            f"dimensions = score {score}; {DIFFICULTY_LABELS[got]} is {ATTRIBUTE_BANDS.range_text(got)} "
+            "(studio bands: ShareGPT-4o-Image grades no difficulty)"
         )
         return PlannedRow(
             index=index, taxonomy_id=node_id, method="attributes", kind="generation", text=text,
@@ -95,9 +102,14 @@ class AttributeSynthesizer:
         )
 
 
+def describe_person(desc: dict[str, str]) -> str:
+    return f"{desc['age']}, {desc['ethnicity']}"
+
+
 def compose_attributes(attrs: dict[str, Any]) -> str:
     """A fixed-pattern prompt from the six dimensions (the no-LLM composition)."""
-    objs = join_list([with_article(o) for o in attrs["objects"]])
+    people = {p["object"]: describe_person(p) for p in attrs.get("person") or ()}
+    objs = join_list([with_article(o) + (f" ({people[o]})" if o in people else "") for o in attrs["objects"]])
     return (
         f"{_cap(with_article(attrs['style']['value']))} image of {objs}, set in {attrs['background']['value']}, "
         f"with {attrs['lighting']['value']}, seen in {attrs['camera']['value']}, "

@@ -123,7 +123,7 @@ class ItemExecutor:
         attributes = dict(row.attributes)
         attributes.update({
             "template": row.template, "constraints": row.constraints,
-            "reasoning_steps": row.reasoning_steps, "difficulty_reason": row.difficulty_reason,
+            "reasoning_steps": row.reasoning_steps, "knowledge": row.knowledge, "difficulty_reason": row.difficulty_reason,
         })
         if row.source_prompt:
             attributes["source_prompt"] = row.source_prompt

@@ -10,6 +10,7 @@ import random
 
 K_MIN = 1
 K_MAX = 100
+#: the studio's choice: Appendix B.2 gives the formula and says larger λ decays faster, but no value
 DEFAULT_LAMBDA = 0.5
 
 

@@ -26,17 +26,18 @@ IMAGE_FIRST_USER = (
     "Reply with the sentence only, nothing else."
 )
 
-# ShareGPT-4o-Image, Appendix C.3 (paraphrased)
+# ShareGPT-4o-Image, Appendix C.3 (paraphrased; the two example sentences are the studio's own)
 IMAGE_TEXT_SYSTEM = (
     "You are an assistant that writes one concise, complete and descriptive English sentence to be "
     "used as an image-generation prompt. The sentence should capture the essence, mood and key visual "
     "elements of the given image. If a 'Base Task' is given, weave it naturally into the sentence, but "
     "a well-formed, evocative sentence about the image matters more than following the task rigidly: "
     "if the task does not fit, describe the image itself. Output ONLY that one sentence: no "
-    "explanations, no preamble, no bullet points or numbered lists. For example, for a misty forest "
-    "with the task 'add creature': 'A mystical deer steps softly through the sun-dappled, misty ancient "
-    "forest.'; for a portrait with the task 'change background to space': 'Her serene gaze is set "
-    "against a backdrop of swirling cosmic stardust.'"
+    "explanations, no preamble, no bullet points or numbered lists. Two illustrations of the kind of "
+    "sentence wanted: a harbour at dawn with the task 'add a boat' could become 'A small red fishing "
+    "boat drifts over the still harbour as the first light warms the water.'; a close portrait with "
+    "the task 'put her in space' could become 'Her calm face glows against a deep field of stars and "
+    "violet nebulae.'"
 )
 
 DOCUMENT_CONTENT_SYSTEM = (
@@ -53,6 +54,33 @@ EDIT_INSTRUCTION_SYSTEM = (
 )
 
 
+#: What each meta-prompt follows, shown next to it in the preview (paper text, or the studio's reading)
+SOURCES = {
+    "compose": "studio wording: ShareGPT-4o-Image §2.1 describes composing the sampled attributes with an "
+               "LLM but prints no prompt for it",
+    "image-first": "ShareGPT-4o-Image Appendix C.1, paraphrased. Studio variant in batches: it captions the "
+                   "studio's own rendered draft, where §2.1 captions real photographs (ALLaVA); the upload "
+                   "under Image-first matches the paper",
+    "document": "step 1: studio wording after Appendix D.1 (content first); step 2: Appendix C.2, paraphrased, "
+                "with the core category fixed by the taxonomy node (studio) and the sampled font",
+    "edit-instruction": "studio wording after OpenGPT-4o-Image §3.4 (original image, editing type and "
+                        "in-context examples go to the LLM)",
+    "edit-instruction:sharegpt4o": (
+        "studio reading: ShareGPT-4o-Image §2.2 says the LLM writes an editing instruction from the source "
+        "image and the sampled task, and points to Appendix C.3 for the meta-prompt; but C.3 as printed asks "
+        "for one descriptive sentence about the image with an optional 'Base Task', not an instruction. "
+        "The studio follows §2.2 and uses its instruction prompt (OpenGPT-4o-Image §3.4 style) with §2.2's "
+        "inputs; C.3 is used where it fits, for captioning an uploaded image with a base task"),
+}
+
+
+def source_of(kind: str | None, taxonomy_id: str) -> str:
+    """Which paper text (or studio reading) a row's meta-prompt follows."""
+    if kind == "edit-instruction" and taxonomy_id.startswith("sharegpt4o/"):
+        return SOURCES["edit-instruction:sharegpt4o"]
+    return SOURCES.get(kind or "", "")
+
+
 def _msgs(system: str, user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -66,7 +94,9 @@ def compose_prompt(node_title: str, definition: str, attributes: dict[str, Any],
         if isinstance(value, dict):
             value = f"{value.get('value')} ({value.get('sub_dimension', '').replace('_', ' ')})"
         elif isinstance(value, list):
-            value = ", ".join(map(str, value))
+            value = ", ".join(
+                ", ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, dict) else str(item)
+                for item in value)
         lines.append(f"- {key}: {value}")
     lines.append(f"A plain draft that uses all of them: {draft}")
     lines.append("Write the final prompt.")
@@ -89,24 +119,31 @@ def document_content(category: str, theme: str, specific: str) -> list[dict[str,
     return _msgs(DOCUMENT_CONTENT_SYSTEM, user)
 
 
-def document_visual_prompt(theme: str, font: str, content: str = "{content from step 1}") -> list[dict[str, str]]:
-    """Step 2 of the document pipeline (Appendix C.2, paraphrased): the visual-template prompt."""
+def document_visual_prompt(theme: str, font: str, content: str = "{content from step 1}", *,
+                           category: str, specific: str = "") -> list[dict[str, str]]:
+    """Step 2 of the document pipeline (Appendix C.2, paraphrased): the visual-template prompt.
+
+    Studio adaptation: C.2 lets the LLM pick the core category from the theme; here the taxonomy node
+    has already fixed it (and step 1 wrote content for it), so the prompt hands the category over and
+    the label and the prompt cannot disagree.
+    """
+    hint = f' (the content was written for "{specific}")' if specific else ""
     user = f"""You are an expert document concept designer and text-to-image prompt writer. Your concepts are clear, professional and fit their intended use.
 
 Do these steps IN ORDER.
 
-STEP 1 - Use the given theme and choose a core document category
+STEP 1 - Theme and category
 - Theme: "{theme}"
-- Choose ONE core document category that fits the theme from: {', '.join(CORE_DOCUMENT_CATEGORIES)}
-- From that category and the theme, conceive and state a MORE SPECIFIC document type or application (for example "Slide - title slide for a tech conference").
+- Core document category (fixed, do not change it): {category}
+- From that category and the theme, state a MORE SPECIFIC document type or application{hint} (for example "Slide - title slide for a tech conference").
 
-STEP 2 - Pick a font style and the visual characteristics
+STEP 2 - Font and visual style
 - Use this font style: "{font}"
 - Decide which visual style best fits the specific document type and theme. Clarity, professionalism and function come first.
 - Avoid ornate or needlessly complex styles unless the theme truly calls for them (e.g. recreating a historical document); avoid generic "old parchment" looks for modern professional documents.
 - The visual style must serve the content and the purpose of the document.
 
-STEP 3 - Write a clear, fitting visual-template prompt
+STEP 3 - The visual-template prompt
 - Write ONE text-to-image prompt in English for a visual template, based on the theme and the specific document type, in a style that is appropriate, clear and professional.
 - Describe: the overall aesthetic, the layout and composition, the color palette, textures (if any), and placeholder elements suited to the document type (e.g. placeholders for a large title, a speaker name and a logo on a title slide).
 - Do NOT put specific readable text in the prompt. The prompt is one coherent sentence.
@@ -114,7 +151,7 @@ STEP 3 - Write a clear, fitting visual-template prompt
 The document's content, for reference:
 {content}
 
-STEP 4 - State your outputs exactly in this format, one per line:
+STEP 4 - Output, exactly these three lines:
 Visual Template Prompt: [the prompt from STEP 3]
 Conceived Theme: [the theme you worked from]
 Document Type: [the core category from STEP 1 followed by the specific type]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Generator, Sequence
 
 from studio.synthesis import metaprompts
 from studio.synthesis.attributes import AttributeSynthesizer
@@ -20,7 +20,24 @@ from studio.synthesis.rows import DIFFICULTY_LABELS, METHODS, PlannedRow
 from studio.synthesis.templates import SynthesisError, TemplateSynthesizer
 
 MAX_COUNT = 100_000
+#: candidate rows built between two yields of :meth:`Planner.plan_steps`: the points where a caller
+#: (the preview handler) can stop, so a Stop or a closed page ends the work within one chunk
+CHUNK = 200
 _LEVELS = {"easy": 1, "medium": 2, "hard": 3}
+
+#: The difficulty mixes the Synthesis tab offers: (value, label). Only "default" keeps the papers'
+#: own sampling for the attributes method (k ~ exp(-λ(k-1)) untouched); every other mix is the
+#: studio's, and for attributes it cuts k into the difficulty bands, so the labels say so.
+DIFFICULTY_MIXES: list[tuple[str, str]] = [
+    ("default", "method default: attributes as in the paper (k ~ exp(-λ(k-1)), no bands); "
+                "template: balanced thirds (studio default)"),
+    ("balanced", "balanced thirds (studio; for attributes it reshapes k into bands)"),
+    ("easy", "easy only (studio)"),
+    ("medium", "medium only (studio)"),
+    ("hard", "hard only (studio)"),
+    ("1:2:1", "1:2:1 easy:medium:hard (studio)"),
+]
+DEFAULT_DIFFICULTY_MIX = "default"
 
 
 @dataclass
@@ -66,11 +83,15 @@ class Plan:
 
 
 def parse_difficulty_mix(text: str | None) -> dict[int, float] | None:
-    """'balanced' / 'natural' / 'easy' / 'hard only' / '1:2:1' / 'easy=1,hard=2' -> weights per level."""
+    """'default' / 'balanced' / 'easy' / 'hard only' / '1:2:1' / 'easy=1,hard=2' -> weights per level.
+
+    ``None`` (from 'default', 'natural' or nothing) means the method's own sampling: the paper's k
+    distribution for attributes, a uniform draw of the three levels for templates.
+    """
     if text is None:
         return None
     t = str(text).strip().lower()
-    if t in ("", "natural", "any"):
+    if t in ("", "default", "natural", "any", "paper") or t.startswith("method default"):
         return None
     if t.startswith("balanced"):
         return {1: 1.0, 2: 1.0, 3: 1.0}
@@ -90,7 +111,7 @@ def parse_difficulty_mix(text: str | None) -> dict[int, float] | None:
             mix = {i + 1: p for i, p in enumerate(parts)}
     except (KeyError, ValueError):
         raise SynthesisError(
-            f"difficulty mix {text!r} not understood: use natural, balanced, easy|medium|hard, "
+            f"difficulty mix {text!r} not understood: use default, balanced, easy|medium|hard, "
             "'1:2:1' (easy:medium:hard weights) or 'easy=1,hard=2'"
         ) from None
     if any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
@@ -204,9 +225,13 @@ class Planner:
         if row.kind == "generation" and row.taxonomy_id.startswith("sharegpt4o/document/"):
             a = row.attributes
             category = (node.title if node else "Document")
+            if not a.get("font"):  # C.2 always hands the LLM a selected font; draw one when no modifier did
+                fonts = self.res.pool("documents.fonts")
+                a["font"] = fonts[random.Random(f"{row.seed}:font").randrange(len(fonts))]
             row.meta_prompt_kind = "document"
             step1 = metaprompts.document_content(category, a.get("theme", ""), a.get("specific", ""))
-            step2 = metaprompts.document_visual_prompt(a.get("theme", ""), a.get("doc_font") or "clean sans-serif")
+            step2 = metaprompts.document_visual_prompt(a.get("theme", ""), a["font"], category=category,
+                                                       specific=a.get("specific", ""))
             row.meta_prompt = [{**m, "step": "1: content"} for m in step1] + [{**m, "step": "2: visual prompt"} for m in step2]
         elif row.kind == "generation" and req.image_first:
             row.meta_prompt_kind = "image-first"
@@ -237,6 +262,19 @@ class Planner:
         ``existing`` (label, prompt) pairs, e.g. the target dataset's prompts, count as already
         taken: rows repeating one are dropped with the label as the reason.
         """
+        return _drain(self.plan_steps(req, existing))
+
+    def plan_steps(self, req: SynthesisRequest,
+                   existing: Sequence[tuple[str, str]] = ()) -> Generator[int, None, Plan]:
+        """The same rows as :meth:`plan`, built in chunks of :data:`CHUNK` candidates.
+
+        1. Check the request and resolve its nodes (errors raise before any work).
+        2. Build and deduplicate one chunk of candidates, then yield the number of rows kept so far;
+           a caller that stops iterating stops the work there.
+        3. Return the :class:`Plan` (as the generator's return value) once ``req.count`` rows are kept
+           or the candidates run out.
+        Rows do not depend on the chunking: each is seeded by its index, and dedup carries its state.
+        """
         self.check(req)
         leaves = self.resolve(req.nodes)
         rows: list[PlannedRow] = []
@@ -244,19 +282,29 @@ class Planner:
         notices: list[str] = []
         i = 0
         limit = req.count * 3 + 50
-        state = seed_existing(existing, req.dedup, report, req.count) if existing else None
+        state = seed_existing(existing, req.dedup, report, req.count)
         while len(rows) < req.count and i < limit:
-            want = req.count - len(rows)
+            want = min(req.count - len(rows), CHUNK)
             batch = [self.candidate(req, leaves, j) for j in range(i, min(i + max(want, 1), limit))]
             i += len(batch)
             kept, state = deduplicate(batch, req.dedup, report, state)
             rows.extend(kept)
+            yield len(rows)
         if len(rows) < req.count:
             notices.append(
                 f"only {len(rows)} distinct rows out of {req.count} asked: the pools of "
                 f"{', '.join(leaves[:3])}{'…' if len(leaves) > 3 else ''} ran out of variety after "
                 f"{len(report.dropped)} duplicates; add words to assets/synthesis/pools.yaml or lower the count")
         return Plan(rows=rows, dedup=report, notices=notices)
+
+
+def _drain(steps: Generator[int, None, Plan]) -> Plan:
+    """Run a :meth:`Planner.plan_steps` generator to the end and return its plan."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 def describe_row(row: PlannedRow) -> dict[str, Any]:

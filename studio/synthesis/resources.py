@@ -41,6 +41,8 @@ class Resources:
     attribute_roots: tuple[str, ...]
     reasoning_roots: tuple[str, ...]
     imagenet: tuple[str, ...] = field(default=())
+    #: descriptors for ImageNet classes that are people (attributes.yaml `person`; the studio's values)
+    person: dict[str, Any] = field(default_factory=dict)
 
     def pool(self, path: str) -> list[str]:
         """Values of a pool path such as ``objects.coco``; a branch means the union of its lists."""
@@ -113,6 +115,7 @@ def load_resources(folder: Path = SYNTHESIS_ASSETS) -> Resources:
         attribute_roots=tuple(nmap.get("attributes") or ()),
         reasoning_roots=tuple(nmap.get("reasoning") or ()),
         imagenet=imagenet,
+        person=attrs.get("person") or {},
     )
     tfile = folder / "templates.yaml"
     for name, mod in res.modifiers.items():
@@ -125,6 +128,9 @@ def load_resources(folder: Path = SYNTHESIS_ASSETS) -> Resources:
         for m in spec.get("modifiers") or []:
             if m not in res.modifiers:
                 raise SynthesisConfigError(f"{where}.modifiers: unknown modifier {m!r}")
+        if "stylistic_injection" in (spec.get("modifiers") or []):
+            _check_slots(f"{where}.injection_styles", "{sty}", {"sty": spec.get("injection_styles") or "(missing)"},
+                         res.pool)
         if kind in ("complex_edit", "multi_turn"):
             if not isinstance(spec.get("ops"), int) or not 2 <= spec["ops"] <= 4:
                 raise SynthesisConfigError(f"{where}.ops: expected 2, 3 or 4 sub-operations")

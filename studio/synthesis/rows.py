@@ -25,6 +25,8 @@ class PlannedRow:
     difficulty_reason: str = ""
     constraints: list[str] = field(default_factory=list)
     reasoning_steps: int = 0
+    #: background knowledge the prompt needs (domain facts the model must know), in steps
+    knowledge: int = 0
     #: edits: the prompt that renders the source image, and a reference image prompt when needed
     source_prompt: str | None = None
     reference_prompt: str | None = None

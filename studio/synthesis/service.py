@@ -3,24 +3,33 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from studio.synthesis.batches import (BatchOptions, batch_items, batch_status, cancel_batch, create_batch,
                                       list_batches, mark_interrupted, retry_failed, start_batch)
+from studio.synthesis import metaprompts
 from studio.synthesis.dedup import DedupSettings
 from studio.synthesis.export import export_dataset
 from studio.synthesis.importer import ImportFailed, import_dataset
-from studio.synthesis.ksampler import k_distribution
-from studio.synthesis.planner import Planner, SynthesisRequest, describe_row, parse_difficulty_mix
+from studio.synthesis.ksampler import DEFAULT_LAMBDA, k_distribution
+from studio.synthesis.planner import (DEFAULT_DIFFICULTY_MIX, DIFFICULTY_MIXES, Planner, SynthesisRequest,
+                                      describe_row, parse_difficulty_mix)
 from studio.synthesis.templates import SynthesisError
 
 __all__ = ["batch_items", "batch_status", "cancel_batch", "create_batch", "list_batches", "retry_failed",
-           "start_batch", "mark_interrupted", "export_dataset", "import_dataset", "ImportFailed"]
+           "start_batch", "mark_interrupted", "export_dataset", "import_dataset", "ImportFailed",
+           "DEFAULT_LAMBDA", "DEFAULT_DIFFICULTY_MIX", "DIFFICULTY_MIXES"]
 
 PREVIEW_COLUMNS = ["#", "text", "node", "difficulty", "why", "template", "attributes", "source image"]
+#: A preview is for reading rows on screen; more rows than this go to a batch, which plans them in its
+#: own thread, stores them and survives a closed page.
+MAX_PREVIEW_COUNT = 1_000
+#: wall-clock bound on one preview (a slow near-duplicate model or a crowded server), in seconds
+PREVIEW_TIME_LIMIT_S = 60.0
 
 
 def node_choices(studio) -> list[str]:
@@ -48,20 +57,65 @@ def preview(studio, request: SynthesisRequest, dataset: str | None = None) -> di
 
     With ``dataset``, rows repeating a prompt it already holds are dropped, as the batch will.
     """
+    result: dict[str, Any] = {}
+    for _done, result in preview_steps(studio, request, dataset):
+        pass
+    return result
+
+
+def preview_steps(studio, request: SynthesisRequest, dataset: str | None = None,
+                  time_limit_s: float = PREVIEW_TIME_LIMIT_S) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The preview, step by step, so that the caller can stop it (a Stop button, a closed page).
+
+    1. Refuse counts over :data:`MAX_PREVIEW_COUNT` (the message points to a batch).
+    2. Plan the rows in chunks; after each chunk yield ``(rows so far, {})``. Work happens only
+       while the caller asks for the next step, so a caller that stops iterating stops it.
+    3. Past ``time_limit_s`` raise :class:`SynthesisError` saying to lower the count or use a batch.
+    4. Yield ``(rows, result)`` once, with the result :func:`preview` returns.
+    """
     from studio.synthesis.batches import existing_prompts
 
-    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio, request, dataset))
+    if isinstance(request.count, int) and request.count > MAX_PREVIEW_COUNT:
+        raise SynthesisError(
+            f"Preview shows at most {MAX_PREVIEW_COUNT:,} rows (asked for {request.count:,}): preview a "
+            f"smaller count to check the rows, then use Run batch for all {request.count:,}.")
+    start = time.monotonic()
+    steps = Planner(studio.taxonomy).plan_steps(request, existing_prompts(studio, request, dataset))
+    while True:
+        try:
+            done = next(steps)
+        except StopIteration as finished:
+            plan = finished.value
+            break
+        if time.monotonic() - start > time_limit_s:
+            steps.close()
+            raise SynthesisError(
+                f"Preview stopped after {time_limit_s:g} s with {done:,} of {request.count:,} rows: lower the "
+                "count, or pick a faster near-duplicate method, or use Run batch.")
+        yield done, {}
+    yield len(plan.rows), _preview_result(plan)
+
+
+def _preview_result(plan) -> dict[str, Any]:
     table = []
     for r in plan.rows:
         d = describe_row(r)
-        d["attributes"] = "; ".join(
-            f"{k}={', '.join(map(str, v)) if isinstance(v, list) else (v.get('value') if isinstance(v, dict) else v)}"
-            for k, v in d["attributes"].items())
+        d["attributes"] = "; ".join(f"{k}={_cell(v)}" for k, v in d["attributes"].items())
         table.append([d[c] for c in PREVIEW_COLUMNS])
-    meta = [{"row": r.index, "kind": r.meta_prompt_kind, "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
+    meta = [{"row": r.index, "kind": r.meta_prompt_kind, "source": metaprompts.source_of(r.meta_prompt_kind, r.taxonomy_id),
+             "messages": r.meta_prompt} for r in plan.rows if r.meta_prompt]
     dropped = [[d["index"], d["text"], d["reason"]] for d in plan.dedup.dropped]
     return {"table": table, "dropped": dropped, "notices": plan.notices + plan.dedup.notices,
             "dedup_method": plan.dedup.method, "meta_prompts": meta, "rows": plan.rows}
+
+
+def _cell(value: Any) -> str:
+    """An attribute value as table text: lists joined, sampled dimensions by their value."""
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return str(value["value"]) if "value" in value else " ".join(str(v) for v in value.values())
+    return str(value)
 
 
 def k_table(lam: float, k_max: int = 30) -> list[dict[str, Any]]:
@@ -141,7 +195,8 @@ def progress_markdown(studio, batch_id: str | None) -> str:
     return f"`{bar}` {frac:.0%}\n\n{st.summary()}\n\nbatch id `{st.id}`"
 
 
-__all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "k_table", "coverage_rows",
+__all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "preview_steps", "MAX_PREVIEW_COUNT",
+            "k_table", "coverage_rows",
             "export_zip", "import_upload", "batch_choices", "progress_markdown", "node_choices"]
 
 

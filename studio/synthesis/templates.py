@@ -1,7 +1,9 @@
 """Template-based synthesis (OpenGPT-4o-Image §3.3): pools + syntactic templates + difficulty grading.
 
-Difficulty is graded from the number of constraints a prompt sets and the length of the reasoning
-chain it needs (score = constraints + reasoning steps). Each subtask has its own bands (easy up to
+Difficulty is graded from the three factors §3.3 names: instruction complexity (the number of
+constraints a prompt sets), the background knowledge it requires and the length of the reasoning chain
+it needs (score = constraints + knowledge + reasoning steps; templates and modifiers declare the last
+two). How the factors are weighed (one point each) and the band edges are the studio's choice. Each subtask has its own bands (easy up to
 ``easy_max``, medium up to ``medium_max``, hard above), by default derived from its simplest template.
 To hit a requested difficulty the sampler picks a template whose base score fits and appends
 qualifier modifiers (scene, lighting, preservation ...) until the score lands in the band.
@@ -58,7 +60,7 @@ class Bands:
 
 
 def _template_score(t: dict[str, Any]) -> int:
-    return len(t.get("constraints") or []) + int(t.get("reasoning") or 0)
+    return len(t.get("constraints") or []) + int(t.get("knowledge") or 0) + int(t.get("reasoning") or 0)
 
 
 def spec_bands(spec: dict[str, Any]) -> Bands:
@@ -104,10 +106,11 @@ class TemplateSynthesizer:
             used: dict[str, set[str]] = {}
             values = draw_slots(t.get("slots") or {}, rng, self.res, used)
             constraints = list(t.get("constraints") or [])
+            knowledge = int(t.get("knowledge") or 0)
             reasoning = int(t.get("reasoning") or 0)
             mods, extra_c, extra_r, mod_values = self._add_modifiers(
-                spec, constraints, reasoning, lo, hi, rng, used, allow_injection=True)
-            score = len(constraints) + len(extra_c) + reasoning + extra_r
+                spec, constraints, knowledge + reasoning, lo, hi, rng, used, allow_injection=True)
+            score = len(constraints) + len(extra_c) + knowledge + reasoning + extra_r
             if lo <= score <= hi:
                 break
         else:  # pragma: no cover - guarded by the coverage test over every node and level
@@ -130,8 +133,9 @@ class TemplateSynthesizer:
             text=text, seed=seed, attributes=attributes,
             template=f"{spec_key}:{t['id']}" + (f" + {', '.join(mods)}" if mods else ""),
             difficulty=bands.level(score), constraints=all_c, reasoning_steps=reasoning + extra_r,
+            knowledge=knowledge,
         )
-        row.difficulty_reason = _reason(all_c, reasoning + extra_r, bands, row.difficulty)
+        row.difficulty_reason = _reason(all_c, reasoning + extra_r, bands, row.difficulty, knowledge=knowledge)
         if spec["kind"] == "edit":
             row.source_prompt = _sentence(fill(t["source"], values))
             if t.get("reference"):
@@ -158,7 +162,10 @@ class TemplateSynthesizer:
             cost = len(mod.get("constraints") or []) + int(mod.get("reasoning") or 0)
             if score + cost > hi:
                 continue
-            values.update(draw_slots(mod.get("slots") or {}, rng, self.res, used))
+            slots = mod.get("slots") or {}
+            if name == "stylistic_injection":  # content-aligned: the subtask's own style group
+                slots = {"sty": spec["injection_styles"]}
+            values.update(draw_slots(slots, rng, self.res, used))
             chosen.append(name)
             extra_c += list(mod.get("constraints") or [])
             extra_r += int(mod.get("reasoning") or 0)
@@ -254,12 +261,13 @@ def _sentence(text: str) -> str:
 
 
 def _reason(constraints: list[str], reasoning: int, bands: Bands, level: int,
-            unit: str | None = None, n_ops: int = 0) -> str:
-    """Why a row has its difficulty, in words."""
-    score = len(constraints) + reasoning
+            unit: str | None = None, n_ops: int = 0, knowledge: int = 0) -> str:
+    """Why a row has its difficulty, in words (all three factors of the score)."""
+    score = len(constraints) + knowledge + reasoning
     head = f"{n_ops} {unit}; " if unit else ""
     return (
-        f"{head}{len(constraints)} constraints ({', '.join(constraints)}) + reasoning chain of "
+        f"{head}{len(constraints)} constraints ({', '.join(constraints)}) + background knowledge "
+        f"{knowledge} + reasoning chain of "
         f"{reasoning} step{'s' if reasoning != 1 else ''} = score {score}; "
         f"{DIFFICULTY_LABELS[level]} for this subtask is {bands.range_text(level)}"
     )

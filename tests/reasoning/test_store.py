@@ -35,7 +35,7 @@ def test_export_as_unifiedvisual_sample(db_studio, stub):
     assert kinds == ["text", "image", "text", "image", "text", "text"]
     images = [t for t in sample.turns if t["type"] == "image"]
     assert images[0]["description"].startswith("people walking") and len(images[0]["image"]) == 64
-    assert sample.turns[-1] == {"type": "text", "text": "Final answer: late autumn (fall)"}
+    assert sample.turns[-1] == {"type": "text", "text": "Final answer: fall"}
     assert sample.attributes["subset"] == "MMReasoning_MM" and sample.output_image == images[-1]["image"]
     assert store.recent()[0].id == state.run_id
 

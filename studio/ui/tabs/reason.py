@@ -11,7 +11,8 @@ from backends.base import Capability
 from studio.images import ImageLoadError, fit_within, load_image
 from studio.reasoning import ReasoningInputError
 from studio.reasoning.examples import EXAMPLES_DIR, get_example, load_examples
-from studio.reasoning.modes import DEFAULT_MAX_IMAGES, DEFAULT_MAX_ROUNDS, MAX_IMAGES_LIMIT, MAX_ROUNDS_LIMIT, MODES
+from studio.reasoning.modes import (DEFAULT_MAX_IMAGES, DEFAULT_MAX_ROUNDS, MAX_IMAGES_LIMIT, MAX_ROUNDS_LIMIT, MODES,
+                                    NOT_OFFERED)
 from studio.reasoning.runner import ReasoningRunner
 from studio.reasoning.state import RunRequest
 from studio.reasoning.store import RunStore
@@ -65,11 +66,12 @@ def build(ctx: UIContext) -> None:
         c["critic"] = gr.Dropdown(critics, value=critics[0][1] if critics else None,
                                   label="Critic (vision-language, for image correction)", elem_id="reason-critic")
     c["mode_hint"] = gr.Markdown(f"*{MODES['implicit'].hint}*")
+    gr.Markdown(" ".join(f"Not offered: {why}" for why in NOT_OFFERED.values()))
     with gr.Row():
         c["max_images"] = gr.Slider(1, MAX_IMAGES_LIMIT, value=DEFAULT_MAX_IMAGES, step=1,
-                                    label="At most N image parts (modes 2–4)")
+                                    label="At most N image parts (modes 2–4; studio default 3, capped at the paper's 3 for mode 2 and 2 for mode 3)")
         c["rounds"] = gr.Slider(1, MAX_ROUNDS_LIMIT, value=DEFAULT_MAX_ROUNDS, step=1,
-                                label="Correction rounds (mode 5)")
+                                label="Correction rounds (mode 5; studio default 3: the paper critiques and regenerates once)")
         c["seed"] = gr.Number(0, precision=0, label="Seed")
     with gr.Row():
         with gr.Column(scale=3):
@@ -80,7 +82,7 @@ def build(ctx: UIContext) -> None:
                                   elem_id="reason-image")
     with gr.Accordion("Rationale: write, paste, or load an example", open=False):
         with gr.Row():
-            c["example"] = gr.Dropdown([(e.label, e.id) for e in load_examples()], label="Example from the paper",
+            c["example"] = gr.Dropdown([(e.label, e.id) for e in load_examples()], label="Worked example (studio wording, modelled on a paper example)",
                                        elem_id="reason-example")
             c["load"] = gr.Button("Load example", elem_id="reason-load")
         c["rationale"] = gr.Textbox(lines=8, label="Rationale with [image: …] parts (or [crop: x1, y1, x2, y2] in mode 4)",

@@ -10,7 +10,6 @@ from studio.ui.context import TabSpec, UIContext
 
 METHODS = [("Template (OpenGPT-4o-Image pools)", "template"),
            ("Attributes (ShareGPT-4o-Image six dimensions)", "attributes"), ("LLM composition", "llm")]
-MIXES = ["balanced", "natural", "easy", "medium", "hard", "1:2:1"]
 
 
 def _svc():
@@ -32,29 +31,43 @@ def build(ctx: UIContext) -> None:
         c["nodes"] = ctx.register("synthesis.nodes", gr.Dropdown(
             choices=choices, multiselect=True, allow_custom_value=True, label="Taxonomy nodes",
             elem_id="synth-nodes", scale=3))
-        c["count"] = gr.Number(value=8, precision=0, label="Count", elem_id="synth-count", minimum=1)
+        c["count"] = gr.Number(value=8, precision=0, label="Count", elem_id="synth-count", minimum=1,
+                               info=f"Preview: up to {_svc().MAX_PREVIEW_COUNT:,} rows; a batch takes more.")
         c["seed"] = gr.Number(value=0, precision=0, label="Seed", elem_id="synth-seed")
     with gr.Row():
-        c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method")
-        c["mix"] = gr.Dropdown(MIXES, value="balanced", allow_custom_value=True, label="Difficulty mix (easy:medium:hard)")
-        c["image_first"] = gr.Checkbox(False, label="LLM: caption the generated image (image-first)")
+        c["method"] = gr.Radio(METHODS, value="template", label="Method", elem_id="synth-method",
+                               info="The papers give the methods; pool words, templates, attribute values and "
+                                    "difficulty bands are the studio's (see each YAML's source).")
+        c["mix"] = gr.Dropdown([(label, value) for value, label in _svc().DIFFICULTY_MIXES],
+                               value=_svc().DEFAULT_DIFFICULTY_MIX, allow_custom_value=True, elem_id="synth-mix",
+                               label="Difficulty mix (easy:medium:hard)",
+                               info="Only the method default keeps the paper's k distribution for attributes; "
+                                    "the other mixes are the studio's.")
+        c["image_first"] = gr.Checkbox(
+            False, label="LLM: caption the studio's own rendered draft (image-first, studio variant)",
+            info="The paper captions real photographs: for that, use the upload under Image-first below.",
+            elem_id="synth-image-first")
     with gr.Row():
-        c["lam"] = gr.Number(value=0.5, label="λ for k ~ exp(-λ(k-1)), k = 1..100", elem_id="synth-lambda")
+        c["lam"] = gr.Number(value=_svc().DEFAULT_LAMBDA, label="λ for k ~ exp(-λ(k-1)), k = 1..100",
+                             info="Studio default 0.5: the paper gives the formula but no value.", elem_id="synth-lambda")
         c["near"] = gr.Dropdown([("MinHash (fast)", "minhash"), ("Embeddings: all-MiniLM-L6-v2 (first use loads the model)", "embedding"),
                                  ("Auto (embeddings up to 20,000 rows)", "auto"), ("Exact duplicates only", "off")],
                                 value="minhash", label="Near-duplicates")
         c["threshold"] = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Near-duplicate threshold (cosine for embeddings, estimated Jaccard for MinHash)")
         c["skip_existing"] = gr.Checkbox(True, label="Skip prompts the dataset already has", elem_id="synth-skip-existing")
-    c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(0.5)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
+    c["kplot"] = gr.BarPlot(value=pd.DataFrame(_svc().k_table(_svc().DEFAULT_LAMBDA)), x="k", y="probability", title="Distribution of the number of objects k", height=220,
                             elem_id="synth-kplot")
-    c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
+    with gr.Row():
+        c["preview_btn"] = gr.Button("Preview", variant="primary", elem_id="synth-preview")
+        c["preview_stop"] = gr.Button("Stop preview", variant="stop", elem_id="synth-preview-stop")
     c["notice"] = gr.Markdown(elem_id="synth-notice")
     c["table"] = gr.Dataframe(headers=_svc().PREVIEW_COLUMNS, interactive=False, wrap=True, elem_id="synth-table",
                               column_widths=["40px", "28%", "14%", "70px", "22%", "12%", "14%", "10%"])
     with gr.Accordion("Dropped duplicates", open=False):
         c["dropped"] = gr.Dataframe(headers=["#", "text", "reason"], interactive=False, wrap=True)
     with gr.Accordion("Meta-prompts sent to the LLM", open=False):
-        c["meta"] = gr.JSON(label="Rendered meta-prompts (LLM method)")
+        c["meta"] = gr.JSON(label="Rendered meta-prompts (LLM method); each names the paper text it follows "
+                                  "or says it is the studio's reading")
 
     gr.Markdown("### Batch")
     t2i = ["(prompts only)"] + [e.name for e in studio.backends.by_capability("text-to-image")]
@@ -134,20 +147,26 @@ def wire(ctx: UIContext) -> None:
     c["lam"].change(kplot, [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
 
     def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, dataset):
+        # A generator: Gradio asks for each step in turn and stops asking on Stop or a closed page,
+        # which ends the planning within one chunk (svc.preview_steps does the work step by step).
         try:
             req = svc.build_request(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing)
-            res = svc.preview(studio, req, dataset)
+            for done, res in svc.preview_steps(studio, req, dataset):
+                if not res:
+                    yield gr.skip(), gr.skip(), gr.skip(), f"Planning… {done:,} of {req.count:,} rows"
         except (svc.SynthesisError, ValueError) as exc:
             raise gr.Error(str(exc))
         note = f"{len(res['table'])} rows · dedup: {res['dedup_method']}, {len(res['dropped'])} dropped"
         if res["notices"]:
             note += "\n\n" + "\n".join(f"⚠️ {n}" for n in res["notices"])
-        return res["table"], res["dropped"], res["meta_prompts"], note
+        yield res["table"], res["dropped"], res["meta_prompts"], note
 
     inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"],
               c["image_first"], c["skip_existing"]]
-    c["preview_btn"].click(do_preview, inputs + [c["dataset"]], [c["table"], c["dropped"], c["meta"], c["notice"]],
-                           api_name="synthesis_preview")
+    preview_event = c["preview_btn"].click(do_preview, inputs + [c["dataset"]],
+                                           [c["table"], c["dropped"], c["meta"], c["notice"]],
+                                           api_name="synthesis_preview")
+    c["preview_stop"].click(None, None, None, cancels=[preview_event], api_name=False)
 
     def do_run(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, images, chat, dataset,
                conc, rpm):
