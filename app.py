@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 
-from studio.annotation.identity import password_checker
+from studio.auth import password_checker
 from studio.ui.app import CSS, build_app, serve
 
 logging.basicConfig(level=os.environ.get("STUDIO_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")

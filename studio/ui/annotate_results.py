@@ -10,7 +10,7 @@ import pandas as pd
 from studio.annotation import AnnotationError, results, service
 from studio.annotation.battles import Battles, build_battles, read_battles_jsonl
 from studio.annotation.report import ANNOTATOR_COLUMNS, BOARD_COLUMNS, PAIR_COLUMNS, build_report, chart_for
-from studio.ui.annotate_identity import require_admin
+from studio.ui.access import current_identity
 from studio.ui.context import UIContext
 
 ALL = "__all__"
@@ -78,8 +78,6 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     studio = ctx.studio
 
     def refresh_batches(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
-        from studio.ui.annotate_identity import current_identity
-
         who = current_identity(studio, name, request, profile)
         if who is None or not who.is_admin:
             return gr.update()
@@ -89,7 +87,6 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
 
     def compute(name: str, source: str, batch: str, criterion: str, bootstrap, upload: str | None, by: str,
                 depth: float, request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         try:
             if source == "file":
                 if not upload:
@@ -110,7 +107,7 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
                 rep.annotators)
 
     c["res_go"].click(
-        compute,
+        ctx.guard("results", compute),
         [c["name"], c["res_source"], c["res_batch"], c["res_criterion"], c["res_bootstrap"], c["res_file"],
          c["res_by"], c["res_depth"]],
         [c["res_battles"], c["res_summary"], c["res_model"], c["res_chart"], c["res_wtl"], c["res_board"],
@@ -120,16 +117,14 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
 
     def rechart(name: str, battles: Battles | None, model: str | None, by: str, depth: float,
                 request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         return _chart(battles, model, by, depth)
 
-    gr.on([c["res_model"].input, c["res_by"].input, c["res_depth"].release], rechart,
+    gr.on([c["res_model"].input, c["res_by"].input, c["res_depth"].release], ctx.guard("results", rechart),
           [c["name"], c["res_battles"], c["res_model"], c["res_by"], c["res_depth"]],
           [c["res_chart"], c["res_wtl"]], api_visibility="private")
 
     def export(kind: str):
         def run(name: str, batch: str, request: gr.Request, profile: gr.OAuthProfile | None):
-            require_admin(studio, name, request, profile)
             chosen = None if batch in (None, "", ALL) else batch
             try:
                 if kind == "pairs":
@@ -147,4 +142,4 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         return run
 
     for kind, button in (("jsonl", "exp_votes_jsonl"), ("csv", "exp_votes_csv"), ("pairs", "exp_pairs")):
-        c[button].click(export(kind), [c["name"], c["res_batch"]], [c["exp_file"]], api_name=f"annotate_export_{kind}")
+        c[button].click(ctx.guard("results", export(kind)), [c["name"], c["res_batch"]], [c["exp_file"]], api_name=f"annotate_export_{kind}")

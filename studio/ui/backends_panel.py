@@ -26,5 +26,5 @@ def build(ctx: UIContext) -> None:
     def on_check(name: str | None):
         return check_backend(registry, name or ""), backend_table(registry)
 
-    check.click(on_check, [pick], [result, table], api_name="check_backend")
+    check.click(ctx.guard("backend_check", on_check), [pick], [result, table], api_name="check_backend")
     ctx.register("shell.backends_table", table)

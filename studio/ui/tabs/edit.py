@@ -35,13 +35,12 @@ SAVE_OWNER_JS = "(o) => { if (o) { window.localStorage.setItem('studio-edit-owne
 
 def _identify(settings, name: str, request: gr.Request | None) -> str:
     """Whose sessions these are: the signed-in user under password or HF auth, else the typed name."""
-    from studio.annotation import AnnotationError
-    from studio.annotation.identity import identify
+    from studio.auth import AuthError
+    from studio.ui.access import identify
 
-    user = getattr(request, "username", None) if request is not None else None
     try:
-        who = identify(settings, username=user, oauth_username=user, typed_name=name)
-    except AnnotationError as exc:
+        who = identify(settings, name, request)
+    except AuthError as exc:
         raise editing.EditingError(str(exc)) from None
     if who is None:
         raise editing.EditingError("sign in first" if settings.auth_mode != "open" else "enter your name first")
@@ -197,14 +196,14 @@ def wire(ctx: UIContext) -> None:
         editing.delete_session(studio, who, session_id)
         return render.session_values(studio, None, ["session deleted"]) + (sessions_update(who),)
 
-    c["start_upload"].click(guarded(on_start_upload_list), [c["owner"], c["upload"]], out_list,
+    c["start_upload"].click(ctx.guard("own_work", guarded(on_start_upload_list)), [c["owner"], c["upload"]], out_list,
                             api_name="edit_start_upload")
-    c["start_prompt"].click(guarded(on_start_prompt_list), [c["owner"], c["prompt"], c["t2i"], c["gen_seed"]],
+    c["start_prompt"].click(ctx.guard("own_work", guarded(on_start_prompt_list)), [c["owner"], c["prompt"], c["t2i"], c["gen_seed"]],
                             out_list, api_name="edit_start_prompt")
-    c["start_sample"].click(guarded(on_start_sample_list), [c["owner"], c["sample"]], out_list,
+    c["start_sample"].click(ctx.guard("own_work", guarded(on_start_sample_list)), [c["owner"], c["sample"]], out_list,
                             api_name="edit_start_sample")
-    c["sessions"].input(guarded(on_open), [c["owner"], c["sessions"]], out, api_name="edit_open")
-    c["delete"].click(guarded(on_delete_list), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
+    c["sessions"].input(ctx.guard("own_work", guarded(on_open)), [c["owner"], c["sessions"]], out, api_name="edit_open")
+    c["delete"].click(ctx.guard("own_work", guarded(on_delete_list)), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
     def on_refresh(owner, session_id, request: gr.Request = None):
         try:
             return sessions_update(_who(owner, request), session_id or None)
@@ -212,8 +211,8 @@ def wire(ctx: UIContext) -> None:
             gr.Warning(str(exc))
             return gr.skip()
 
-    c["refresh"].click(on_refresh, [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
-    c["refresh_samples"].click(lambda: gr.update(choices=editing.recent_samples(studio)), None, [c["sample"]],
+    c["refresh"].click(ctx.guard("own_work", on_refresh), [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
+    c["refresh_samples"].click(ctx.guard("own_work", lambda: gr.update(choices=editing.recent_samples(studio))), None, [c["sample"]],
                                api_name=False)
     c["session_id"].change(None, [c["session_id"]], None, js=SET_URL_JS)
 
@@ -280,7 +279,7 @@ def wire(ctx: UIContext) -> None:
 
     send_inputs = [c["owner"], c["session_id"], c["head"], c["message"], c["attach_as"], c["editor"],
                    c["use_mask"], c["backend"]] + [c[p] for p in PARAMS] + [c["timeout"]]
-    c["message"].submit(on_send, send_inputs, out + [c["message"], c["sessions"]], api_name="edit_send")
+    c["message"].submit(ctx.guard("edit_turn", on_send), send_inputs, out + [c["message"], c["sessions"]], api_name="edit_send")
 
     def on_undo(owner, session_id, head, request: gr.Request = None):
         view = editing.undo(studio, _who(owner, request), session_id, _node(head))
@@ -319,12 +318,12 @@ def wire(ctx: UIContext) -> None:
         return render.session_values(studio, view, [f"sent to annotation batch '{batch}' (item {item})"], node=_node(turn))
 
     ids = [c["owner"], c["session_id"]]
-    c["undo"].click(guarded(on_undo), ids + [c["head"]], out, api_name="edit_undo")
-    c["branch"].click(guarded(on_branch), ids + [c["turn"]], out, api_name="edit_branch")
-    c["retry"].click(guarded(on_retry), ids + [c["turn"], c["backend"], c["timeout"]], out, api_name="edit_retry")
-    c["turn"].input(guarded(on_pick), ids + [c["turn"]], [c["compare"], c["slider"]], api_name=False)
-    c["export"].click(guarded(on_export), ids + [c["turn"], c["form"], c["dataset"]], out, api_name="edit_export")
-    c["to_annotation"].click(guarded(on_to_annotation), ids + [c["turn"], c["compare"], c["batch"]], out,
+    c["undo"].click(ctx.guard("own_work", guarded(on_undo)), ids + [c["head"]], out, api_name="edit_undo")
+    c["branch"].click(ctx.guard("own_work", guarded(on_branch)), ids + [c["turn"]], out, api_name="edit_branch")
+    c["retry"].click(ctx.guard("edit_turn", guarded(on_retry)), ids + [c["turn"], c["backend"], c["timeout"]], out, api_name="edit_retry")
+    c["turn"].input(ctx.guard("own_work", guarded(on_pick)), ids + [c["turn"]], [c["compare"], c["slider"]], api_name=False)
+    c["export"].click(ctx.guard("datasets", guarded(on_export)), ids + [c["turn"], c["form"], c["dataset"]], out, api_name="edit_export")
+    c["to_annotation"].click(ctx.guard("datasets", guarded(on_to_annotation)), ids + [c["turn"], c["compare"], c["batch"]], out,
                              api_name="edit_to_annotation")
 
     # -- backend defaults, identity and the session in the link -----------------------------------
@@ -332,7 +331,7 @@ def wire(ctx: UIContext) -> None:
         defaults = editing.backend_defaults(studio, backend) if backend else {}
         return tuple(defaults.get(p) for p in PARAMS)
 
-    c["backend"].change(on_backend, [c["backend"]], [c[p] for p in PARAMS], api_name=False)
+    c["backend"].change(ctx.guard("browse", on_backend), [c["backend"]], [c[p] for p in PARAMS], api_name=False)
 
     def on_load(stored: str, request: gr.Request):
         view, notices = None, []
@@ -353,7 +352,7 @@ def wire(ctx: UIContext) -> None:
                 + defaults + (samples,))
 
     demo = gr.context.Context.root_block
-    loaded = demo.load(on_load, [c["owner"]],
+    loaded = demo.load(ctx.guard("open_page", on_load), [c["owner"]],
                        [c["owner"], c["sessions"]] + out + [c[p] for p in PARAMS] + [c["sample"]],
                        js=LOAD_OWNER_JS, api_name=False)
     loaded.then(None, [c["owner"]], None, js=SAVE_OWNER_JS)

@@ -209,10 +209,11 @@ def wire(ctx: UIContext) -> None:
                 launcher.log_tail(run.id, 40))
 
     refresh_outputs = [c["runs"], c["run"], c["status"], c["curve"], c["samples"], c["log"]]
+    refresh = ctx.guard("finetune", refresh)
     c["timer"].tick(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
     c["run"].change(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
-    c["validate"].click(validate, inputs, c["report"], api_name="finetune_validate")
-    c["launch"].click(launch, inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
+    c["validate"].click(ctx.guard("finetune", validate), inputs, c["report"], api_name="finetune_validate")
+    c["launch"].click(ctx.guard("finetune", launch), inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
 
     def act(action, run_id):
         if not run_id:
@@ -235,7 +236,7 @@ def wire(ctx: UIContext) -> None:
         return gr.update()
 
     for action in ("stop", "resume", "delete", "use"):
-        c[action].click(lambda run_id, a=action: act(a, run_id), [c["run"]], c["report"],
+        c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["report"],
                         api_name=f"finetune_{action}")
 
     def load_preset(name):
@@ -263,10 +264,10 @@ def wire(ctx: UIContext) -> None:
             return [gr.update()] * len(keys)
         return config_to_form(run.config)
 
-    c["load_preset"].click(load_preset, [c["preset"]], inputs, api_name="finetune_load_preset")
-    c["save_preset"].click(save_preset, [c["preset_name"], *inputs], [c["preset"], c["report"]],
+    c["load_preset"].click(ctx.guard("finetune", load_preset), [c["preset"]], inputs, api_name="finetune_load_preset")
+    c["save_preset"].click(ctx.guard("finetune", save_preset), [c["preset_name"], *inputs], [c["preset"], c["report"]],
                            api_name="finetune_save_preset")
-    c["load_run"].click(load_run, [c["run"]], inputs)
+    c["load_run"].click(ctx.guard("finetune", load_run), [c["run"]], inputs)
 
     def compare(ids):
         import pandas as pd
@@ -276,9 +277,9 @@ def wire(ctx: UIContext) -> None:
         curve = pd.DataFrame(curve_rows(tracker, runs), columns=["run", "metric", "series", "step", "value"])
         return curve, pd.DataFrame(rows, columns=header)
 
-    c["compare_ids"].change(compare, [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
-    c["compare_ids"].focus(lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
-                           None, c["compare_ids"], show_progress="hidden")
+    c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
+    c["compare_ids"].focus(ctx.guard("finetune", lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
+                           ), None, c["compare_ids"], show_progress="hidden")
 
 
 TAB = TabSpec(id="finetune", title="Fine-tune", order=60, build=build, wire=wire)

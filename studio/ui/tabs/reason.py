@@ -187,15 +187,15 @@ def wire(ctx: UIContext) -> None:
             stop.set()
             gr.Info("stopping: parts not finished yet are kept as stopped")
 
-    c["ask"].click(ask, inputs, outputs, api_name="reason_ask")
-    c["render"].click(render, inputs, outputs, api_name="reason_render")
+    c["ask"].click(ctx.guard("reason_run", ask), inputs, outputs, api_name="reason_ask")
+    c["render"].click(ctx.guard("reason_run", render), inputs, outputs, api_name="reason_render")
     # Stop asks the running run to give up waiting; it then stores what it has and shows the outcome
-    c["stop"].click(on_stop, None, None, api_name="reason_stop")
+    c["stop"].click(ctx.guard("own_work", on_stop), None, None, api_name="reason_stop")
 
     def on_mode(mode):
         return f"*{MODES[mode].hint}*" if mode in MODES else ""
 
-    c["mode"].change(on_mode, [c["mode"]], [c["mode_hint"]], api_name=False)
+    c["mode"].change(ctx.guard("browse", on_mode), [c["mode"]], [c["mode_hint"]], api_name=False)
 
     def on_load(example_id):
         if not example_id:
@@ -210,7 +210,7 @@ def wire(ctx: UIContext) -> None:
             note += " Press *Render this rationale* to render it without a reasoner, or *Ask the reasoner*."
         return ex.mode, ex.question, str(path) if path else None, ex.rationale, note
 
-    c["load"].click(on_load, [c["example"]], [c["mode"], c["question"], c["image"], c["rationale"], c["status"]],
+    c["load"].click(ctx.guard("browse", on_load), [c["example"]], [c["mode"], c["question"], c["image"], c["rationale"], c["status"]],
                     api_name="reason_load_example")
 
     def on_export(run_id, dataset):
@@ -225,7 +225,7 @@ def wire(ctx: UIContext) -> None:
         return (f"✅ exported as sample `{sample_id}`" if created
                 else f"this run was already exported as sample `{sample_id}`")
 
-    c["export"].click(on_export, [c["run"], c["dataset"]], [c["runs_status"]], api_name="reason_export")
+    c["export"].click(ctx.guard("datasets", on_export), [c["run"], c["dataset"]], [c["runs_status"]], api_name="reason_export")
 
     def on_send(run_a, run_b, batch):
         if not run_a or not run_b:
@@ -238,8 +238,8 @@ def wire(ctx: UIContext) -> None:
             return f"⚠️ {exc}"
         return f"✅ added to annotation batch **{batch or 'reasoning'}** (item `{item[:8]}`)"
 
-    c["send"].click(on_send, [c["run_a"], c["run_b"], c["batch"]], [c["runs_status"]], api_name="reason_send")
-    c["refresh"].click(runs_update, None, [c["run"], c["run_a"], c["run_b"]], api_name=False)
+    c["send"].click(ctx.guard("datasets", on_send), [c["run_a"], c["run_b"], c["batch"]], [c["runs_status"]], api_name="reason_send")
+    c["refresh"].click(ctx.guard("datasets", runs_update), None, [c["run"], c["run_a"], c["run_b"]], api_name=False)
 
 
 TAB = TabSpec(id="reason", title="Reason", order=50, build=build, wire=wire)

@@ -131,7 +131,7 @@ def wire(ctx: UIContext) -> None:
             gr.Warning(str(exc))
             return gr.skip()
 
-    c["lam"].change(kplot, [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
+    c["lam"].change(ctx.guard("browse", kplot), [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
 
     def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, dataset):
         try:
@@ -146,7 +146,7 @@ def wire(ctx: UIContext) -> None:
 
     inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"],
               c["image_first"], c["skip_existing"]]
-    c["preview_btn"].click(do_preview, inputs + [c["dataset"]], [c["table"], c["dropped"], c["meta"], c["notice"]],
+    c["preview_btn"].click(ctx.guard("synthesis_preview", do_preview), inputs + [c["dataset"]], [c["table"], c["dropped"], c["meta"], c["notice"]],
                            api_name="synthesis_preview")
 
     def do_run(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, images, chat, dataset,
@@ -165,7 +165,7 @@ def wire(ctx: UIContext) -> None:
             raise gr.Error(str(exc))
         return gr.Dropdown(choices=svc.batch_choices(studio), value=batch_id), svc.progress_markdown(studio, batch_id)
 
-    c["run_btn"].click(do_run, inputs + [c["images"], c["chat"], c["dataset"], c["concurrency"], c["rpm"]],
+    c["run_btn"].click(ctx.guard("synthesis_batches", do_run), inputs + [c["images"], c["chat"], c["dataset"], c["concurrency"], c["rpm"]],
                        [c["batch"], c["progress"]], api_name="synthesis_run")
 
     def poll(batch_id):
@@ -178,9 +178,10 @@ def wire(ctx: UIContext) -> None:
         except svc.SynthesisError as exc:
             return str(exc), []
 
+    poll = ctx.guard("synthesis_batches", poll)
     c["timer"].tick(poll, [c["batch"]], [c["progress"], c["failures"]], show_progress="hidden")
     c["batch"].change(poll, [c["batch"]], [c["progress"], c["failures"]], api_name="synthesis_status")
-    c["batch"].focus(lambda: gr.Dropdown(choices=svc.batch_choices(studio)), None, [c["batch"]])
+    c["batch"].focus(ctx.guard("synthesis_batches", lambda: gr.Dropdown(choices=svc.batch_choices(studio))), None, [c["batch"]])
 
     def control(action):
         def handler(batch_id):
@@ -200,9 +201,9 @@ def wire(ctx: UIContext) -> None:
             return svc.progress_markdown(studio, batch_id)
         return handler
 
-    c["cancel_btn"].click(control("cancel"), [c["batch"]], [c["progress"]], api_name="synthesis_cancel")
-    c["resume_btn"].click(control("resume"), [c["batch"]], [c["progress"]], api_name="synthesis_resume")
-    c["retry_btn"].click(control("retry"), [c["batch"]], [c["progress"]], api_name="synthesis_retry")
+    c["cancel_btn"].click(ctx.guard("synthesis_batches", control("cancel")), [c["batch"]], [c["progress"]], api_name="synthesis_cancel")
+    c["resume_btn"].click(ctx.guard("synthesis_batches", control("resume")), [c["batch"]], [c["progress"]], api_name="synthesis_resume")
+    c["retry_btn"].click(ctx.guard("synthesis_batches", control("retry")), [c["batch"]], [c["progress"]], api_name="synthesis_retry")
 
     def caption(image, node, chat, dataset):
         from backends.base import BackendError
@@ -217,7 +218,7 @@ def wire(ctx: UIContext) -> None:
         gr.Info(f"Stored as sample {res['sample_id'][:8]}.")
         return res["caption"], res["meta_prompt"]
 
-    c["cap_btn"].click(caption, [c["cap_image"], c["cap_node"], c["chat"], c["dataset"]], [c["cap_text"], c["cap_meta"]],
+    c["cap_btn"].click(ctx.guard("datasets", caption), [c["cap_image"], c["cap_node"], c["chat"], c["dataset"]], [c["cap_text"], c["cap_meta"]],
                        api_name="synthesis_caption")
 
     def coverage(dataset):
@@ -228,7 +229,7 @@ def wire(ctx: UIContext) -> None:
                              for r in held for s, k in (("samples share", "share"), ("paper target share", "target share"))])
         return plot, df
 
-    c["cov_btn"].click(coverage, [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
+    c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
 
     def do_import(upload, server_path, good_only, dataset, progress=gr.Progress()):
         path = upload or (server_path or "").strip()
@@ -249,7 +250,7 @@ def wire(ctx: UIContext) -> None:
             lines.append("\nTick *Import the good rows* to import the rows without problems.")
         return "\n".join(lines)
 
-    c["import_btn"].click(do_import, [c["upload"], c["server_path"], c["good_only"], c["imp_dataset"]],
+    c["import_btn"].click(ctx.guard("datasets", do_import), [c["upload"], c["server_path"], c["good_only"], c["imp_dataset"]],
                           [c["import_report"]], api_name="synthesis_import")
 
     def do_export(fmt, dataset):
@@ -261,7 +262,7 @@ def wire(ctx: UIContext) -> None:
             raise gr.Error(str(exc))
         return str(path), summary
 
-    c["export_btn"].click(do_export, [c["exp_fmt"], c["exp_dataset"]], [c["export_file"], c["export_report"]],
+    c["export_btn"].click(ctx.guard("datasets", do_export), [c["exp_fmt"], c["exp_dataset"]], [c["export_file"], c["export_report"]],
                           api_name="synthesis_export")
 
 

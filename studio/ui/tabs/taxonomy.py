@@ -172,6 +172,8 @@ def build(ctx: UIContext) -> None:
         card, heading, bars = _details(studio, keep, ds)
         return rows, gr.Dropdown(choices=node_choices(forest), value=keep), status_html, card, heading, bars
 
+    on_search, on_select, on_row = (ctx.guard("browse", f) for f in (on_search, on_select, on_row))
+    on_refresh, on_reload = ctx.guard("browse", on_refresh), ctx.guard("taxonomy_reload", on_reload)
     search.change(on_search, [search, dataset], [tree, selected, status], api_name="taxonomy_search",
                   trigger_mode="always_last", show_progress="hidden")
     selected.change(on_select, [selected, dataset], [details, chart_heading, chart], api_name="taxonomy_select",
@@ -221,7 +223,7 @@ def wire(ctx: UIContext) -> None:
             return gr.skip(), gr.skip()
         return ([node_id] if multiselect else node_id), gr.Tabs(selected="synthesis")
 
-    synthesize.click(on_synthesize, [selected], [target, ctx.tabs], api_name="taxonomy_synthesize")
+    synthesize.click(ctx.guard("browse", on_synthesize), [selected], [target, ctx.tabs], api_name="taxonomy_synthesize")
 
 
 TAB = TabSpec(id="taxonomy", title="Taxonomy", order=10, build=build, wire=wire)
