@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from PIL import Image, UnidentifiedImageError
 
 from finetune.config import TASK_SAMPLE_KIND, DatasetSpec
+from studio.serverpaths import inside
 
 MAX_LISTED = 20  # problems listed in the report per kind; the counts are always complete
 
@@ -99,10 +100,16 @@ def read_released_file(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(inputs, str):
             inputs = [inputs]
         out = raw.get("output_image")
+        named = ([out] if isinstance(out, str) and out else []) + [p for p in inputs if isinstance(p, str)]
+        outside = [p for p in named if inside(base, p) is None]
+        if outside:  # absolute, or escaping the file's folder by .. or a symlink
+            rows.append({"prompt": "", "output_image": None, "input_images": [], "ref": ref,
+                         "problem": f"image path {outside[0]!r} must be relative and stay inside the file's folder"})
+            continue
         rows.append({
             "prompt": str(raw.get("input_prompt") or raw.get("prompt") or "").strip(),
-            "output_image": str((base / out).resolve()) if isinstance(out, str) and out else None,
-            "input_images": [str((base / p).resolve()) for p in inputs if isinstance(p, str)],
+            "output_image": str(inside(base, out)) if isinstance(out, str) and out else None,
+            "input_images": [str(inside(base, p)) for p in inputs if isinstance(p, str)],
             "ref": ref,
         })
     return rows

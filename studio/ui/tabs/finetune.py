@@ -172,17 +172,29 @@ def wire(ctx: UIContext) -> None:
             out.append(value)
         return out
 
+    def confined_config(*values) -> dict[str, Any]:
+        """The form as a config; a released-format file must lie in a folder the server may read."""
+        from studio.serverpaths import confine
+
+        data = form_to_config(*values)
+        dataset = data.get("dataset") or {}
+        if dataset.get("source") == "file":
+            dataset["name"] = str(confine(studio.settings, dataset.get("name") or ""))
+        return data
+
     def validate(*values):
+        from studio.serverpaths import ServerPathRefused
+
         try:
-            config, report = launcher.validate(form_to_config(*values))
-        except (ConfigError, DatasetError) as exc:
+            config, report = launcher.validate(confined_config(*values))
+        except (ConfigError, DatasetError, ServerPathRefused) as exc:
             return f"⚠️ {exc}"
         ok = report.launchable(config.dataset.skip_invalid)
         return ("✅ ready to launch\n\n" if ok else "❌ not launchable\n\n") + report.to_markdown()
 
     def launch(*values):
         try:
-            run_id = launcher.submit(form_to_config(*values))
+            run_id = launcher.submit(confined_config(*values))
         except (ConfigError, DatasetError, LaunchError, ValueError) as exc:
             gr.Warning(str(exc).splitlines()[0])
             return f"⚠️ {exc}", gr.update(), gr.update()

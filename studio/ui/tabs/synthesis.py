@@ -232,9 +232,16 @@ def wire(ctx: UIContext) -> None:
     c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
 
     def do_import(upload, server_path, good_only, dataset, progress=gr.Progress()):
+        from studio.serverpaths import ServerPathRefused, confine
+
         path = upload or (server_path or "").strip()
         if not path:
             raise gr.Error("Upload a dataset file or give a server path.")
+        try:
+            if not upload:
+                path = confine(studio.settings, path)
+        except ServerPathRefused as exc:
+            raise gr.Error(str(exc)) from None
         try:
             if upload:
                 report = svc.import_upload(studio, upload, good_only, dataset)
