@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from PIL import Image, UnidentifiedImageError
 
 from finetune.config import TASK_SAMPLE_KIND, DatasetSpec
+from studio.markup import md_text
 from studio.serverpaths import inside
 
 MAX_LISTED = 20  # problems listed in the report per kind; the counts are always complete
@@ -60,10 +61,10 @@ class ValidationReport:
                          f"{self.max_size[0]}×{self.max_size[1]}.")
         if self.error_counts:
             lines.append("Errors: " + ", ".join(f"{k} ×{n}" for k, n in self.error_counts.items()))
-            lines += [f"- {ref}: {msg}" for ref, msg in self.errors]
+            lines += [f"- {md_text(ref)}: {md_text(msg)}" for ref, msg in self.errors]
         if self.warning_counts:
             lines.append("Warnings: " + ", ".join(f"{k} ×{n}" for k, n in self.warning_counts.items()))
-            lines += [f"- {ref}: {msg}" for ref, msg in self.warnings]
+            lines += [f"- {md_text(ref)}: {md_text(msg)}" for ref, msg in self.warnings]
         if not self.error_counts and not self.warning_counts and self.total:
             lines.append("No problems found.")
         return "\n".join(lines)

@@ -5,6 +5,7 @@ import html
 from typing import Any
 
 from backends.base import Capability
+from studio.markup import md_text
 from studio.reasoning.runner import HOW_TO_CONFIGURE
 from studio.reasoning.state import RunState, ViewItem
 
@@ -61,7 +62,7 @@ def _item_message(studio, item: ViewItem, n: int) -> dict[str, Any]:
 
 def chat_messages(studio, state: RunState) -> list[dict[str, Any]]:
     """The run as chat messages: the question (and image), then the interleaved answer, then the answer."""
-    user: list[Any] = [_escape(state.question)]
+    user: list[Any] = [md_text(state.question)]  # what the person typed: text, not Markdown
     input_path = _image_path(studio, state.input_image)
     if input_path:
         user.insert(0, {"path": input_path, "alt_text": "input image"})

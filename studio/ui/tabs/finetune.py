@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.markup import md_text
 from studio.ui.context import TabSpec, UIContext
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def wire(ctx: UIContext) -> None:
         try:
             config, report = launcher.validate(confined_config(*values))
         except (ConfigError, DatasetError, ServerPathRefused) as exc:
-            return f"⚠️ {exc}"
+            return f"⚠️ {md_text(exc)}"
         ok = report.launchable(config.dataset.skip_invalid)
         return ("✅ ready to launch\n\n" if ok else "❌ not launchable\n\n") + report.to_markdown()
 
@@ -197,12 +198,12 @@ def wire(ctx: UIContext) -> None:
             run_id = launcher.submit(confined_config(*values))
         except (ConfigError, DatasetError, LaunchError, ValueError) as exc:
             gr.Warning(str(exc).splitlines()[0])
-            return f"⚠️ {exc}", gr.update(), gr.update()
+            return f"⚠️ {md_text(exc)}", gr.update(), gr.update()
         run = tracker.get(run_id)
         cfg_path = f"{run.output_dir}/config.yaml"
         cmd = run.command + "\n" + shlex.join(train_command(cfg_path, accelerate=True, num_processes=8))
         choices = [(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]
-        return f"Launched **{run.name}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
+        return f"Launched **{md_text(run.name)}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
 
     def refresh(selected):
         launcher.reconcile()
@@ -241,10 +242,10 @@ def wire(ctx: UIContext) -> None:
                 return "Run deleted with its files."
             if action == "use":
                 name = register_result(studio, run_id)
-                return f"Backend **{name}** added: pick it in the other tabs."
+                return f"Backend **{md_text(name)}** added: pick it in the other tabs."
         except (LaunchError, ResultError) as exc:
             gr.Warning(str(exc))
-            return f"⚠️ {exc}"
+            return f"⚠️ {md_text(exc)}"
         return gr.update()
 
     for action in ("stop", "resume", "delete", "use"):
@@ -266,8 +267,8 @@ def wire(ctx: UIContext) -> None:
             presets_mod.save_preset(studio, name or "", form_to_config(*values))
         except presets_mod.PresetError as exc:
             gr.Warning(str(exc))
-            return gr.update(), f"⚠️ {exc}"
-        return gr.update(choices=presets_mod.list_presets(studio), value=name.strip()), f"Preset **{name}** saved."
+            return gr.update(), f"⚠️ {md_text(exc)}"
+        return gr.update(choices=presets_mod.list_presets(studio), value=name.strip()), f"Preset **{md_text(name)}** saved."
 
     def load_run(run_id):
         run = tracker.get(run_id) if run_id else None

@@ -6,6 +6,7 @@ import json
 import gradio as gr
 import pandas as pd
 
+from studio.markup import md_text
 from studio.ui.context import TabSpec, UIContext
 
 METHODS = [("Template (OpenGPT-4o-Image pools)", "template"),
@@ -250,7 +251,7 @@ def wire(ctx: UIContext) -> None:
                                             progress=lambda d, t: progress(d / max(t, 1), desc=f"{d}/{t} rows"))
         except svc.ImportFailed as exc:
             raise gr.Error(str(exc))
-        lines = [f"**{report.summary()}**"] + [f"- {i}" for i in report.issues[:100]]
+        lines = [f"**{md_text(report.summary())}**"] + [f"- {md_text(i)}" for i in report.issues[:100]]
         if len(report.issues) > 100:
             lines.append(f"- … and {len(report.issues) - 100} more")
         if report.issues and not report.applied:
@@ -267,7 +268,7 @@ def wire(ctx: UIContext) -> None:
             path, summary = svc.export_zip(studio, fmt, dataset.strip() or None)
         except ExportError as exc:
             raise gr.Error(str(exc))
-        return str(path), summary
+        return str(path), md_text(summary)
 
     c["export_btn"].click(ctx.guard("datasets", do_export), [c["exp_fmt"], c["exp_dataset"]], [c["export_file"], c["export_report"]],
                           api_name="synthesis_export")
