@@ -5,6 +5,7 @@ characters they typed, for everyone who sees it.
 """
 from __future__ import annotations
 
+import contextvars
 import html
 import re
 
@@ -19,3 +20,20 @@ def md_text(value: object) -> str:
 def md_code_block(value: object) -> str:
     """``value`` inside a fenced code block that it cannot close early."""
     return "```\n" + str(value).replace("```", "ˋˋˋ") + "\n```"
+
+
+# Messages reach people who are not admins (annotators, public-demo visitors) with the server's folders
+# (data folder, virtualenv, model cache) in them; they see file names only. The access guard sets the
+# flag for each call a non-admin makes; admins keep the full text.
+HIDE_PATHS: contextvars.ContextVar[bool] = contextvars.ContextVar("studio_hide_paths", default=False)
+_ABS_PATH = re.compile(r"(?<![\w:/.~-])(?:/[\w.@+~-]+)+/?")
+
+
+def redact_paths(text: str) -> str:
+    """Every absolute path in ``text`` shortened to ``…/<last part>``."""
+    return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
+def shown(text: object) -> str:
+    """A message as the current caller may see it (paths shortened unless the caller is an admin)."""
+    return redact_paths(str(text)) if HIDE_PATHS.get() else str(text)

@@ -8,6 +8,7 @@ the Hugging Face profile in hf-oauth mode, the configured role in open mode.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -20,6 +21,7 @@ import gradio as gr
 
 from studio import auth
 from studio.auth import POLICY, AuthError, Identity
+from studio.markup import HIDE_PATHS, redact_paths
 
 _slots = auth.Slots()
 ACTION_ATTR = "studio_action"  # the action a wrapped handler belongs to (read by the coverage test)
@@ -77,12 +79,29 @@ def _user_key(studio, request, profile) -> str:
     return "open:" + str(getattr(client, "host", "") or getattr(request, "session_hash", "") or "?")
 
 
+@contextlib.contextmanager
+def _viewer(hide_paths: bool):
+    """Messages made inside, and the message of a gr.Error raised from inside, hide server paths when
+    the caller is not an admin (see studio.markup.shown)."""
+    token = HIDE_PATHS.set(hide_paths)
+    try:
+        yield
+    except gr.Error as exc:
+        if hide_paths and redact_paths(exc.message) != exc.message:
+            exc.message = redact_paths(exc.message)
+            exc.args = (exc.message,)
+        raise
+    finally:
+        HIDE_PATHS.reset(token)
+
+
 def guard(studio, action: str, fn: Callable) -> Callable:
     """``fn`` behind the policy of ``action`` (see the module docstring); the wrapper keeps fn's kind
     (plain, generator, coroutine) so Gradio streams and awaits it as before."""
     rule = POLICY[action]  # KeyError here: an event names an action the table does not have
 
-    def admit(request, profile) -> str:
+    def admit(request, profile) -> tuple[str, bool]:
+        """(the caller's slot key, whether their messages hide server paths); refusals raise."""
         role = auth.role_of(studio.settings, username=_username(request),
                             oauth_username=_oauth_name(profile, request))
         refused = auth.refusal(action, role)
@@ -90,7 +109,7 @@ def guard(studio, action: str, fn: Callable) -> Callable:
             user = _user_key(studio, request, profile)
             refused = _slots.take(action, user)
             if refused is None:
-                return user
+                return user, role != "admin"
         raise gr.Error(refused, visible=not rule.quiet, print_exception=False)
 
     def over_time() -> gr.Error:
@@ -98,22 +117,34 @@ def guard(studio, action: str, fn: Callable) -> Callable:
 
     if inspect.isasyncgenfunction(fn):
         async def wrapper(_request, _profile, *args, **kwargs):
-            user = admit(_request, _profile)
+            user, hide = admit(_request, _profile)
             started = time.monotonic()
+            inner = fn(*args, **kwargs)
             try:
-                async for value in fn(*args, **kwargs):
+                while True:
+                    with _viewer(hide):
+                        try:
+                            value = await inner.__anext__()
+                        except StopAsyncIteration:
+                            return
                     yield value
                     if rule.time_limit_s and time.monotonic() - started > rule.time_limit_s:
                         raise over_time()
             finally:
+                await inner.aclose()
                 _slots.give(action, user)
     elif inspect.isgeneratorfunction(fn):
         def wrapper(_request, _profile, *args, **kwargs):
-            user = admit(_request, _profile)
+            user, hide = admit(_request, _profile)
             started = time.monotonic()
             inner = fn(*args, **kwargs)
             try:
-                for value in inner:
+                while True:
+                    with _viewer(hide):  # each step may run on another worker thread
+                        try:
+                            value = next(inner)
+                        except StopIteration:
+                            return
                     yield value
                     if rule.time_limit_s and time.monotonic() - started > rule.time_limit_s:
                         raise over_time()
@@ -124,9 +155,9 @@ def guard(studio, action: str, fn: Callable) -> Callable:
         async def wrapper(_request, _profile, *args, **kwargs):
             import anyio
 
-            user = admit(_request, _profile)
+            user, hide = admit(_request, _profile)
             try:
-                with anyio.fail_after(rule.time_limit_s):
+                with anyio.fail_after(rule.time_limit_s), _viewer(hide):
                     return await fn(*args, **kwargs)
             except TimeoutError:
                 raise over_time() from None
@@ -136,19 +167,23 @@ def guard(studio, action: str, fn: Callable) -> Callable:
         def wrapper(_request, _profile, *args, **kwargs):
             # The body runs on its own thread so the caller gets an answer at the limit; the user's
             # slot stays taken until the body really returns, so abandoned work cannot pile up.
-            user = admit(_request, _profile)
+            user, hide = admit(_request, _profile)
             box: dict[str, Any] = {}
             ctx = contextvars.copy_context()  # gr.Info/gr.Warning inside the body reach this event
 
             def body():
                 try:
-                    box["value"] = ctx.run(fn, *args, **kwargs)
+                    with _viewer(hide):
+                        box["value"] = fn(*args, **kwargs)
                 except BaseException as exc:  # noqa: BLE001 - handed back to the waiting caller
                     box["error"] = exc
                 finally:
                     _slots.give(action, user)
 
-            worker = threading.Thread(target=body, daemon=True, name=f"studio-{action}")
+            def run_body():
+                ctx.run(body)
+
+            worker = threading.Thread(target=run_body, daemon=True, name=f"studio-{action}")
             worker.start()
             worker.join(rule.time_limit_s)
             if worker.is_alive():
@@ -158,9 +193,10 @@ def guard(studio, action: str, fn: Callable) -> Callable:
             return box["value"]
     else:
         def wrapper(_request, _profile, *args, **kwargs):
-            user = admit(_request, _profile)
+            user, hide = admit(_request, _profile)
             try:
-                return fn(*args, **kwargs)
+                with _viewer(hide):
+                    return fn(*args, **kwargs)
             finally:
                 _slots.give(action, user)
 

@@ -17,6 +17,7 @@ from backends.base import BackendError
 from studio import editing
 from studio.editing.runner import DEFAULT_TIMEOUT_S, supports_mask
 from studio.images import ImageLoadError, load_image
+from studio.markup import shown
 from studio.ui import edit_render as render
 from studio.ui.context import TabSpec, UIContext
 
@@ -208,7 +209,7 @@ def wire(ctx: UIContext) -> None:
         try:
             return sessions_update(_who(owner, request), session_id or None)
         except USER_ERRORS as exc:
-            gr.Warning(str(exc))
+            gr.Warning(shown(exc))
             return gr.skip()
 
     c["refresh"].click(ctx.guard("own_work", on_refresh), [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
@@ -259,7 +260,7 @@ def wire(ctx: UIContext) -> None:
                 references=refs, timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
             notices += result.notices
             if result.turn.status == "failed":
-                gr.Warning(f"turn #{result.turn.seq} failed: {result.turn.error}")
+                gr.Warning(f"turn #{result.turn.seq} failed: {shown(result.turn.error)}")
             yield (render.session_values(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
                    + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
@@ -269,7 +270,7 @@ def wire(ctx: UIContext) -> None:
                     view = editing.get_session(studio, who, session_id)
                 except USER_ERRORS:
                     view = None
-            gr.Warning(str(exc))
+            gr.Warning(shown(exc))
             if view is not None:
                 keep = _node(head) if _node(head) in view.turns else view.head
                 rendered = render.session_values(studio, view, [f"⚠ {exc}"], shown=keep)
@@ -295,7 +296,7 @@ def wire(ctx: UIContext) -> None:
         res = editing.retry_turn(studio, _who(owner, request), session_id, _node(turn), backend=backend or None,
                                  timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
         if res.turn.status == "failed":
-            gr.Warning(f"turn #{res.turn.seq} failed again: {res.turn.error}")
+            gr.Warning(f"turn #{res.turn.seq} failed again: {shown(res.turn.error)}")
         return render.session_values(studio, res.session, shown=res.turn.id)
 
     def on_pick(owner, session_id, turn, request: gr.Request = None):
