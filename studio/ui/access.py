@@ -70,6 +70,12 @@ def require(studio, typed_name: str | None, request: gr.Request | None,
     return who
 
 
+def is_admin(studio, request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> bool:
+    """Whether the caller has the admin role (no typed name needed: the role comes from the sign-in)."""
+    return auth.role_of(studio.settings, username=_username(request),
+                        oauth_username=_oauth_name(profile, request)) == "admin"
+
+
 def _user_key(studio, request, profile) -> str:
     """Whose slots these are: the signed-in name; in open mode (no verified name) the client address."""
     name = _username(request) or _oauth_name(profile, request)

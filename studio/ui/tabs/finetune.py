@@ -53,7 +53,6 @@ def _get(d: dict[str, Any], path: str, default: Any = None) -> Any:
 
 def build(ctx: UIContext) -> None:
     from finetune.lora import TARGET_PRESETS
-    from finetune.presets import CPU_BASE_MODEL, list_presets
 
     studio = ctx.studio
     c: dict[str, Any] = {}
@@ -62,12 +61,10 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
-                c["preset"] = gr.Dropdown(list_presets(studio), label="Preset", value=None, scale=3)
+                # presets, base models (server folders) and datasets are filled in for admins on load
+                c["preset"] = gr.Dropdown([], label="Preset", value=None, scale=3)
                 c["load_preset"] = gr.Button("Load preset", scale=1)
-            base_choices = [str(CPU_BASE_MODEL)] + sorted({
-                str(studio.backends.entry(n).options.get("model")) for n in studio.backends.names()
-                if studio.backends.entry(n).options.get("model")})
-            c["base_model"] = gr.Dropdown(base_choices, value=base_choices[0], allow_custom_value=True,
+            c["base_model"] = gr.Dropdown([], value=None, allow_custom_value=True,
                                           label="Base model (diffusers folder or hub id; Janus folder)",
                                           elem_id="ft-base-model")
             with gr.Row():
@@ -76,7 +73,7 @@ def build(ctx: UIContext) -> None:
             with gr.Row():
                 c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file")],
                                                value="studio", label="Dataset source")
-                c["dataset.name"] = gr.Dropdown(studio.samples.datasets(), allow_custom_value=True, value="default",
+                c["dataset.name"] = gr.Dropdown([], allow_custom_value=True, value="default",
                                                 label="Studio dataset name, or JSON file path",
                                                 elem_id="ft-dataset-name")
             c["dataset.skip_invalid"] = gr.Checkbox(False, label="Skip invalid rows")
@@ -220,6 +217,17 @@ def wire(ctx: UIContext) -> None:
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
         return (table, gr.update(choices=choices), status_text(run), curve, gallery,
                 launcher.log_tail(run.id, 40))
+
+    def fill_lists():
+        from finetune.presets import CPU_BASE_MODEL
+
+        options = [studio.backends.entry(n).options.get("model") for n in studio.backends.names()]
+        bases = [str(CPU_BASE_MODEL)] + sorted({str(m) for m in options if m})
+        return (gr.update(choices=presets_mod.list_presets(studio)), gr.update(choices=bases, value=bases[0]),
+                gr.update(choices=studio.samples.datasets()))
+
+    gr.context.Context.root_block.load(ctx.guard("finetune", fill_lists), None,
+                                       [c["preset"], c["base_model"], c["dataset.name"]], api_visibility="private")
 
     refresh_outputs = [c["runs"], c["run"], c["status"], c["curve"], c["samples"], c["log"]]
     refresh = ctx.guard("finetune", refresh)

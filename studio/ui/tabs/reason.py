@@ -16,6 +16,7 @@ from studio.reasoning.runner import ReasoningRunner
 from studio.reasoning.state import RunRequest
 from studio.reasoning.store import RunStore
 from studio.markup import shown
+from studio.ui.access import is_admin
 from studio.ui.context import TabSpec, UIContext
 from studio.ui.reason_view import backends_help, chat_messages, status_markdown
 
@@ -132,6 +133,7 @@ def wire(ctx: UIContext) -> None:
     def run(use_reasoner: bool, mode, reasoner, image_backend, critic, max_images, rounds, seed,
             question, image_path, rationale, request: gr.Request | None):
         keep = gr.update()
+        admin = is_admin(studio, request)
         session = getattr(request, "session_hash", None) or "api"
         stop = stops[session] = threading.Event()
         try:
@@ -162,6 +164,9 @@ def wire(ctx: UIContext) -> None:
                 del stops[session]
         if state.status in ("failed", "refused", "not-converged", "partial"):
             gr.Warning(status_markdown(state).splitlines()[0].strip("*"))
+        if not admin:  # the run lists (everyone's runs, for export and comparison) are for admins
+            yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
+            return
         choices = _run_choices(studio)
         yield (chat_messages(studio, state), status_markdown(state),
                gr.update(choices=choices, value=state.run_id), gr.update(choices=choices), gr.update(choices=choices))
