@@ -52,12 +52,12 @@ POLICY: dict[str, Action] = {
     "browse":             Action("anyone"),     # taxonomy tree, k distribution, examples, backend defaults
     "annotate":           Action("annotator"),  # start, vote, skip, undo in the batches one is assigned
     "own_work":           Action("annotator"),  # one's own edit sessions (start, open, undo, branch); stop a run
-    "edit_turn":          Action("annotator", per_user=1, time_limit_s=900),  # send or retry a turn
-    "reason_run":         Action("annotator", per_user=1, time_limit_s=900),  # ask, render, stop one's run
+    "edit_turn":          Action("annotator", per_user=2, time_limit_s=900),  # send or retry a turn (two tabs)
+    "reason_run":         Action("annotator", per_user=1, time_limit_s=900),  # ask the reasoner, render a rationale
     "synthesis_preview":  Action("annotator", per_user=1, time_limit_s=300),
     "backend_check":      Action("annotator", per_user=1, time_limit_s=600),
-    "annotate_admin":     Action("admin", quiet=True),  # make, import, resume, configure batches
-    "annotate_generate":  Action("admin", per_user=1, time_limit_s=3600),  # generate a comparison batch
+    "annotate_admin":     Action("admin", quiet=True),  # import batches, their settings, admin lists
+    "annotate_generate":  Action("admin", per_user=1, time_limit_s=3600),  # generate or resume a batch
     "results":            Action("admin", quiet=True),  # leaderboards, revealed pairs, vote exports
     "datasets":           Action("admin"),      # import/export datasets and samples; send to batches
     "synthesis_batches":  Action("admin", quiet=True),  # run, watch, cancel, resume, retry; coverage

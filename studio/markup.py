@@ -9,7 +9,7 @@ import contextvars
 import html
 import re
 
-_MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_MD_PUNCT = re.compile(r"([\\`*_\[\]!#|~])")  # enough to stop emphasis, links, images, headings, tables
 
 
 def md_text(value: object) -> str:
@@ -34,6 +34,6 @@ def redact_paths(text: str) -> str:
     return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
-def shown(text: object) -> str:
+def path_free(text: object) -> str:
     """A message as the current caller may see it (paths shortened unless the caller is an admin)."""
     return redact_paths(str(text)) if HIDE_PATHS.get() else str(text)

@@ -88,7 +88,7 @@ def _user_key(studio, request, profile) -> str:
 @contextlib.contextmanager
 def _viewer(hide_paths: bool):
     """Messages made inside, and the message of a gr.Error raised from inside, hide server paths when
-    the caller is not an admin (see studio.markup.shown)."""
+    the caller is not an admin (see studio.markup.path_free)."""
     token = HIDE_PATHS.set(hide_paths)
     try:
         yield

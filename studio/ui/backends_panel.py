@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.backend_status import COLUMNS, backend_table, check_backend
-from studio.markup import shown
+from studio.markup import path_free
 from studio.ui.context import UIContext
 
 
@@ -25,7 +25,7 @@ def build(ctx: UIContext) -> None:
         result = gr.Markdown(elem_id="backends-check")
 
     def on_check(name: str | None):
-        return shown(check_backend(registry, name or "")), backend_table(registry)
+        return path_free(check_backend(registry, name or "")), backend_table(registry)
 
     check.click(ctx.guard("backend_check", on_check), [pick], [result, table], api_name="check_backend")
     ctx.register("shell.backends_table", table)

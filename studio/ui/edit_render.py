@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from studio.markup import md_code_block, md_text, shown
+from studio.markup import md_code_block, md_text, path_free
 from studio.editing.drift import format_drift
 from studio.editing.views import SessionView, TurnView
 
@@ -39,7 +39,7 @@ def turn_caption(t: TurnView) -> str:
     if t.attempts > 1:
         parts[0] += f" · attempt {t.attempts}"
     if t.status == "failed":
-        parts.append(f"✗ **failed**: {md_text(shown(t.error))} — pick the turn and press *Retry*, or send a new instruction")
+        parts.append(f"✗ **failed**: {md_text(path_free(t.error))} — pick the turn and press *Retry*, or send a new instruction")
         return "\n\n".join(parts)
     if t.status == "running":
         parts.append("… working")
@@ -48,7 +48,7 @@ def turn_caption(t: TurnView) -> str:
         parts.append("✓ honored: " + "; ".join(map(md_text, t.honored)))
     if t.ignored:
         parts.append("✗ could not do: " + "; ".join(map(md_text, t.ignored)))
-    parts.extend(f"ℹ {md_text(shown(n))}" for n in t.notices)
+    parts.extend(f"ℹ {md_text(path_free(n))}" for n in t.notices)
     parts.append(format_drift(t.drift))
     return "\n\n".join(parts)
 
@@ -112,7 +112,7 @@ def before_after(studio, view: SessionView | None, node: str | None) -> tuple[st
 
 def status_markdown(view: SessionView | None, notices: list[str] | None = None,
                     shown: str | None = "head") -> str:
-    lines = [f"ℹ {md_text(shown(n))}" for n in notices or []]
+    lines = [f"ℹ {md_text(path_free(n))}" for n in notices or []]
     if view is not None:
         node = view.head if shown == "head" else shown
         turn = view.turns.get(node) if node else None
@@ -168,4 +168,4 @@ RENDER_KEYS = ("session_id", "head", "chat", "tree", "turn", "compare", "slider"
 def unchanged(msg: str) -> tuple:
     """Leave everything as it is and say why (inline and as a toast)."""
     gr.Warning(msg)
-    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {md_text(shown(msg))}",)
+    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {md_text(path_free(msg))}",)

@@ -104,10 +104,9 @@ def test_annotators_are_refused_every_admin_action(hostile, action):
     assert _snapshot(studio) == before
 
 
+@pytest.mark.parametrize("hostile", ["password"], indirect=True)
 def test_unsigned_requests_still_get_401_in_password_mode(hostile):
-    mode, url, _, demo, _ = hostile
-    if mode != "password":
-        pytest.skip("only password mode asks for a login")
+    _, url, _, _, _ = hostile
     with httpx.Client(timeout=30) as anonymous:
         r = anonymous.post(f"{url}/gradio_api/queue/join",
                            json={"data": [], "fn_index": 0, "session_hash": "x1", "event_data": None})

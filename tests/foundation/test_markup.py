@@ -17,7 +17,7 @@ def _inert(markdown: str) -> None:
 def test_md_text_keeps_the_characters_and_drops_the_markup():
     out = md_text(HOSTILE)
     _inert(out)
-    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
     assert md_text("a_b * c") == "a\\_b \\* c"
     block = md_code_block("```\n<b>x</b>")
     assert block.count("```") == 2

@@ -13,7 +13,7 @@ from studio.annotation import AnnotationError, grouped, service, views, voting
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.images import ImageLoadError
 from studio.ui import annotate_admin, annotate_results
-from studio.markup import shown
+from studio.markup import path_free
 from studio.ui.access import current_identity, require
 from studio.ui.context import TabSpec, UIContext
 
@@ -63,7 +63,7 @@ def _check_views_first() -> None:
 
 
 def _warn(exc: Exception) -> None:
-    gr.Warning(shown(exc))
+    gr.Warning(path_free(exc))
 
 
 def build(ctx: UIContext) -> None:

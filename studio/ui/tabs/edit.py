@@ -17,7 +17,7 @@ from backends.base import BackendError
 from studio import editing
 from studio.editing.runner import DEFAULT_TIMEOUT_S, supports_mask
 from studio.images import ImageLoadError, load_image
-from studio.markup import shown
+from studio.markup import path_free
 from studio.ui import edit_render as render
 from studio.ui.context import TabSpec, UIContext
 
@@ -46,6 +46,13 @@ def _identify(settings, name: str, request: gr.Request | None) -> str:
     if who is None:
         raise editing.EditingError("sign in first" if settings.auth_mode != "open" else "enter your name first")
     return who.name
+
+
+def _turn_limit(timeout) -> float:
+    """The turn's time limit as asked, but never past the policy's limit for an edit turn."""
+    from studio.auth import POLICY
+
+    return min(float(timeout or DEFAULT_TIMEOUT_S), POLICY["edit_turn"].time_limit_s)
 
 
 def _node(value: str | None) -> str | None:
@@ -209,7 +216,7 @@ def wire(ctx: UIContext) -> None:
         try:
             return sessions_update(_who(owner, request), session_id or None)
         except USER_ERRORS as exc:
-            gr.Warning(shown(exc))
+            gr.Warning(path_free(exc))
             return gr.skip()
 
     c["refresh"].click(ctx.guard("own_work", on_refresh), [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
@@ -257,10 +264,10 @@ def wire(ctx: UIContext) -> None:
             params = dict(zip(PARAMS, values))
             result = editing.submit_turn(
                 studio, who, session_id, text, backend or "", shown=_node(head), params=params, mask=mask,
-                references=refs, timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
+                references=refs, timeout_s=_turn_limit(timeout))
             notices += result.notices
             if result.turn.status == "failed":
-                gr.Warning(f"turn #{result.turn.seq} failed: {shown(result.turn.error)}")
+                gr.Warning(f"turn #{result.turn.seq} failed: {path_free(result.turn.error)}")
             yield (render.session_values(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
                    + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
@@ -270,7 +277,7 @@ def wire(ctx: UIContext) -> None:
                     view = editing.get_session(studio, who, session_id)
                 except USER_ERRORS:
                     view = None
-            gr.Warning(shown(exc))
+            gr.Warning(path_free(exc))
             if view is not None:
                 keep = _node(head) if _node(head) in view.turns else view.head
                 rendered = render.session_values(studio, view, [f"⚠ {exc}"], shown=keep)
@@ -294,9 +301,9 @@ def wire(ctx: UIContext) -> None:
         if not _node(turn):
             raise editing.EditingError("pick the failed turn to retry")
         res = editing.retry_turn(studio, _who(owner, request), session_id, _node(turn), backend=backend or None,
-                                 timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
+                                 timeout_s=_turn_limit(timeout))
         if res.turn.status == "failed":
-            gr.Warning(f"turn #{res.turn.seq} failed again: {shown(res.turn.error)}")
+            gr.Warning(f"turn #{res.turn.seq} failed again: {path_free(res.turn.error)}")
         return render.session_values(studio, res.session, shown=res.turn.id)
 
     def on_pick(owner, session_id, turn, request: gr.Request = None):

@@ -15,7 +15,7 @@ from studio.reasoning.modes import DEFAULT_MAX_IMAGES, DEFAULT_MAX_ROUNDS, MAX_I
 from studio.reasoning.runner import ReasoningRunner
 from studio.reasoning.state import RunRequest
 from studio.reasoning.store import RunStore
-from studio.markup import shown
+from studio.markup import path_free
 from studio.ui.access import is_admin
 from studio.ui.context import TabSpec, UIContext
 from studio.ui.reason_view import backends_help, chat_messages, status_markdown
@@ -152,7 +152,7 @@ def wire(ctx: UIContext) -> None:
             states = runner.run(request)
             state = next(states)  # validation happens here, before anything is stored
         except (ReasoningInputError, ImageLoadError, ValueError) as exc:
-            gr.Warning(shown(exc))
+            gr.Warning(path_free(exc))
             yield keep, f"⚠️ {exc}", keep, keep, keep
             return
         yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
@@ -226,7 +226,7 @@ def wire(ctx: UIContext) -> None:
         try:
             sample_id, created = store.export_sample(run_id, dataset)
         except ReasoningInputError as exc:
-            gr.Warning(shown(exc))
+            gr.Warning(path_free(exc))
             return f"⚠️ {exc}"
         return (f"✅ exported as sample `{sample_id}`" if created
                 else f"this run was already exported as sample `{sample_id}`")
@@ -240,7 +240,7 @@ def wire(ctx: UIContext) -> None:
         try:
             item = store.send_to_annotation(run_a, run_b, batch)
         except ReasoningInputError as exc:
-            gr.Warning(shown(exc))
+            gr.Warning(path_free(exc))
             return f"⚠️ {exc}"
         return f"✅ added to annotation batch **{batch or 'reasoning'}** (item `{item[:8]}`)"
 
