@@ -163,7 +163,8 @@ def guard(studio, action: str, fn: Callable) -> Callable:
 
             user, hide = admit(_request, _profile)
             try:
-                with anyio.fail_after(rule.time_limit_s), _viewer(hide):
+                limit = anyio.fail_after(rule.time_limit_s) if rule.time_limit_s else contextlib.nullcontext()
+                with limit, _viewer(hide):
                     return await fn(*args, **kwargs)
             except TimeoutError:
                 raise over_time() from None

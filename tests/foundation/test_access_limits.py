@@ -37,8 +37,9 @@ def test_annotators_see_no_server_paths_admins_do(app):
     url, studio = app
     data = str(studio.settings.data_dir)
     ann = Client(url, auth=("ann", "ann-pw"), verbose=False)
-    text, _ = ann.predict("missing", api_name="/check_backend")
+    text, table = ann.predict("missing", api_name="/check_backend")
     assert "…/sd-weights" in text and data not in text
+    assert data not in str(table)
     boss = Client(url, auth=("boss", "boss-pw"), verbose=False)
     text, _ = boss.predict("missing", api_name="/check_backend")
     assert f"{data}/models/sd-weights" in text
