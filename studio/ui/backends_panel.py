@@ -25,8 +25,9 @@ def build(ctx: UIContext) -> None:
         result = gr.Markdown(elem_id="backends-check")
 
     def on_check(name: str | None):
+        message = path_free(check_backend(registry, name or ""))
         rows = [[*row[:-1], path_free(row[-1])] for row in backend_table(registry)]  # state: "failed: …"
-        return path_free(check_backend(registry, name or "")), rows
+        return message, rows
 
     check.click(ctx.guard("backend_check", on_check), [pick], [result, table], api_name="check_backend")
     ctx.register("shell.backends_table", table)
