@@ -5,7 +5,7 @@ import logging
 import os
 
 from backends.runtime import on_zero_gpu, preload_marked
-from studio.annotation.identity import password_checker
+from studio.auth import password_checker
 from studio.ui.app import CSS, build_app, serve
 
 logging.basicConfig(level=os.environ.get("STUDIO_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")

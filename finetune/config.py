@@ -5,13 +5,14 @@ and the allowed values so a user can fix the form or the file.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
 from studio.yamlio import load_yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TASKS = ("text-to-image", "edit", "janus-t2i", "janus-ti2i")
 METHODS = ("lora", "full")
@@ -19,6 +20,9 @@ METHODS = ("lora", "full")
 TASK_SAMPLE_KIND = {"text-to-image": "text-to-image", "edit": "edit", "janus-t2i": "text-to-image",
                     "janus-ti2i": "mixed"}
 
+
+#: the devices a run may name (anything else never reaches a process)
+DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d{1,2})?|\d{1,2}(,\d{1,2}){0,15}")
 
 class ConfigError(ValueError):
     """The config is invalid; the message names each bad field and why."""
@@ -87,7 +91,7 @@ class TrainConfig(_Strict):
     #: Janus-4o recipe: fraction of prompts replaced by padding, of input-image tokens masked
     prompt_mask_prob: float = Field(0.1, ge=0, le=1)
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
-    #: "auto" (cuda when present), "cpu", "cuda", "cuda:N"
+    #: "auto" (cuda when present), "cpu", "cuda", "cuda:N", or GPU ids "0,1" (the GPUs the run may see)
     device: str = "auto"
     dataloader_workers: int = Field(0, ge=0)
     #: filled by the launcher: where outputs go, which run row to write, which database
@@ -96,6 +100,14 @@ class TrainConfig(_Strict):
     database_url: str = ""
     #: rows resolved and validated at launch (JSON lines of prompt/output_image/input_images)
     manifest: str = ""
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        v = (v or "").strip()
+        if not DEVICE_RE.fullmatch(v):
+            raise ValueError("use auto, cpu, cuda, cuda:N or a list of GPU ids such as 0,1")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

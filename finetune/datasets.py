@@ -15,6 +15,8 @@ from typing import Any, Iterable
 from PIL import Image, UnidentifiedImageError
 
 from finetune.config import TASK_SAMPLE_KIND, DatasetSpec
+from studio.markup import md_text
+from studio.serverpaths import inside
 
 MAX_LISTED = 20  # problems listed in the report per kind; the counts are always complete
 
@@ -59,10 +61,10 @@ class ValidationReport:
                          f"{self.max_size[0]}×{self.max_size[1]}.")
         if self.error_counts:
             lines.append("Errors: " + ", ".join(f"{k} ×{n}" for k, n in self.error_counts.items()))
-            lines += [f"- {ref}: {msg}" for ref, msg in self.errors]
+            lines += [f"- {md_text(ref)}: {md_text(msg)}" for ref, msg in self.errors]
         if self.warning_counts:
             lines.append("Warnings: " + ", ".join(f"{k} ×{n}" for k, n in self.warning_counts.items()))
-            lines += [f"- {ref}: {msg}" for ref, msg in self.warnings]
+            lines += [f"- {md_text(ref)}: {md_text(msg)}" for ref, msg in self.warnings]
         if not self.error_counts and not self.warning_counts and self.total:
             lines.append("No problems found.")
         return "\n".join(lines)
@@ -99,10 +101,16 @@ def read_released_file(path: str | Path) -> list[dict[str, Any]]:
         if isinstance(inputs, str):
             inputs = [inputs]
         out = raw.get("output_image")
+        named = ([out] if isinstance(out, str) and out else []) + [p for p in inputs if isinstance(p, str)]
+        outside = [p for p in named if inside(base, p) is None]
+        if outside:  # absolute, or escaping the file's folder by .. or a symlink
+            rows.append({"prompt": "", "output_image": None, "input_images": [], "ref": ref,
+                         "problem": f"image path {outside[0]!r} must be relative and stay inside the file's folder"})
+            continue
         rows.append({
             "prompt": str(raw.get("input_prompt") or raw.get("prompt") or "").strip(),
-            "output_image": str((base / out).resolve()) if isinstance(out, str) and out else None,
-            "input_images": [str((base / p).resolve()) for p in inputs if isinstance(p, str)],
+            "output_image": str(inside(base, out)) if isinstance(out, str) and out else None,
+            "input_images": [str(inside(base, p)) for p in inputs if isinstance(p, str)],
             "ref": ref,
         })
     return rows

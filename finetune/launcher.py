@@ -95,6 +95,9 @@ def _spawn(run: RunInfo) -> int:
     log = open(run.log_path, "ab", buffering=0)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    gpus = run.device.removeprefix("cuda:") if run.device not in ("auto", "cpu", "cuda") else ""
+    if gpus:  # "cuda:N" or "0,1" (validated by the config): the run sees only these GPUs
+        env["CUDA_VISIBLE_DEVICES"] = gpus
     try:
         proc = subprocess.Popen(shlex.split(run.command), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), env=env,
@@ -102,6 +105,8 @@ def _spawn(run: RunInfo) -> int:
     finally:
         log.close()
     _children[proc.pid] = proc
+    # waited for at once when it ends, whether or not anyone looks at the run again (no zombie)
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{proc.pid}").start()
     return proc.pid
 
 

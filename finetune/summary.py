@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from finetune.tracker import RunInfo, RunTracker
+from studio.markup import md_code_block, md_text
 
 RUN_COLUMNS = ["name", "status", "task", "method", "step", "loss", "steps/s", "ETA", "created", "id"]
 
@@ -35,7 +36,7 @@ def run_row(run: RunInfo) -> list[Any]:
 
 def status_text(run: RunInfo) -> str:
     """A few lines of markdown describing where a run stands."""
-    lines = [f"**{run.name}** — `{run.status}` · {run.task} / {run.method} · device {run.device}"]
+    lines = [f"**{md_text(run.name)}** — `{run.status}` · {run.task} / {run.method} · device {run.device}"]
     pct = f" ({100 * run.step / run.total_steps:.0f}%)" if run.total_steps else ""
     lines.append(f"step {run.step} of {run.total_steps or '?'}{pct}")
     if run.latest:
@@ -49,7 +50,7 @@ def status_text(run: RunInfo) -> str:
     if run.result_path:
         lines.append(f"result: `{run.result_path}`")
     if run.error:
-        lines.append("```\n" + run.error[-3000:] + "\n```")
+        lines.append(md_code_block(run.error[-3000:]))
     return "  \n".join(lines)
 
 

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     #: role of a person who just types a name in auth_mode=open: admin suits a single local user,
     #: annotator a public demo (then nobody sees results in the UI; use the CLI)
     open_mode_role: Literal["admin", "annotator"] = "admin"
+    #: folders (colon or comma separated) that "path on the server" fields may read from, besides the
+    #: data folder; empty: only the data folder
+    server_read_dirs: str = ""
     #: an unanswered annotation assignment frees its slot for someone else after this many seconds
     annotation_assignment_timeout_s: int = 1800
     #: uploads larger than this many bytes are refused

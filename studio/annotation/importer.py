@@ -19,6 +19,7 @@ from typing import Any
 from studio.annotation import AnnotationError
 from studio.annotation.service import add_comparison, create_batch
 from studio.images import ImageLoadError, load_image
+from studio.serverpaths import inside
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 ALIASES = {
@@ -79,6 +80,8 @@ def _stage(rows: list[dict[str, Any]], studio) -> list[dict[str, Any]]:
     load, staged, problems = _Loader(studio), [], []
     for n, rec in rows:
         try:
+            if isinstance(rec, AnnotationError):
+                raise rec
             if not isinstance(rec, dict):
                 raise AnnotationError("not an object")
             values = {f: _pick(rec, f) for f in ALIASES}
@@ -115,19 +118,29 @@ def _commit(studio, name: str, staged: list[dict[str, Any]], settings: dict[str,
     return batch_id
 
 
-def import_manifest(studio, name: str, manifest: str | Path, **settings: Any) -> str:
-    """A new batch from a JSONL/CSV manifest of pairs (paths relative to it); returns the batch id."""
+def _within(base: Path, rec: Any) -> Any:
+    """The row with its image paths resolved inside ``base``, or the error for a path that is absolute
+    or escapes it (by ``..`` or a symlink)."""
+    if not isinstance(rec, dict):
+        return rec
+    rec = dict(rec)
+    for f in ("source_image", "output_a", "output_b"):
+        for key in ALIASES[f]:
+            if isinstance(rec.get(key), str) and rec[key]:
+                full = inside(base, rec[key])
+                if full is None:
+                    return AnnotationError(f"{key} {rec[key]!r} must be relative and stay inside the file's folder")
+                rec[key] = str(full)
+    return rec
+
+
+def import_manifest(studio, name: str, manifest: str | Path, *, base: str | Path | None = None,
+                    **settings: Any) -> str:
+    """A new batch from a JSONL/CSV manifest of pairs; returns the batch id. Image paths are relative
+    to ``base`` (the manifest's folder, or the root of the archive it came in) and must stay inside it."""
     manifest = Path(manifest)
-    base = manifest.parent
-    rows = []
-    for n, rec in enumerate(_read_manifest(manifest), 1):
-        if isinstance(rec, dict):
-            rec = dict(rec)
-            for f in ("source_image", "output_a", "output_b"):
-                for key in ALIASES[f]:
-                    if isinstance(rec.get(key), str) and rec[key]:
-                        rec[key] = str(base / rec[key])
-        rows.append((n, rec))
+    base = Path(base) if base is not None else manifest.parent
+    rows = [(n, _within(base, rec)) for n, rec in enumerate(_read_manifest(manifest), 1)]
     return _commit(studio, name, _stage(rows, studio), settings)
 
 
@@ -183,7 +196,7 @@ def extract_upload(zip_path: str | Path, dest: str | Path) -> Path:
 
 
 def import_upload(studio, name: str, upload: str | Path, work_dir: str | Path, **settings: Any) -> str:
-    """A manifest (.jsonl/.csv, server paths) or a zip holding a manifest, or exactly two folders."""
+    """A manifest (.jsonl/.csv, paths relative to it) or a zip holding a manifest, or exactly two folders."""
     upload = Path(upload)
     if upload.suffix.lower() in (".jsonl", ".json", ".csv"):
         return import_manifest(studio, name, upload, **settings)
@@ -193,7 +206,7 @@ def import_upload(studio, name: str, upload: str | Path, work_dir: str | Path, *
     manifests = sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jsonl", ".csv") and "__MACOSX" not in p.parts)
     pair_files = [p for p in manifests if p.stem.lower() not in ("prompts",)]
     if pair_files:
-        return import_manifest(studio, name, pair_files[0], **settings)
+        return import_manifest(studio, name, pair_files[0], base=root, **settings)
     folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name != "__MACOSX")
     if len(folders) == 1 and not any(p.is_file() for p in root.iterdir()):
         folders = sorted(p for p in folders[0].iterdir() if p.is_dir())

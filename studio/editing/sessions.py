@@ -202,6 +202,19 @@ def get_session(studio, owner: str, session_id: str) -> SessionView:
     return view
 
 
+def mark_server_stopped(studio) -> int:
+    """At start-up: turns left 'running' by a stopped server become failed (retryable at once); returns
+    how many. Call it before this process starts any turn."""
+    with studio.db.session() as s:
+        stale = s.scalars(select(EditTurn).where(EditTurn.status == "running")).all()
+        for t in stale:
+            t.status, t.error, t.finished_at = "failed", "failed: the server stopped", utcnow()
+        for sid in {t.session_id for t in stale}:  # a change like any other: cached views are stale
+            s.execute(update(EditSession).where(EditSession.id == sid).values(version=EditSession.version + 1))
+            forget_view(studio, sid)
+    return len(stale)
+
+
 def delete_session(studio, owner: str, session_id: str) -> None:
     """Delete a session and its turns (stored images stay: samples may use them)."""
     owner = _owner(owner)

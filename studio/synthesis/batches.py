@@ -32,6 +32,7 @@ from studio.synthesis.templates import SynthesisError
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
+SERVER_STOPPED = "failed: the server stopped"
 
 
 @dataclass
@@ -359,12 +360,15 @@ def start_batch(studio, batch_id: str) -> threading.Thread:
 
 
 def mark_interrupted(studio) -> int:
-    """At start-up: batches left 'running' by a dead process become 'interrupted' (resumable)."""
+    """At start-up: batches left 'running' by a dead process become 'interrupted' (resumable), and the
+    items it was working on 'failed: the server stopped' (Retry failed runs them again at once)."""
     n = 0
     with studio.db.session() as s:
         for b in s.execute(select(SynthesisBatch).where(
                 SynthesisBatch.status.in_(("running", "cancelling")))).scalars():
             if not _runner_alive(b.runner, b.heartbeat_at):
                 b.status = "interrupted" if b.status == "running" else "cancelled"
+                s.execute(update(SynthesisItem).where(SynthesisItem.batch_id == b.id, SynthesisItem.state == "running")
+                          .values(state="failed", error=SERVER_STOPPED, updated_at=utcnow()))
                 n += 1
     return n

@@ -192,7 +192,9 @@ def progress_markdown(studio, batch_id: str | None) -> str:
     st = batch_status(studio, batch_id)
     frac = (st.done + st.failed) / st.total if st.total else 1.0
     bar = "█" * int(frac * 30) + "░" * (30 - int(frac * 30))
-    return f"`{bar}` {frac:.0%}\n\n{st.summary()}\n\nbatch id `{st.id}`"
+    from studio.markup import md_text  # names and errors are user text
+
+    return f"`{bar}` {frac:.0%}\n\n{md_text(st.summary())}\n\nbatch id `{st.id}`"
 
 
 __all__ += ["BatchOptions", "SynthesisError", "build_request", "preview", "preview_steps", "MAX_PREVIEW_COUNT",

@@ -8,7 +8,7 @@ import gradio as gr
 from studio.annotation import AnnotationError, generation, importer, service
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.images import ImageLoadError, load_image
-from studio.ui.annotate_identity import current_identity, require_admin
+from studio.ui.access import current_identity
 from studio.ui.context import UIContext
 
 SOURCES = ["Pasted list", "Prompt file", "Dataset", "Synthesis batch"]
@@ -96,7 +96,6 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     def generate(admin_name: str, batch_name: str, overlap, criteria, guidelines, source, task, text, file,
                  dataset, src_image, backends, seed, width, height, request: gr.Request,
                  profile: gr.OAuthProfile | None):
-        require_admin(studio, admin_name, request, profile)
         try:
             src_sha = None
             if task == "edit" and src_image:
@@ -114,7 +113,7 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
 
     c["admin_events"] = []
     c["admin_events"].append(c["gen_go"].click(
-        generate,
+        ctx.guard("annotate_generate", generate),
         [c["name"], c["new_name"], c["new_overlap"], c["new_criteria"], c["new_guidelines"], c["gen_source"],
          c["gen_task"], c["gen_text"], c["gen_file"], c["gen_dataset"], c["gen_src_image"], c["gen_backends"],
          c["gen_seed"], c["gen_width"], c["gen_height"]],
@@ -122,7 +121,6 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     ))
 
     def resume(admin_name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, admin_name, request, profile)
         if not batch:
             raise gr.Error("Choose the batch to resume in the batch list above.")
         try:
@@ -131,11 +129,10 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
             raise gr.Error(str(exc)) from None
         yield from watch(job)
 
-    c["gen_resume"].click(resume, [c["name"], c["batch"]], [c["gen_status"]], api_name="annotate_resume")
+    c["gen_resume"].click(ctx.guard("annotate_generate", resume), [c["name"], c["batch"]], [c["gen_status"]], api_name="annotate_resume")
 
     def do_import(admin_name: str, batch_name: str, overlap, criteria, guidelines, upload: str | None,
                   request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, admin_name, request, profile)
         if not upload:
             raise gr.Error("Upload a pairs file or a zip first.")
         try:
@@ -147,11 +144,10 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         info = service.get_batch(studio, batch_id)
         return f"Imported {info.items} comparisons into batch {info.name!r}."
 
-    c["admin_events"].append(c["imp_go"].click(do_import, [c["name"], c["new_name"], c["new_overlap"], c["new_criteria"],
+    c["admin_events"].append(c["imp_go"].click(ctx.guard("annotate_admin", do_import), [c["name"], c["new_name"], c["new_overlap"], c["new_criteria"],
                                   c["new_guidelines"], c["imp_file"]], [c["imp_status"]], api_name="annotate_import"))
 
     def load_settings(admin_name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, admin_name, request, profile)
         if not batch:
             raise gr.Error("Choose a batch in the batch list above.")
         try:
@@ -161,13 +157,12 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         info = f"{b.name}: {b.items} items, {b.votes} / {b.target_votes} votes, criteria {', '.join(b.criteria)}"
         return b.overlap, b.status, b.guidelines, info
 
-    c["set_load"].click(load_settings, [c["name"], c["batch"]],
+    c["set_load"].click(ctx.guard("annotate_admin", load_settings), [c["name"], c["batch"]],
                         [c["set_overlap"], c["set_status"], c["set_guidelines"], c["set_info"]],
                         api_name="annotate_batch_settings")
 
     def save_settings(admin_name: str, batch: str | None, overlap, status, guidelines, request: gr.Request,
                       profile: gr.OAuthProfile | None):
-        require_admin(studio, admin_name, request, profile)
         if not batch:
             raise gr.Error("Choose a batch in the batch list above.")
         try:
@@ -177,5 +172,5 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
             raise gr.Error(str(exc)) from None
         return f"Saved: {b.name}: overlap {b.overlap}, {b.status}, {b.items} items, {b.votes} votes"
 
-    c["admin_events"].append(c["set_save"].click(save_settings, [c["name"], c["batch"], c["set_overlap"], c["set_status"],
+    c["admin_events"].append(c["set_save"].click(ctx.guard("annotate_admin", save_settings), [c["name"], c["batch"], c["set_overlap"], c["set_status"],
                                         c["set_guidelines"]], [c["set_info"]], api_name="annotate_save_settings"))

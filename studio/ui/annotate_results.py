@@ -15,7 +15,7 @@ from studio.annotation.report import (
 )
 from studio.arena import exclusions
 from studio.ui import judge_trust
-from studio.ui.annotate_identity import require_admin
+from studio.ui.access import current_identity, require
 from studio.ui.context import UIContext
 
 ALL = "__all__"
@@ -103,8 +103,6 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     studio = ctx.studio
 
     def refresh_batches(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
-        from studio.ui.annotate_identity import current_identity
-
         who = current_identity(studio, name, request, profile)
         if who is None or not who.is_admin:
             return gr.update()
@@ -115,7 +113,6 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     def compute(name: str, source: str, batch: str, criterion: str, bootstrap, upload: str | None, by: str,
                 depth: float, ci: str, reweight: bool, annotator: str, exclude: str,
                 request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         options = dict(ci=ci or "sandwich", bootstrap=max(0, min(5000, int(bootstrap or 0))),
                        reweight=bool(reweight), depth=int(depth or 2))
         who = (annotator or "").strip() or None
@@ -142,7 +139,7 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
                 rep.annotators, rep.node_boards, rep.board_json or board)
 
     c["res_go"].click(
-        compute,
+        ctx.guard("results", compute),
         [c["name"], c["res_source"], c["res_batch"], c["res_criterion"], c["res_bootstrap"], c["res_file"],
          c["res_by"], c["res_depth"], c["res_ci"], c["res_reweight"], c["res_annotator"], c["res_exclude"]],
         [c["res_battles"], c["res_summary"], c["res_model"], c["res_chart"], c["res_wtl"], c["res_board"],
@@ -153,16 +150,15 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
 
     def rechart(name: str, battles: Battles | None, model: str | None, by: str, depth: float,
                 request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         return _chart(battles, model, by, depth)
 
-    gr.on([c["res_model"].input, c["res_by"].input, c["res_depth"].release], rechart,
+    gr.on([c["res_model"].input, c["res_by"].input, c["res_depth"].release], ctx.guard("results", rechart),
           [c["name"], c["res_battles"], c["res_model"], c["res_by"], c["res_depth"]],
           [c["res_chart"], c["res_wtl"]], api_visibility="private")
 
     def decide(exclude: bool):
         def run(name: str, annotator: str, reason: str, request: gr.Request, profile: gr.OAuthProfile | None):
-            who = require_admin(studio, name, request, profile)
+            who = require(studio, name, request, profile)
             try:
                 if exclude:
                     exclusions.exclude_annotator(studio, annotator, by=who.name, reason=(reason or "").strip())
@@ -174,14 +170,13 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
             return (", ".join(left_out) or "nobody") + " — press Compute results to see the boards without them"
         return run
 
-    c["res_ex_go"].click(decide(True), [c["name"], c["res_ex_name"], c["res_ex_reason"]], [c["res_ex_status"]],
+    c["res_ex_go"].click(ctx.guard("results", decide(True)), [c["name"], c["res_ex_name"], c["res_ex_reason"]], [c["res_ex_status"]],
                          api_name="annotate_exclude_annotator")
-    c["res_in_go"].click(decide(False), [c["name"], c["res_ex_name"], c["res_ex_reason"]], [c["res_ex_status"]],
+    c["res_in_go"].click(ctx.guard("results", decide(False)), [c["name"], c["res_ex_name"], c["res_ex_reason"]], [c["res_ex_status"]],
                          api_name="annotate_include_annotator")
 
     def export(kind: str):
         def run(name: str, batch: str, request: gr.Request, profile: gr.OAuthProfile | None):
-            require_admin(studio, name, request, profile)
             chosen = None if batch in (None, "", ALL) else batch
             try:
                 if kind == "pairs":
@@ -199,5 +194,5 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         return run
 
     for kind, button in (("jsonl", "exp_votes_jsonl"), ("csv", "exp_votes_csv"), ("pairs", "exp_pairs")):
-        c[button].click(export(kind), [c["name"], c["res_batch"]], [c["exp_file"]], api_name=f"annotate_export_{kind}")
+        c[button].click(ctx.guard("results", export(kind)), [c["name"], c["res_batch"]], [c["exp_file"]], api_name=f"annotate_export_{kind}")
     judge_trust.wire(ctx, c)

@@ -27,6 +27,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     # optional monitoring page reads it): a cost that grows with the server's age to tens of ms per
     # event. Once every 1000 events instead; read when the app calls .queue().
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+    _fail_work_of_a_stopped_server(studio)
     specs, failed = discover_tabs()
     ctx = UIContext(studio=studio, tab_ids=[s.id for s in specs])
     with gr.Blocks(title="Image Alignment Studio", analytics_enabled=False) as demo:
@@ -54,6 +55,19 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]
     return demo
+
+
+def _fail_work_of_a_stopped_server(studio: Studio) -> None:
+    """Edit turns and synthesis items a stopped server left 'running' become failed, so they can be
+    retried at once (nothing of this process runs yet)."""
+    from studio.editing.sessions import mark_server_stopped
+    from studio.synthesis.batches import mark_interrupted
+
+    for mark in (mark_server_stopped, mark_interrupted):
+        try:
+            mark(studio)
+        except Exception:  # a broken table must not keep the studio from starting
+            log.exception("could not mark interrupted work as failed")
 
 
 def serve(demo: gr.Blocks, **launch_kwargs: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.backend_status import COLUMNS, backend_table, check_backend
+from studio.markup import path_free
 from studio.ui.context import UIContext
 
 
@@ -12,7 +13,7 @@ def build(ctx: UIContext) -> None:
     with gr.Accordion("Backends", open=False, elem_id="backends-panel"):
         gr.Markdown(
             "Backends come from the backends config "
-            f"(`{ctx.studio.settings.backends_config}`; set `STUDIO_BACKENDS_CONFIG` to use your own). "
+            f"(`{ctx.studio.settings.backends_config.name}`; set `STUDIO_BACKENDS_CONFIG` to use your own). "
             "Outputs of the *procedural* backend are drawn by a deterministic scene renderer, not a neural model."
         )
         table = gr.Dataframe(
@@ -24,7 +25,9 @@ def build(ctx: UIContext) -> None:
         result = gr.Markdown(elem_id="backends-check")
 
     def on_check(name: str | None):
-        return check_backend(registry, name or ""), backend_table(registry)
+        message = path_free(check_backend(registry, name or ""))
+        rows = [[*row[:-1], path_free(row[-1])] for row in backend_table(registry)]  # state: "failed: …"
+        return message, rows
 
-    check.click(on_check, [pick], [result, table], api_name="check_backend")
+    check.click(ctx.guard("backend_check", on_check), [pick], [result, table], api_name="check_backend")
     ctx.register("shell.backends_table", table)

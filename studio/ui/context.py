@@ -41,3 +41,9 @@ class UIContext:
 
     def has_tab(self, tab_id: str) -> bool:
         return tab_id in self.tab_ids
+
+    def guard(self, action: str, fn: Callable) -> Callable:
+        """``fn`` behind the access policy of ``action`` (every event handler is registered this way)."""
+        from studio.ui.access import guard
+
+        return guard(self.studio, action, fn)

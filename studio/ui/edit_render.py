@@ -8,6 +8,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from studio.markup import md_code_block, md_text, path_free
 from studio.editing.drift import format_drift
 from studio.editing.views import SessionView, TurnView
 
@@ -38,16 +39,16 @@ def turn_caption(t: TurnView) -> str:
     if t.attempts > 1:
         parts[0] += f" · attempt {t.attempts}"
     if t.status == "failed":
-        parts.append(f"✗ **failed**: {t.error} — pick the turn and press *Retry*, or send a new instruction")
+        parts.append(f"✗ **failed**: {md_text(path_free(t.error))} — pick the turn and press *Retry*, or send a new instruction")
         return "\n\n".join(parts)
     if t.status == "running":
         parts.append("… working")
         return "\n\n".join(parts)
     if t.honored:
-        parts.append("✓ honored: " + "; ".join(t.honored))
+        parts.append("✓ honored: " + "; ".join(map(md_text, t.honored)))
     if t.ignored:
-        parts.append("✗ could not do: " + "; ".join(t.ignored))
-    parts.extend(f"ℹ {n}" for n in t.notices)
+        parts.append("✗ could not do: " + "; ".join(map(md_text, t.ignored)))
+    parts.extend(f"ℹ {md_text(path_free(n))}" for n in t.notices)
     parts.append(format_drift(t.drift))
     return "\n\n".join(parts)
 
@@ -60,19 +61,19 @@ def chat_messages(
     if view is None:
         return []
     origin = {"upload": "uploaded", "generated": "generated from", "sample": "sample"}.get(view.origin, view.origin)
-    msgs = [_image_message(studio, view.source_image, f"Source image ({origin} {view.origin_ref})".strip(), "source image")]
+    msgs = [_image_message(studio, view.source_image, f"Source image ({origin} {md_text(view.origin_ref)})".strip(), "source image")]
     for t in view.path(shown):
         extra = []
         if t.mask_image:
             extra.append("with a mask")
         if t.reference_images:
             extra.append(f"{len(t.reference_images)} reference image(s)")
-        text = t.instruction + (f"  _({', '.join(extra)})_" if extra else "")
+        text = md_text(t.instruction) + (f"  _({', '.join(extra)})_" if extra else "")
         msgs.append({"role": "user", "content": text})
         sha = t.output_image if t.done else None
         msgs.append(_image_message(studio, sha, turn_caption(t), f"output of turn {t.seq}"))
     if pending:
-        msgs.append({"role": "user", "content": pending})
+        msgs.append({"role": "user", "content": md_text(pending)})
         msgs.append({"role": "assistant", "content": "… working"})
     return msgs
 
@@ -80,7 +81,7 @@ def chat_messages(
 def tree_markdown(view: SessionView | None, shown: str | None = "head") -> str:
     if view is None:
         return "_No session open. Start one from an upload, a prompt or a sample._"
-    return "```\n" + "\n".join(view.tree_lines(shown)) + "\n```"
+    return md_code_block("\n".join(view.tree_lines(shown)))
 
 
 def turn_choices(view: SessionView | None) -> list[tuple[str, str]]:
@@ -111,7 +112,7 @@ def before_after(studio, view: SessionView | None, node: str | None) -> tuple[st
 
 def status_markdown(view: SessionView | None, notices: list[str] | None = None,
                     shown: str | None = "head") -> str:
-    lines = [f"ℹ {n}" for n in notices or []]
+    lines = [f"ℹ {md_text(path_free(n))}" for n in notices or []]
     if view is not None:
         node = view.head if shown == "head" else shown
         turn = view.turns.get(node) if node else None
@@ -167,4 +168,4 @@ RENDER_KEYS = ("session_id", "head", "chat", "tree", "turn", "compare", "slider"
 def unchanged(msg: str) -> tuple:
     """Leave everything as it is and say why (inline and as a toast)."""
     gr.Warning(msg)
-    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {msg}",)
+    return tuple(gr.skip() for _ in RENDER_KEYS[:-1]) + (f"⚠ {md_text(path_free(msg))}",)

@@ -10,7 +10,6 @@ import gradio as gr
 import pandas as pd
 
 from studio.judges import JudgeError
-from studio.ui.annotate_identity import require_admin
 from studio.ui.context import UIContext
 
 ALL = "__all__"
@@ -73,17 +72,15 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     studio = ctx.studio
 
     def judges(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         from studio.judges.judges import judge_names
 
         names = judge_names(studio.backends)
         return gr.update(choices=names, value=names[0] if names else None)
 
-    c["judge_name"].focus(judges, [c["name"]], [c["judge_name"]], api_visibility="private")
+    c["judge_name"].focus(ctx.guard("results", judges), [c["name"]], [c["judge_name"]], api_visibility="private")
 
     def vote(name: str, batch: str, judge: str, request: gr.Request, profile: gr.OAuthProfile | None,
              progress=gr.Progress()):
-        require_admin(studio, name, request, profile)
         from studio.judges.arena import judge_batch
 
         if not judge:
@@ -101,11 +98,10 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         return (f"{out['annotator']} voted on {out['batch']} (kept apart from human votes). " + "; ".join(parts)
                 + cost + ". Failed items are retried when you press the button again.")
 
-    c["judge_vote"].click(vote, [c["name"], c["res_batch"], c["judge_name"]], [c["judge_summary"]],
+    c["judge_vote"].click(ctx.guard("judge_vote", vote), [c["name"], c["res_batch"], c["judge_name"]], [c["judge_summary"]],
                           api_name="annotate_judge_vote")
 
     def show(name: str, batch: str, judge: str, criterion: str, request: gr.Request, profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         from studio.judges.arena import batch_trust
 
         if not judge:
@@ -124,12 +120,11 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
                    f"vs human κ {first['human_kappa']}, position consistency {first['position_consistency']}.")
         return summary, chart, table
 
-    c["judge_show"].click(show, [c["name"], c["res_batch"], c["judge_name"], c["judge_criterion"]],
+    c["judge_show"].click(ctx.guard("results", show), [c["name"], c["res_batch"], c["judge_name"], c["judge_criterion"]],
                           [c["judge_summary"], c["judge_chart"], c["judge_table"]], api_name="annotate_judge_trust")
 
     def board(name: str, batch: str, judge: str, criterion: str, kind: str, request: gr.Request,
               profile: gr.OAuthProfile | None):
-        require_admin(studio, name, request, profile)
         from studio.judges.arena import judge_board
 
         if not judge:
@@ -141,5 +136,5 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
             raise gr.Error(str(exc)) from None
         return [[out["label"], m["model"], m["rating"], m["lower"], m["upper"], m["battles"]] for m in out["models"]]
 
-    c["judge_board_go"].click(board, [c["name"], c["res_batch"], c["judge_name"], c["judge_criterion"],
+    c["judge_board_go"].click(ctx.guard("results", board), [c["name"], c["res_batch"], c["judge_name"], c["judge_criterion"],
                                       c["judge_board_kind"]], [c["judge_board"]], api_name="annotate_judge_board")

@@ -5,6 +5,7 @@ import html
 from typing import Any
 
 from backends.base import Capability
+from studio.markup import md_text, path_free
 from studio.reasoning.runner import HOW_TO_CONFIGURE
 from studio.reasoning.state import RunState, ViewItem
 
@@ -34,7 +35,7 @@ def _item_message(studio, item: ViewItem, n: int) -> dict[str, Any]:
     if item.kind == "text":
         body = _escape(item.text)
         if item.status == "skipped":
-            body = f"{body}\n\n⚠️ *{_escape(item.error)}*"
+            body = f"{body}\n\n⚠️ *{_escape(path_free(item.error))}*"
         return {"role": "assistant", "content": body}
     if item.kind == "critique":
         return {"role": "assistant", "content": f"**Critique, round {item.round}**\n\n{_escape(item.text)}"}
@@ -45,12 +46,12 @@ def _item_message(studio, item: ViewItem, n: int) -> dict[str, Any]:
         return {"role": "assistant", "content": f"⏳ *{rnd}rendering {what} {n}: {desc}…*"}
     if item.status in ("failed", "skipped"):
         verb = "not rendered" if item.status == "skipped" else "failed"
-        return {"role": "assistant", "content": f"⚠️ *{rnd}{what} {n} {verb}: {desc}* — {_escape(item.error)}"}
+        return {"role": "assistant", "content": f"⚠️ *{rnd}{what} {n} {verb}: {desc}* — {_escape(path_free(item.error))}"}
     caption = f"*{rnd}{what} {n}: {desc}*"
     if item.box:
         caption += f" — box {item.box}"
     if item.error:  # notes about clamping or swapped corners
-        caption += f" ({_escape(item.error)})"
+        caption += f" ({_escape(path_free(item.error))})"
     if item.seconds is not None:
         caption += f" · {item.seconds:.2f} s"
     path = _image_path(studio, item.image)
@@ -61,7 +62,7 @@ def _item_message(studio, item: ViewItem, n: int) -> dict[str, Any]:
 
 def chat_messages(studio, state: RunState) -> list[dict[str, Any]]:
     """The run as chat messages: the question (and image), then the interleaved answer, then the answer."""
-    user: list[Any] = [_escape(state.question)]
+    user: list[Any] = [md_text(state.question)]  # what the person typed: text, not Markdown
     input_path = _image_path(studio, state.input_image)
     if input_path:
         user.insert(0, {"path": input_path, "alt_text": "input image"})
@@ -92,7 +93,7 @@ def status_markdown(state: RunState) -> str:
     if state.run_id:
         parts.append(f"run `{state.run_id[:8]}`")
     lines = [" · ".join(parts)]
-    lines += [f"- {_escape(n)}" for n in state.notices]
+    lines += [f"- {_escape(path_free(n))}" for n in state.notices]
     return "\n".join(lines)
 
 

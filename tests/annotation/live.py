@@ -15,7 +15,7 @@ from studio.settings import load_settings
 @contextlib.contextmanager
 def annotate_app(data_dir, **settings) -> Iterator[tuple[str, Studio]]:
     """The real app on loopback (with the password login when the settings ask for it)."""
-    from studio.annotation.identity import password_checker
+    from studio.auth import password_checker
     from studio.ui.app import CSS, build_app
 
     studio = Studio(load_settings(data_dir=data_dir, **settings))

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from studio.annotation import AnnotationError, results, voting
-from studio.annotation.identity import identify, parse_users, password_checker
+from studio.auth import AuthError, identify, parse_users, password_checker
 from studio.settings import load_settings
 from tests.annotation.helpers import make_batch
 
@@ -21,9 +21,9 @@ def test_password_mode_roles_and_checker(tmp_path):
     assert identify(s, username="ann").role == "annotator"
     assert identify(s, username="mallory") is None
     assert identify(s, username=None, typed_name="boss") is None  # a typed name means nothing here
-    with pytest.raises(AnnotationError, match="role of 'x'"):
+    with pytest.raises(AuthError, match="role of 'x'"):
         parse_users("x:y:owner")
-    with pytest.raises(AnnotationError, match="needs STUDIO_USERS"):
+    with pytest.raises(AuthError, match="needs STUDIO_USERS"):
         password_checker(load_settings(data_dir=tmp_path, auth_mode="password"))
 
 
@@ -38,7 +38,7 @@ def test_oauth_and_open_modes(tmp_path):
     public = load_settings(data_dir=tmp_path, open_mode_role="annotator")
     assert identify(public, typed_name="me").role == "annotator"
     assert identify(public, typed_name="") is None
-    with pytest.raises(AnnotationError, match="names use"):
+    with pytest.raises(AuthError, match="names use"):
         identify(public, typed_name="<script>")
 
 

@@ -81,7 +81,7 @@ def test_annotators_cannot_reach_results_or_exports(pw_app):
                                                "sandwich", False, "", ""]),
                           ("annotate_export_jsonl", ["", "__all__"]),
                           ("annotate_batch_settings", ["", batch_id])):
-            with pytest.raises(ApiError, match="Only admins"):
+            with pytest.raises(ApiError, match="needs the admin role"):
                 call(client, url, api, data)
 
 
@@ -149,7 +149,7 @@ def test_admin_generates_a_batch_from_pasted_prompts_over_http(pw_app):
     url, studio = pw_app
     form = ["", "http-gen", 2, ["overall"], "be fair", "Pasted list", "text-to-image", "a red cube\na blue ball",
             None, "", None, ["engine-one", "engine-two"], 0, 64, 64]
-    with _client(url, "bob") as client, pytest.raises(ApiError, match="Only admins"):
+    with _client(url, "bob") as client, pytest.raises(ApiError, match="needs the admin role"):
         call(client, url, "annotate_generate", form)
     with _client(url, "boss") as client:
         status = call(client, url, "annotate_generate", form)[0]

@@ -1,6 +1,8 @@
 """The Fine-tune tab in a real browser: launch a tiny run, watch its step and curve move, stop it."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -19,7 +21,8 @@ def test_launch_watch_and_stop_a_run(live_app, page, tiny_pipeline, t2i_file):
     base.press("Enter")
     page.get_by_label("Released-format JSON file").check()
     dataset = page.locator("#ft-dataset-name input")
-    dataset.fill(str(t2i_file))
+    readable = shutil.copytree(t2i_file.parent, studio.settings.data_dir / "t2i")  # inside the data folder
+    dataset.fill(str(readable / t2i_file.name))
     dataset.press("Enter")
     page.get_by_text("Hyperparameters").click()
     for elem, value in (("ft-resolution", "16"), ("ft-max-steps", "100000"), ("ft-batch-size", "1"),

@@ -75,3 +75,11 @@ def test_config_errors_name_the_field():
         parse_config({"base_model": "x", "sample_every": 10})
     with pytest.raises(ConfigError, match="task: "):
         parse_config({"base_model": "x", "task": "video"})
+
+
+def test_the_device_field_takes_only_device_names():
+    for ok in ("auto", "cpu", "cuda", "cuda:3", "0,1", " 2 "):
+        assert parse_config({"base_model": "x", "device": ok}).device == ok.strip()
+    for bad in ("cuda:99; rm -rf /", "gpu", "1,", "cuda:", "$(reboot)", ""):
+        with pytest.raises(ConfigError, match="device: .*auto, cpu, cuda, cuda:N or a list of GPU ids"):
+            parse_config({"base_model": "x", "device": bad})

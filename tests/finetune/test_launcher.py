@@ -68,3 +68,22 @@ def test_bad_launches_are_refused_before_a_process_starts(studio, tiny_pipeline,
     with pytest.raises(LaunchError, match="dataset has problems"):
         launcher.submit(base_config(tiny_pipeline, t2i_file, tmp_path, task="edit", method="full"))
     assert launcher.tracker.list_runs() == []
+
+
+@pytest.mark.slow
+def test_a_run_that_ends_on_its_own_leaves_no_zombie(studio, tiny_pipeline, t2i_file, tmp_path):
+    import psutil
+
+    from finetune.models import FINISHED_STATUSES
+
+    launcher = Launcher(studio)
+    run_id = launcher.submit(base_config(tiny_pipeline, t2i_file, tmp_path / "unused", max_steps=1, name="short"))
+    run = wait_for(lambda: (r := launcher.tracker.get(run_id)).status in FINISHED_STATUSES and r.pid and r)
+
+    def reaped() -> bool:  # nobody calls reconcile(): the server itself must wait for its child
+        try:
+            return psutil.Process(run.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_for(reaped)

@@ -22,7 +22,11 @@ def form(base_model, dataset, **over):
 def test_validate_refuse_and_presets_through_the_api(live_app, tiny_pipeline, tmp_path):
     url, studio = live_app
     client = Client(url, verbose=False)
-    data = write_color_dataset(tmp_path / "d", edit=False, extra=[{"input_prompt": "", "output_image": "out0.png"}])
+    outside = write_color_dataset(tmp_path / "d", edit=False)
+    report = client.predict(*form(tiny_pipeline, outside), api_name="/finetune_validate")
+    assert "STUDIO_SERVER_READ_DIRS" in report.replace("\\", "") and "ready" not in report  # allowed folders only
+    data = write_color_dataset(studio.settings.data_dir / "d", edit=False,
+                               extra=[{"input_prompt": "", "output_image": "out0.png"}])
     report = client.predict(*form(tiny_pipeline, data), api_name="/finetune_validate")
     assert "not launchable" in report and "4 of 5 rows usable" in report and "empty prompt" in report
     report = client.predict(*form(tiny_pipeline, data, **{"dataset.skip_invalid": True}),

@@ -1,9 +1,11 @@
 """Tiny test-double engines for registry and UI tests (plugged in as custom 'module:Class' engines)."""
 from __future__ import annotations
 
+import threading
+
 from PIL import Image
 
-from backends.base import Backend, Capability, GenerationRequest, ImageResult
+from backends.base import Backend, BackendLoadError, Capability, GenerationRequest, ImageResult
 
 CONSTRUCTED: list[str] = []
 
@@ -46,3 +48,30 @@ class ScriptedDetector(Backend):
 
         found = [Detection(b[0], float(b[1]), tuple(float(v) for v in b[2:6])) for b in self.boxes]
         return sorted(found, key=lambda d: -d.score)
+
+class MissingWeights(Backend):
+    """Cannot load: its weights folder (a server path from its options) is missing."""
+
+    engine = "tests.support.fake_backends:MissingWeights"
+    capabilities = frozenset({Capability.TEXT_TO_IMAGE})
+
+    def __init__(self, name: str, model: str = "", **options) -> None:
+        raise BackendLoadError(name, f"model weights for '{model}' not found",
+                               f"download them into {model} or fix options.model")
+
+
+#: WaitsForGate's load blocks until the test sets GATE; ENTERED says a load has begun
+GATE = threading.Event()
+ENTERED = threading.Event()
+
+
+class WaitsForGate(Backend):
+    """A load that takes as long as the test wants (then fails, so the next check loads again)."""
+
+    engine = "tests.support.fake_backends:WaitsForGate"
+    capabilities = frozenset({Capability.TEXT_TO_IMAGE})
+
+    def __init__(self, name: str, **options) -> None:
+        ENTERED.set()
+        GATE.wait(120)
+        raise BackendLoadError(name, "the test released the load", "")

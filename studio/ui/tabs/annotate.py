@@ -12,7 +12,8 @@ from studio.annotation import AnnotationError, service, views, voting
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.images import ImageLoadError
 from studio.ui import annotate_admin, annotate_results
-from studio.ui.annotate_identity import current_identity, require
+from studio.markup import path_free
+from studio.ui.access import current_identity, require
 from studio.ui.context import TabSpec, UIContext
 
 EXTRA_CRITERIA = 3  # radios for criteria after the first (the buttons answer the first)
@@ -44,7 +45,7 @@ CLEAR_CRITERIA_JS = "() => [" + ", ".join(["null"] * EXTRA_CRITERIA) + "]"  # ne
 
 
 def _warn(exc: Exception) -> None:
-    gr.Warning(str(exc))
+    gr.Warning(path_free(exc))
 
 
 def build(ctx: UIContext) -> None:
@@ -168,7 +169,7 @@ def wire(ctx: UIContext) -> None:
         return [name_value, gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), *items]
 
-    loaded = gr.on(triggers=None, fn=on_load, inputs=[c["remember"]],
+    loaded = gr.on(triggers=None, fn=ctx.guard("open_page", on_load), inputs=[c["remember"]],
                    outputs=[c["name"], c["batch"], c["whoami"], c["admin_col"], *item_out], api_visibility="private")
     gr.on(triggers=None, fn=None, js=KEYS_JS)
 
@@ -187,7 +188,7 @@ def wire(ctx: UIContext) -> None:
         return [gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), {"name": name or "", "batch": batch}, *items]
 
-    started = c["start"].click(on_start, [c["name"], c["batch"]],
+    started = c["start"].click(ctx.guard("annotate", on_start), [c["name"], c["batch"]],
                                [c["batch"], c["whoami"], c["admin_col"], c["remember"], *item_out],
                                api_name="annotate_start")
 
@@ -211,8 +212,8 @@ def wire(ctx: UIContext) -> None:
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
     vote_out = [c["status"], c["prompt"], c["source"], c["left"], c["right"], c["token"], c["progress"]]
     for choice, button in c["buttons"].items():
-        button.click(make_vote(choice), vote_inputs, vote_out, api_name=f"vote_{choice}"
-                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)
+        button.click(ctx.guard("annotate", make_vote(choice)), vote_inputs, vote_out, api_name=f"vote_{choice}"
+                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)  # in the page only
 
     def on_undo(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
@@ -225,7 +226,7 @@ def wire(ctx: UIContext) -> None:
             raise gr.Error(str(exc)) from None
         return [turn.note, *items]
 
-    c["undo"].click(on_undo, [c["name"], c["batch"]], [c["status"], *item_out], api_name="undo_vote")
+    c["undo"].click(ctx.guard("annotate", on_undo), [c["name"], c["batch"]], [c["status"], *item_out], api_name="undo_vote")
     annotate_admin.wire(ctx, c)
     annotate_results.wire(ctx, c)
 
@@ -236,11 +237,13 @@ def wire(ctx: UIContext) -> None:
         return gr.update(choices=batch_choices(who.is_admin), value=batch)
 
     for event in (loaded, started):  # admins get the backend and batch lists only once signed in
-        event.then(c["refresh_admin"], [c["name"]], [c["gen_backends"]], api_visibility="private")
-        event.then(c["refresh_results"], [c["name"]], [c["res_batch"]], api_visibility="private")
+        event.then(ctx.guard("annotate_admin", c["refresh_admin"]), [c["name"]], [c["gen_backends"]],
+                   api_visibility="private")
+        event.then(ctx.guard("results", c["refresh_results"]), [c["name"]], [c["res_batch"]], api_visibility="private")
     for done in c["admin_events"]:
-        done.then(refresh_batch_list, [c["name"], c["batch"]], [c["batch"]], api_visibility="private").then(
-            c["refresh_results"], [c["name"]], [c["res_batch"]], api_visibility="private")
+        done.then(ctx.guard("annotate_admin", refresh_batch_list), [c["name"], c["batch"]], [c["batch"]],
+                  api_visibility="private").then(
+            ctx.guard("results", c["refresh_results"]), [c["name"]], [c["res_batch"]], api_visibility="private")
 
 
 TAB = TabSpec(id="annotate", title="Annotate", order=30, build=build, wire=wire)

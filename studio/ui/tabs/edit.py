@@ -18,6 +18,7 @@ from backends.runtime import gpu_handler
 from studio import editing
 from studio.editing.runner import DEFAULT_TIMEOUT_S, supports_mask
 from studio.images import ImageLoadError, load_image
+from studio.markup import path_free
 from studio.ui import edit_render as render
 from studio.ui.context import TabSpec, UIContext
 
@@ -36,17 +37,23 @@ SAVE_OWNER_JS = "(o) => { if (o) { window.localStorage.setItem('studio-edit-owne
 
 def _identify(settings, name: str, request: gr.Request | None) -> str:
     """Whose sessions these are: the signed-in user under password or HF auth, else the typed name."""
-    from studio.annotation import AnnotationError
-    from studio.annotation.identity import identify
+    from studio.auth import AuthError
+    from studio.ui.access import identify
 
-    user = getattr(request, "username", None) if request is not None else None
     try:
-        who = identify(settings, username=user, oauth_username=user, typed_name=name)
-    except AnnotationError as exc:
+        who = identify(settings, name, request)
+    except AuthError as exc:
         raise editing.EditingError(str(exc)) from None
     if who is None:
         raise editing.EditingError("sign in first" if settings.auth_mode != "open" else "enter your name first")
     return who.name
+
+
+def _turn_limit(timeout) -> float:
+    """The turn's time limit as asked, but never past the policy's limit for an edit turn."""
+    from studio.auth import POLICY
+
+    return min(float(timeout or DEFAULT_TIMEOUT_S), POLICY["edit_turn"].time_limit_s)
 
 
 def _node(value: str | None) -> str | None:
@@ -199,23 +206,23 @@ def wire(ctx: UIContext) -> None:
         editing.delete_session(studio, who, session_id)
         return render.session_values(studio, None, ["session deleted"]) + (sessions_update(who),)
 
-    c["start_upload"].click(guarded(on_start_upload_list), [c["owner"], c["upload"]], out_list,
+    c["start_upload"].click(ctx.guard("own_work", guarded(on_start_upload_list)), [c["owner"], c["upload"]], out_list,
                             api_name="edit_start_upload")
-    c["start_prompt"].click(guarded(on_start_prompt_list), [c["owner"], c["prompt"], c["t2i"], c["gen_seed"]],
+    c["start_prompt"].click(ctx.guard("own_work", guarded(on_start_prompt_list)), [c["owner"], c["prompt"], c["t2i"], c["gen_seed"]],
                             out_list, api_name="edit_start_prompt")
-    c["start_sample"].click(guarded(on_start_sample_list), [c["owner"], c["sample"]], out_list,
+    c["start_sample"].click(ctx.guard("own_work", guarded(on_start_sample_list)), [c["owner"], c["sample"]], out_list,
                             api_name="edit_start_sample")
-    c["sessions"].input(guarded(on_open), [c["owner"], c["sessions"]], out, api_name="edit_open")
-    c["delete"].click(guarded(on_delete_list), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
+    c["sessions"].input(ctx.guard("own_work", guarded(on_open)), [c["owner"], c["sessions"]], out, api_name="edit_open")
+    c["delete"].click(ctx.guard("own_work", guarded(on_delete_list)), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
     def on_refresh(owner, session_id, request: gr.Request = None):
         try:
             return sessions_update(_who(owner, request), session_id or None)
         except USER_ERRORS as exc:
-            gr.Warning(str(exc))
+            gr.Warning(path_free(exc))
             return gr.skip()
 
-    c["refresh"].click(on_refresh, [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
-    c["refresh_samples"].click(lambda: gr.update(choices=editing.recent_samples(studio)), None, [c["sample"]],
+    c["refresh"].click(ctx.guard("own_work", on_refresh), [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
+    c["refresh_samples"].click(ctx.guard("own_work", lambda: gr.update(choices=editing.recent_samples(studio))), None, [c["sample"]],
                                api_name=False)
     c["session_id"].change(None, [c["session_id"]], None, js=SET_URL_JS)
 
@@ -260,10 +267,10 @@ def wire(ctx: UIContext) -> None:
             params = dict(zip(PARAMS, values))
             result = editing.submit_turn(
                 studio, who, session_id, text, backend or "", shown=_node(head), params=params, mask=mask,
-                references=refs, timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
+                references=refs, timeout_s=_turn_limit(timeout))
             notices += result.notices
             if result.turn.status == "failed":
-                gr.Warning(f"turn #{result.turn.seq} failed: {result.turn.error}")
+                gr.Warning(f"turn #{result.turn.seq} failed: {path_free(result.turn.error)}")
             yield (render.session_values(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
                    + (sessions_update(who, session_id),))
         except USER_ERRORS as exc:
@@ -273,7 +280,7 @@ def wire(ctx: UIContext) -> None:
                     view = editing.get_session(studio, who, session_id)
                 except USER_ERRORS:
                     view = None
-            gr.Warning(str(exc))
+            gr.Warning(path_free(exc))
             if view is not None:
                 keep = _node(head) if _node(head) in view.turns else view.head
                 rendered = render.session_values(studio, view, [f"⚠ {exc}"], shown=keep)
@@ -283,7 +290,7 @@ def wire(ctx: UIContext) -> None:
 
     send_inputs = [c["owner"], c["session_id"], c["head"], c["message"], c["attach_as"], c["editor"],
                    c["use_mask"], c["backend"]] + [c[p] for p in PARAMS] + [c["timeout"]]
-    c["message"].submit(on_send, send_inputs, out + [c["message"], c["sessions"]], api_name="edit_send")
+    c["message"].submit(ctx.guard("edit_turn", on_send), send_inputs, out + [c["message"], c["sessions"]], api_name="edit_send")
 
     def on_undo(owner, session_id, head, request: gr.Request = None):
         view = editing.undo(studio, _who(owner, request), session_id, _node(head))
@@ -298,9 +305,9 @@ def wire(ctx: UIContext) -> None:
         if not _node(turn):
             raise editing.EditingError("pick the failed turn to retry")
         res = editing.retry_turn(studio, _who(owner, request), session_id, _node(turn), backend=backend or None,
-                                 timeout_s=float(timeout or DEFAULT_TIMEOUT_S))
+                                 timeout_s=_turn_limit(timeout))
         if res.turn.status == "failed":
-            gr.Warning(f"turn #{res.turn.seq} failed again: {res.turn.error}")
+            gr.Warning(f"turn #{res.turn.seq} failed again: {path_free(res.turn.error)}")
         return render.session_values(studio, res.session, shown=res.turn.id)
 
     def on_pick(owner, session_id, turn, request: gr.Request = None):
@@ -323,12 +330,12 @@ def wire(ctx: UIContext) -> None:
         return render.session_values(studio, view, [f"sent to annotation batch '{batch}' (item {item})"], node=_node(turn))
 
     ids = [c["owner"], c["session_id"]]
-    c["undo"].click(guarded(on_undo), ids + [c["head"]], out, api_name="edit_undo")
-    c["branch"].click(guarded(on_branch), ids + [c["turn"]], out, api_name="edit_branch")
-    c["retry"].click(guarded(on_retry), ids + [c["turn"], c["backend"], c["timeout"]], out, api_name="edit_retry")
-    c["turn"].input(guarded(on_pick), ids + [c["turn"]], [c["compare"], c["slider"]], api_name=False)
-    c["export"].click(guarded(on_export), ids + [c["turn"], c["form"], c["dataset"]], out, api_name="edit_export")
-    c["to_annotation"].click(guarded(on_to_annotation), ids + [c["turn"], c["compare"], c["batch"]], out,
+    c["undo"].click(ctx.guard("own_work", guarded(on_undo)), ids + [c["head"]], out, api_name="edit_undo")
+    c["branch"].click(ctx.guard("own_work", guarded(on_branch)), ids + [c["turn"]], out, api_name="edit_branch")
+    c["retry"].click(ctx.guard("edit_turn", guarded(on_retry)), ids + [c["turn"], c["backend"], c["timeout"]], out, api_name="edit_retry")
+    c["turn"].input(ctx.guard("own_work", guarded(on_pick)), ids + [c["turn"]], [c["compare"], c["slider"]], api_name=False)
+    c["export"].click(ctx.guard("datasets", guarded(on_export)), ids + [c["turn"], c["form"], c["dataset"]], out, api_name="edit_export")
+    c["to_annotation"].click(ctx.guard("datasets", guarded(on_to_annotation)), ids + [c["turn"], c["compare"], c["batch"]], out,
                              api_name="edit_to_annotation")
 
     # -- backend defaults, identity and the session in the link -----------------------------------
@@ -336,7 +343,7 @@ def wire(ctx: UIContext) -> None:
         defaults = editing.backend_defaults(studio, backend) if backend else {}
         return tuple(defaults.get(p) for p in PARAMS)
 
-    c["backend"].change(on_backend, [c["backend"]], [c[p] for p in PARAMS], api_name=False)
+    c["backend"].change(ctx.guard("browse", on_backend), [c["backend"]], [c[p] for p in PARAMS], api_name=False)
 
     def on_load(stored: str, request: gr.Request):
         view, notices = None, []
@@ -357,7 +364,7 @@ def wire(ctx: UIContext) -> None:
                 + defaults + (samples,))
 
     demo = gr.context.Context.root_block
-    loaded = demo.load(on_load, [c["owner"]],
+    loaded = demo.load(ctx.guard("open_page", on_load), [c["owner"]],
                        [c["owner"], c["sessions"]] + out + [c[p] for p in PARAMS] + [c["sample"]],
                        js=LOAD_OWNER_JS, api_name=False)
     loaded.then(None, [c["owner"]], None, js=SAVE_OWNER_JS)

@@ -148,8 +148,9 @@ def wire(ctx: UIContext) -> None:
             raise gr.Error(str(exc)) from None
         return runs_update(name.strip())
 
-    c["create"].click(create, [c["name"], c["backends"], c["judge"], c["rubric"], c["source"], c["count"], c["nodes"],
-                               c["dataset"], c["file"], c["size"], c["seed"], c["concurrency"]], [c["runs"]],
+    c["create"].click(ctx.guard("evaluations", create),
+                      [c["name"], c["backends"], c["judge"], c["rubric"], c["source"], c["count"], c["nodes"],
+                       c["dataset"], c["file"], c["size"], c["seed"], c["concurrency"]], [c["runs"]],
                       api_name="evaluate_create")
 
     def control(action):
@@ -169,16 +170,17 @@ def wire(ctx: UIContext) -> None:
         return handler
 
     for action in ("resume", "retry", "stop"):
-        c[action].click(control(action), [c["runs"], c["concurrency"]], outputs, api_name=f"evaluate_{action}")
-    c["runs"].change(lambda name: view(studio, name), [c["runs"]], outputs, api_name="evaluate_status")
-    c["runs"].focus(lambda name: runs_update(name), [c["runs"]], [c["runs"]], api_visibility="private")
+        c[action].click(ctx.guard("evaluations", control(action)), [c["runs"], c["concurrency"]], outputs,
+                        api_name=f"evaluate_{action}")
+    c["runs"].change(ctx.guard("results", lambda name: view(studio, name)), [c["runs"]], outputs, api_name="evaluate_status")
+    c["runs"].focus(ctx.guard("results", lambda name: runs_update(name)), [c["runs"]], [c["runs"]], api_visibility="private")
 
     def poll(name):
         if name and evalruns.is_running(studio, name):
             return view(studio, name)
         return [gr.update()] * 4
 
-    c["timer"].tick(poll, [c["runs"]], outputs, api_visibility="private")
+    c["timer"].tick(ctx.guard("results", poll), [c["runs"]], outputs, api_visibility="private")
 
 
 TAB = TabSpec(id="evaluate", title="Evaluate", order=35, build=build, wire=wire)

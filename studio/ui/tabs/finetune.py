@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.markup import md_text
 from studio.ui.context import TabSpec, UIContext
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,6 @@ def _get(d: dict[str, Any], path: str, default: Any = None) -> Any:
 
 def build(ctx: UIContext) -> None:
     from finetune.lora import TARGET_PRESETS
-    from finetune.presets import CPU_BASE_MODEL, list_presets
 
     studio = ctx.studio
     c: dict[str, Any] = {}
@@ -61,12 +61,10 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         with gr.Column(scale=5):
             with gr.Row():
-                c["preset"] = gr.Dropdown(list_presets(studio), label="Preset", value=None, scale=3)
+                # presets, base models (server folders) and datasets are filled in for admins on load
+                c["preset"] = gr.Dropdown([], label="Preset", value=None, scale=3)
                 c["load_preset"] = gr.Button("Load preset", scale=1)
-            base_choices = [str(CPU_BASE_MODEL)] + sorted({
-                str(studio.backends.entry(n).options.get("model")) for n in studio.backends.names()
-                if studio.backends.entry(n).options.get("model")})
-            c["base_model"] = gr.Dropdown(base_choices, value=base_choices[0], allow_custom_value=True,
+            c["base_model"] = gr.Dropdown([], value=None, allow_custom_value=True,
                                           label="Base model (diffusers folder or hub id; Janus folder)",
                                           elem_id="ft-base-model")
             with gr.Row():
@@ -75,7 +73,7 @@ def build(ctx: UIContext) -> None:
             with gr.Row():
                 c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file")],
                                                value="studio", label="Dataset source")
-                c["dataset.name"] = gr.Dropdown(studio.samples.datasets(), allow_custom_value=True, value="default",
+                c["dataset.name"] = gr.Dropdown([], allow_custom_value=True, value="default",
                                                 label="Studio dataset name, or JSON file path",
                                                 elem_id="ft-dataset-name")
             c["dataset.skip_invalid"] = gr.Checkbox(False, label="Skip invalid rows")
@@ -172,25 +170,37 @@ def wire(ctx: UIContext) -> None:
             out.append(value)
         return out
 
+    def confined_config(*values) -> dict[str, Any]:
+        """The form as a config; a released-format file must lie in a folder the server may read."""
+        from studio.serverpaths import confine
+
+        data = form_to_config(*values)
+        dataset = data.get("dataset") or {}
+        if dataset.get("source") == "file":
+            dataset["name"] = str(confine(studio.settings, dataset.get("name") or ""))
+        return data
+
     def validate(*values):
+        from studio.serverpaths import ServerPathRefused
+
         try:
-            config, report = launcher.validate(form_to_config(*values))
-        except (ConfigError, DatasetError) as exc:
-            return f"⚠️ {exc}"
+            config, report = launcher.validate(confined_config(*values))
+        except (ConfigError, DatasetError, ServerPathRefused) as exc:
+            return f"⚠️ {md_text(exc)}"
         ok = report.launchable(config.dataset.skip_invalid)
         return ("✅ ready to launch\n\n" if ok else "❌ not launchable\n\n") + report.to_markdown()
 
     def launch(*values):
         try:
-            run_id = launcher.submit(form_to_config(*values))
+            run_id = launcher.submit(confined_config(*values))
         except (ConfigError, DatasetError, LaunchError, ValueError) as exc:
             gr.Warning(str(exc).splitlines()[0])
-            return f"⚠️ {exc}", gr.update(), gr.update()
+            return f"⚠️ {md_text(exc)}", gr.update(), gr.update()
         run = tracker.get(run_id)
         cfg_path = f"{run.output_dir}/config.yaml"
         cmd = run.command + "\n" + shlex.join(train_command(cfg_path, accelerate=True, num_processes=8))
         choices = [(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]
-        return f"Launched **{run.name}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
+        return f"Launched **{md_text(run.name)}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
 
     def refresh(selected):
         launcher.reconcile()
@@ -208,11 +218,23 @@ def wire(ctx: UIContext) -> None:
         return (table, gr.update(choices=choices), status_text(run), curve, gallery,
                 launcher.log_tail(run.id, 40))
 
+    def fill_lists():
+        from finetune.presets import CPU_BASE_MODEL
+
+        options = [studio.backends.entry(n).options.get("model") for n in studio.backends.names()]
+        bases = [str(CPU_BASE_MODEL)] + sorted({str(m) for m in options if m})
+        return (gr.update(choices=presets_mod.list_presets(studio)), gr.update(choices=bases, value=bases[0]),
+                gr.update(choices=studio.samples.datasets()))
+
+    gr.context.Context.root_block.load(ctx.guard("finetune", fill_lists), None,
+                                       [c["preset"], c["base_model"], c["dataset.name"]], api_visibility="private")
+
     refresh_outputs = [c["runs"], c["run"], c["status"], c["curve"], c["samples"], c["log"]]
+    refresh = ctx.guard("finetune", refresh)
     c["timer"].tick(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
     c["run"].change(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
-    c["validate"].click(validate, inputs, c["report"], api_name="finetune_validate")
-    c["launch"].click(launch, inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
+    c["validate"].click(ctx.guard("finetune", validate), inputs, c["report"], api_name="finetune_validate")
+    c["launch"].click(ctx.guard("finetune", launch), inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
 
     def act(action, run_id):
         if not run_id:
@@ -228,14 +250,14 @@ def wire(ctx: UIContext) -> None:
                 return "Run deleted with its files."
             if action == "use":
                 name = register_result(studio, run_id)
-                return f"Backend **{name}** added: pick it in the other tabs."
+                return f"Backend **{md_text(name)}** added: pick it in the other tabs."
         except (LaunchError, ResultError) as exc:
             gr.Warning(str(exc))
-            return f"⚠️ {exc}"
+            return f"⚠️ {md_text(exc)}"
         return gr.update()
 
     for action in ("stop", "resume", "delete", "use"):
-        c[action].click(lambda run_id, a=action: act(a, run_id), [c["run"]], c["report"],
+        c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["report"],
                         api_name=f"finetune_{action}")
 
     def load_preset(name):
@@ -253,8 +275,8 @@ def wire(ctx: UIContext) -> None:
             presets_mod.save_preset(studio, name or "", form_to_config(*values))
         except presets_mod.PresetError as exc:
             gr.Warning(str(exc))
-            return gr.update(), f"⚠️ {exc}"
-        return gr.update(choices=presets_mod.list_presets(studio), value=name.strip()), f"Preset **{name}** saved."
+            return gr.update(), f"⚠️ {md_text(exc)}"
+        return gr.update(choices=presets_mod.list_presets(studio), value=name.strip()), f"Preset **{md_text(name)}** saved."
 
     def load_run(run_id):
         run = tracker.get(run_id) if run_id else None
@@ -263,10 +285,10 @@ def wire(ctx: UIContext) -> None:
             return [gr.update()] * len(keys)
         return config_to_form(run.config)
 
-    c["load_preset"].click(load_preset, [c["preset"]], inputs, api_name="finetune_load_preset")
-    c["save_preset"].click(save_preset, [c["preset_name"], *inputs], [c["preset"], c["report"]],
+    c["load_preset"].click(ctx.guard("finetune", load_preset), [c["preset"]], inputs, api_name="finetune_load_preset")
+    c["save_preset"].click(ctx.guard("finetune", save_preset), [c["preset_name"], *inputs], [c["preset"], c["report"]],
                            api_name="finetune_save_preset")
-    c["load_run"].click(load_run, [c["run"]], inputs)
+    c["load_run"].click(ctx.guard("finetune", load_run), [c["run"]], inputs)
 
     def compare(ids):
         import pandas as pd
@@ -276,9 +298,9 @@ def wire(ctx: UIContext) -> None:
         curve = pd.DataFrame(curve_rows(tracker, runs), columns=["run", "metric", "series", "step", "value"])
         return curve, pd.DataFrame(rows, columns=header)
 
-    c["compare_ids"].change(compare, [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
-    c["compare_ids"].focus(lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
-                           None, c["compare_ids"], show_progress="hidden")
+    c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
+    c["compare_ids"].focus(ctx.guard("finetune", lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
+                           ), None, c["compare_ids"], show_progress="hidden")
 
 
 TAB = TabSpec(id="finetune", title="Fine-tune", order=60, build=build, wire=wire)

@@ -16,6 +16,8 @@ from studio.reasoning.modes import (DEFAULT_MAX_IMAGES, DEFAULT_MAX_ROUNDS, MAX_
 from studio.reasoning.runner import ReasoningRunner
 from studio.reasoning.state import RunRequest
 from studio.reasoning.store import RunStore
+from studio.markup import path_free
+from studio.ui.access import is_admin
 from studio.ui.context import TabSpec, UIContext
 from studio.ui.reason_view import backends_help, chat_messages, status_markdown
 
@@ -133,6 +135,7 @@ def wire(ctx: UIContext) -> None:
     def run(use_reasoner: bool, mode, reasoner, image_backend, critic, max_images, rounds, seed,
             question, image_path, rationale, request: gr.Request | None):
         keep = gr.update()
+        admin = is_admin(studio, request)
         session = getattr(request, "session_hash", None) or "api"
         stop = stops[session] = threading.Event()
         try:
@@ -151,7 +154,7 @@ def wire(ctx: UIContext) -> None:
             states = runner.run(request)
             state = next(states)  # validation happens here, before anything is stored
         except (ReasoningInputError, ImageLoadError, ValueError) as exc:
-            gr.Warning(str(exc))
+            gr.Warning(path_free(exc))
             yield keep, f"⚠️ {exc}", keep, keep, keep
             return
         yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
@@ -163,6 +166,9 @@ def wire(ctx: UIContext) -> None:
                 del stops[session]
         if state.status in ("failed", "refused", "not-converged", "partial"):
             gr.Warning(status_markdown(state).splitlines()[0].strip("*"))
+        if not admin:  # the run lists (everyone's runs, for export and comparison) are for admins
+            yield chat_messages(studio, state), status_markdown(state), keep, keep, keep
+            return
         choices = _run_choices(studio)
         yield (chat_messages(studio, state), status_markdown(state),
                gr.update(choices=choices, value=state.run_id), gr.update(choices=choices), gr.update(choices=choices))
@@ -189,15 +195,15 @@ def wire(ctx: UIContext) -> None:
             stop.set()
             gr.Info("stopping: parts not finished yet are kept as stopped")
 
-    c["ask"].click(ask, inputs, outputs, api_name="reason_ask")
-    c["render"].click(render, inputs, outputs, api_name="reason_render")
+    c["ask"].click(ctx.guard("reason_run", ask), inputs, outputs, api_name="reason_ask")
+    c["render"].click(ctx.guard("reason_run", render), inputs, outputs, api_name="reason_render")
     # Stop asks the running run to give up waiting; it then stores what it has and shows the outcome
-    c["stop"].click(on_stop, None, None, api_name="reason_stop")
+    c["stop"].click(ctx.guard("own_work", on_stop), None, None, api_name="reason_stop")
 
     def on_mode(mode):
         return f"*{MODES[mode].hint}*" if mode in MODES else ""
 
-    c["mode"].change(on_mode, [c["mode"]], [c["mode_hint"]], api_name=False)
+    c["mode"].change(ctx.guard("browse", on_mode), [c["mode"]], [c["mode_hint"]], api_name=False)
 
     def on_load(example_id):
         if not example_id:
@@ -212,7 +218,7 @@ def wire(ctx: UIContext) -> None:
             note += " Press *Render this rationale* to render it without a reasoner, or *Ask the reasoner*."
         return ex.mode, ex.question, str(path) if path else None, ex.rationale, note
 
-    c["load"].click(on_load, [c["example"]], [c["mode"], c["question"], c["image"], c["rationale"], c["status"]],
+    c["load"].click(ctx.guard("browse", on_load), [c["example"]], [c["mode"], c["question"], c["image"], c["rationale"], c["status"]],
                     api_name="reason_load_example")
 
     def on_export(run_id, dataset):
@@ -222,12 +228,12 @@ def wire(ctx: UIContext) -> None:
         try:
             sample_id, created = store.export_sample(run_id, dataset)
         except ReasoningInputError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(path_free(exc))
             return f"⚠️ {exc}"
         return (f"✅ exported as sample `{sample_id}`" if created
                 else f"this run was already exported as sample `{sample_id}`")
 
-    c["export"].click(on_export, [c["run"], c["dataset"]], [c["runs_status"]], api_name="reason_export")
+    c["export"].click(ctx.guard("datasets", on_export), [c["run"], c["dataset"]], [c["runs_status"]], api_name="reason_export")
 
     def on_send(run_a, run_b, batch):
         if not run_a or not run_b:
@@ -236,12 +242,12 @@ def wire(ctx: UIContext) -> None:
         try:
             item = store.send_to_annotation(run_a, run_b, batch)
         except ReasoningInputError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(path_free(exc))
             return f"⚠️ {exc}"
         return f"✅ added to annotation batch **{batch or 'reasoning'}** (item `{item[:8]}`)"
 
-    c["send"].click(on_send, [c["run_a"], c["run_b"], c["batch"]], [c["runs_status"]], api_name="reason_send")
-    c["refresh"].click(runs_update, None, [c["run"], c["run_a"], c["run_b"]], api_name=False)
+    c["send"].click(ctx.guard("datasets", on_send), [c["run_a"], c["run_b"], c["batch"]], [c["runs_status"]], api_name="reason_send")
+    c["refresh"].click(ctx.guard("datasets", runs_update), None, [c["run"], c["run_a"], c["run_b"]], api_name=False)
 
 
 TAB = TabSpec(id="reason", title="Reason", order=50, build=build, wire=wire)

@@ -6,6 +6,7 @@ import json
 import gradio as gr
 import pandas as pd
 
+from studio.markup import md_text
 from studio.ui.context import TabSpec, UIContext
 
 METHODS = [("Template (OpenGPT-4o-Image pools)", "template"),
@@ -144,7 +145,7 @@ def wire(ctx: UIContext) -> None:
             gr.Warning(str(exc))
             return gr.skip()
 
-    c["lam"].change(kplot, [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
+    c["lam"].change(ctx.guard("browse", kplot), [c["lam"]], [c["kplot"]], api_name="synthesis_k_distribution")
 
     def do_preview(nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, dataset):
         # A generator: Gradio asks for each step in turn and stops asking on Stop or a closed page,
@@ -163,7 +164,7 @@ def wire(ctx: UIContext) -> None:
 
     inputs = [c["nodes"], c["count"], c["seed"], c["method"], c["mix"], c["lam"], c["near"], c["threshold"],
               c["image_first"], c["skip_existing"]]
-    preview_event = c["preview_btn"].click(do_preview, inputs + [c["dataset"]],
+    preview_event = c["preview_btn"].click(ctx.guard("synthesis_preview", do_preview), inputs + [c["dataset"]],
                                            [c["table"], c["dropped"], c["meta"], c["notice"]],
                                            api_name="synthesis_preview")
     c["preview_stop"].click(None, None, None, cancels=[preview_event], api_name=False)
@@ -184,7 +185,7 @@ def wire(ctx: UIContext) -> None:
             raise gr.Error(str(exc))
         return gr.Dropdown(choices=svc.batch_choices(studio), value=batch_id), svc.progress_markdown(studio, batch_id)
 
-    c["run_btn"].click(do_run, inputs + [c["images"], c["chat"], c["dataset"], c["concurrency"], c["rpm"]],
+    c["run_btn"].click(ctx.guard("synthesis_batches", do_run), inputs + [c["images"], c["chat"], c["dataset"], c["concurrency"], c["rpm"]],
                        [c["batch"], c["progress"]], api_name="synthesis_run")
 
     def poll(batch_id):
@@ -197,9 +198,10 @@ def wire(ctx: UIContext) -> None:
         except svc.SynthesisError as exc:
             return str(exc), []
 
+    poll = ctx.guard("synthesis_batches", poll)
     c["timer"].tick(poll, [c["batch"]], [c["progress"], c["failures"]], show_progress="hidden")
     c["batch"].change(poll, [c["batch"]], [c["progress"], c["failures"]], api_name="synthesis_status")
-    c["batch"].focus(lambda: gr.Dropdown(choices=svc.batch_choices(studio)), None, [c["batch"]])
+    c["batch"].focus(ctx.guard("synthesis_batches", lambda: gr.Dropdown(choices=svc.batch_choices(studio))), None, [c["batch"]])
 
     def control(action):
         def handler(batch_id):
@@ -219,9 +221,9 @@ def wire(ctx: UIContext) -> None:
             return svc.progress_markdown(studio, batch_id)
         return handler
 
-    c["cancel_btn"].click(control("cancel"), [c["batch"]], [c["progress"]], api_name="synthesis_cancel")
-    c["resume_btn"].click(control("resume"), [c["batch"]], [c["progress"]], api_name="synthesis_resume")
-    c["retry_btn"].click(control("retry"), [c["batch"]], [c["progress"]], api_name="synthesis_retry")
+    c["cancel_btn"].click(ctx.guard("synthesis_batches", control("cancel")), [c["batch"]], [c["progress"]], api_name="synthesis_cancel")
+    c["resume_btn"].click(ctx.guard("synthesis_batches", control("resume")), [c["batch"]], [c["progress"]], api_name="synthesis_resume")
+    c["retry_btn"].click(ctx.guard("synthesis_batches", control("retry")), [c["batch"]], [c["progress"]], api_name="synthesis_retry")
 
     def caption(image, node, chat, dataset):
         from backends.base import BackendError
@@ -236,7 +238,7 @@ def wire(ctx: UIContext) -> None:
         gr.Info(f"Stored as sample {res['sample_id'][:8]}.")
         return res["caption"], res["meta_prompt"]
 
-    c["cap_btn"].click(caption, [c["cap_image"], c["cap_node"], c["chat"], c["dataset"]], [c["cap_text"], c["cap_meta"]],
+    c["cap_btn"].click(ctx.guard("datasets", caption), [c["cap_image"], c["cap_node"], c["chat"], c["dataset"]], [c["cap_text"], c["cap_meta"]],
                        api_name="synthesis_caption")
 
     def coverage(dataset):
@@ -247,12 +249,19 @@ def wire(ctx: UIContext) -> None:
                              for r in held for s, k in (("samples share", "share"), ("paper target share", "target share"))])
         return plot, df
 
-    c["cov_btn"].click(coverage, [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
+    c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
 
     def do_import(upload, server_path, good_only, dataset, progress=gr.Progress()):
+        from studio.serverpaths import ServerPathRefused, confine
+
         path = upload or (server_path or "").strip()
         if not path:
             raise gr.Error("Upload a dataset file or give a server path.")
+        try:
+            if not upload:
+                path = confine(studio.settings, path)
+        except ServerPathRefused as exc:
+            raise gr.Error(str(exc)) from None
         try:
             if upload:
                 report = svc.import_upload(studio, upload, good_only, dataset)
@@ -261,14 +270,14 @@ def wire(ctx: UIContext) -> None:
                                             progress=lambda d, t: progress(d / max(t, 1), desc=f"{d}/{t} rows"))
         except svc.ImportFailed as exc:
             raise gr.Error(str(exc))
-        lines = [f"**{report.summary()}**"] + [f"- {i}" for i in report.issues[:100]]
+        lines = [f"**{md_text(report.summary())}**"] + [f"- {md_text(i)}" for i in report.issues[:100]]
         if len(report.issues) > 100:
             lines.append(f"- … and {len(report.issues) - 100} more")
         if report.issues and not report.applied:
             lines.append("\nTick *Import the good rows* to import the rows without problems.")
         return "\n".join(lines)
 
-    c["import_btn"].click(do_import, [c["upload"], c["server_path"], c["good_only"], c["imp_dataset"]],
+    c["import_btn"].click(ctx.guard("datasets", do_import), [c["upload"], c["server_path"], c["good_only"], c["imp_dataset"]],
                           [c["import_report"]], api_name="synthesis_import")
 
     def do_export(fmt, dataset):
@@ -278,9 +287,9 @@ def wire(ctx: UIContext) -> None:
             path, summary = svc.export_zip(studio, fmt, dataset.strip() or None)
         except ExportError as exc:
             raise gr.Error(str(exc))
-        return str(path), summary
+        return str(path), md_text(summary)
 
-    c["export_btn"].click(do_export, [c["exp_fmt"], c["exp_dataset"]], [c["export_file"], c["export_report"]],
+    c["export_btn"].click(ctx.guard("datasets", do_export), [c["exp_fmt"], c["exp_dataset"]], [c["export_file"], c["export_report"]],
                           api_name="synthesis_export")
 
 

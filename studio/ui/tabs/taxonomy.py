@@ -172,26 +172,29 @@ def build(ctx: UIContext) -> None:
         card, heading, bars = _details(studio, keep, ds)
         return rows, gr.Dropdown(choices=node_choices(forest), value=keep), status_html, card, heading, bars
 
-    search.change(on_search, [search, dataset], [tree, selected, status], api_name="taxonomy_search",
+    # guarded under new names: the handlers above call each other unguarded
+    search_fn, select_fn, row_fn = (ctx.guard("browse", f) for f in (on_search, on_select, on_row))
+    refresh_fn, reload_fn = ctx.guard("browse", on_refresh), ctx.guard("taxonomy_reload", on_reload)
+    search.change(search_fn, [search, dataset], [tree, selected, status], api_name="taxonomy_search",
                   trigger_mode="always_last", show_progress="hidden")
-    selected.change(on_select, [selected, dataset], [details, chart_heading, chart], api_name="taxonomy_select",
+    selected.change(select_fn, [selected, dataset], [details, chart_heading, chart], api_name="taxonomy_select",
                     show_progress="hidden")
-    dataset.change(on_refresh, [search, selected, dataset], [tree, dataset, details, chart_heading, chart, status],
+    dataset.change(refresh_fn, [search, selected, dataset], [tree, dataset, details, chart_heading, chart, status],
                    api_visibility="private", show_progress="hidden")
-    tree.select(on_row, None, [selected], api_visibility="private")
-    refresh.click(on_refresh, [search, selected, dataset], [tree, dataset, details, chart_heading, chart, status],
+    tree.select(row_fn, None, [selected], api_visibility="private")
+    refresh.click(refresh_fn, [search, selected, dataset], [tree, dataset, details, chart_heading, chart, status],
                   api_name="taxonomy_refresh")
-    reload_files.click(on_reload, [search, selected, dataset], [tree, selected, status, details, chart_heading, chart],
+    reload_files.click(reload_fn, [search, selected, dataset], [tree, selected, status, details, chart_heading, chart],
                        api_name="taxonomy_reload")
 
     # counts are read when the page opens and whenever this tab is opened again
     refresh_io = ([search, selected, dataset], [tree, dataset, details, chart_heading, chart, status])
     page = _enclosing(search, gr.Tab)
     if page is not None:
-        page.select(on_refresh, *refresh_io, api_visibility="private", show_progress="hidden")
+        page.select(refresh_fn, *refresh_io, api_visibility="private", show_progress="hidden")
     app = _enclosing(search, gr.Blocks)
     if app is not None:
-        app.load(on_refresh, *refresh_io, api_visibility="private", show_progress="hidden")
+        app.load(refresh_fn, *refresh_io, api_visibility="private", show_progress="hidden")
 
     ctx.register("taxonomy.selected", selected)
     ctx.register("taxonomy.synthesize_button", synthesize)
@@ -221,7 +224,7 @@ def wire(ctx: UIContext) -> None:
             return gr.skip(), gr.skip()
         return ([node_id] if multiselect else node_id), gr.Tabs(selected="synthesis")
 
-    synthesize.click(on_synthesize, [selected], [target, ctx.tabs], api_name="taxonomy_synthesize")
+    synthesize.click(ctx.guard("browse", on_synthesize), [selected], [target, ctx.tabs], api_name="taxonomy_synthesize")
 
 
 TAB = TabSpec(id="taxonomy", title="Taxonomy", order=10, build=build, wire=wire)
