@@ -26,11 +26,11 @@ MODES = {
 
 
 def _actions(demo) -> dict[int, str]:
-    """fn_index -> action, for every dependency of the Blocks (js-only events run no server code)."""
+    """fn_index -> action, for every dependency of the Blocks (an event without a handler, such as a
+    script in the page or a Stop button that only cancels another event, runs no server code)."""
     out = {}
     for index, block_fn in demo.fns.items():
         if block_fn.fn is None:
-            assert block_fn.js, f"event {index} has neither a handler nor page script"
             out[index] = "page_script"
         else:
             out[index] = action_of(block_fn.fn)
