@@ -60,6 +60,10 @@ class TrainConfig(_Strict):
     learning_rate: float = Field(1e-4, gt=0, lt=1)
     lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
     lr_warmup_steps: int = Field(0, ge=0)
+    #: warm-up as a fraction of all optimizer steps (used instead of lr_warmup_steps when > 0)
+    lr_warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    #: cosine: the learning rate decays to this fraction of its peak instead of to 0
+    lr_min_ratio: float = Field(0.0, ge=0, le=1)
     #: total optimizer steps; 0 means derive from num_epochs
     max_steps: int = Field(0, ge=0)
     num_epochs: int = Field(1, ge=1)

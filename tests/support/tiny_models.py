@@ -198,7 +198,7 @@ def janus_tokenizer():
 
 
 def build_tiny_janus(path: str | Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8,
-                     dtype: str = "float32") -> Path:
+                     dtype: str = "float32", initializer_range: float | None = None) -> Path:
     """Janus(-Pro) layout as transformers' conversion writes it: model, tokenizer, processor with the
     Janus chat template, generation config naming the pad and ``<begin_of_image>`` ids; 16 image tokens
     at 32x32. ``dtype="bfloat16"`` stores bf16 weights, as the released checkpoints are."""
@@ -209,6 +209,9 @@ def build_tiny_janus(path: str | Path, *, seed: int = 0, image_size: int = 32, p
 
     tokenizer = janus_tokenizer()
     config = janus_config(tokenizer, image_size=image_size, patch_size=patch_size)
+    if initializer_range is not None:  # larger random weights: logits that a few training steps can move
+        for sub in (config, config.text_config, config.vision_config, config.vq_config):
+            sub.initializer_range = initializer_range
     torch.manual_seed(seed)
     model = JanusForConditionalGeneration(config).eval()
     model.generation_config = janus_generation_config(model.config, tokenizer)
