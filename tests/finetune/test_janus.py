@@ -2,11 +2,7 @@
 (bf16 weights, BOS from the tokenizer's post-processor, no pad token declared, transformers' chat template)."""
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +13,6 @@ from finetune.config import parse_config, save_config
 from finetune.datasets import read_released_file
 from tests.finetune.conftest import base_config
 from tests.finetune.test_fixed_batch import fixed_batch_losses
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def tiny_janus(tmp_path_factory):
@@ -255,6 +248,7 @@ def test_a_process_that_is_not_the_main_one_writes_nothing(tiny_janus, edit_file
 def test_two_process_run_through_accelerate_launch(tiny_janus, edit_file, tmp_path, method):
     """Two CPU processes (gloo) under ``accelerate launch``: the loss runs through the DDP wrapper."""
     from finetune.datasets import validate_rows, write_manifest
+    from tests.finetune.test_two_processes import check_two_process_run, run_two_processes
 
     rows = read_released_file(edit_file)
     rows[0]["input_images"] = []  # a text-only row: the vision encoder sits out of some steps
@@ -264,23 +258,6 @@ def test_two_process_run_through_accelerate_launch(tiny_janus, edit_file, tmp_pa
     cfg = parse_config(base_config(tiny_janus, edit_file, out, task="janus-ti2i", method=method, resolution=32,
                                    max_steps=2, batch_size=1, checkpointing_steps=1, manifest=str(manifest),
                                    mixed_precision="bf16", learning_rate=5e-6))
-    config_path = save_config(cfg, tmp_path / "config.yaml")
-    result = run_two_processes(config_path, tmp_path)
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert result.stdout.count("(2 processes)") == 1
-    assert result.stdout.count("training completed at step 2") == 1  # logged by one process
-    assert result.stdout.count("checkpoint saved at step 1") == 1
-    state = json.loads((out / "checkpoints" / "checkpoint-2" / "trainer_state.json").read_text())
-    assert state["step"] == 2
+    check_two_process_run(run_two_processes(save_config(cfg, tmp_path / "config.yaml")), out, 2)
     name = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
     assert (out / "result" / name).exists()
-
-
-def run_two_processes(config_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--main_process_port", str(29500 + os.getpid() % 1000),
-               "-m", "finetune.train", str(config_path), "--no-queue"]
-    return subprocess.run(command, cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=600)
