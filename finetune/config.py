@@ -93,6 +93,10 @@ class TrainConfig(_Strict):
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
     #: "auto" (cuda when present), "cpu", "cuda", "cuda:N"
     device: str = "auto"
+    #: processes (GPUs) of one run; more than one runs under ``accelerate launch``
+    num_processes: int = Field(1, ge=1, le=64)
+    #: how the processes share a full fine-tune: none (DDP), fsdp, zero2 (finetune/accelerate_configs/)
+    sharding: Literal["none", "fsdp", "zero2"] = "none"
     dataloader_workers: int = Field(0, ge=0)
     #: filled by the launcher: where outputs go, which run row to write, which database
     output_dir: str = ""

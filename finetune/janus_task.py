@@ -94,7 +94,7 @@ class JanusTask:
         # the image-token loss reaches neither the VQ model (its tokens are discrete) nor the text head:
         # upstream trains "all parameters" and these two stay unchanged, so they are frozen here
         inner.vqmodel.requires_grad_(False)
-        if not mcfg.get_text_config().tie_word_embeddings:
+        if self.model.lm_head.weight is not self.model.get_input_embeddings().weight:  # tied: it is trained
             self.model.lm_head.requires_grad_(False)
         if config.method == "lora":
             self.model.requires_grad_(False)

@@ -25,8 +25,8 @@ JANUS4O_PRESET = "Janus-4o (paper: full, 8×80 GB GPUs, lr 5e-6, batch 128, 3 ep
 #: what a user should know before running a built-in preset: the hardware it needs and its choices
 PRESET_NOTES: dict[str, str] = {
     JANUS4O_PRESET: (
-        "Needs 8 GPUs of 80 GB (the paper used 8×A800). Launch it with the sharded accelerate config the "
-        "run page shows (FSDP full-shard, or DeepSpeed ZeRO-2 as upstream); the memory estimate is shown "
+        "Needs 8 GPUs of 80 GB (the paper used 8×A800): it runs as 8 processes with FSDP full sharding "
+        "(DeepSpeed ZeRO-2, as upstream, is the other choice); Validate shows the memory estimate per GPU "
         "before launch. Choices, as the released training code: all parameters train except the VQ "
         "tokenizer and the text head, which the image-token loss does not reach; prompt masking (10%) only "
         "on text-only rows; each input image's VQ tokens masked whole with probability 0.5; images padded "
@@ -61,8 +61,8 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
         # upstream's schedule and optimizer: cosine, 5% warm-up, down to 15% of the peak; weight decay 0.1
         "lr_scheduler": "cosine", "lr_warmup_ratio": 0.05, "lr_min_ratio": 0.15, "weight_decay": 0.1,
         "max_grad_norm": 1.0, "seed": 42,
-        # bf16 compute over fp32 master weights; sharded across the 8 GPUs (see notes)
-        "mixed_precision": "bf16", "gradient_checkpointing": True,
+        # bf16 compute over fp32 master weights, sharded across the 8 GPUs (finetune/accelerate_configs)
+        "mixed_precision": "bf16", "gradient_checkpointing": True, "num_processes": 8, "sharding": "fsdp",
         "prompt_mask_prob": 0.1, "image_token_mask_prob": 0.5, "random_flip": False,
         "resolution": 384, "checkpointing_steps": 200,
     },

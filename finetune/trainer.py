@@ -210,6 +210,8 @@ class Trainer:
                                       weight_decay=c.weight_decay, eps=c.adam_epsilon)
         lr_scheduler = build_lr_scheduler(c, optimizer, max_steps, acc.num_processes)
         model = task.trainable_module()
+        if acc.state.deepspeed_plugin is not None:  # DeepSpeed sizes its buffers from the micro-batch
+            acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = c.batch_size
         self._register_lora_hooks(task)
         model, optimizer, lr_scheduler = acc.prepare(model, optimizer, lr_scheduler)
         self.model, self.optimizer, self.lr_scheduler = model, optimizer, lr_scheduler

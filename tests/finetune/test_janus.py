@@ -158,6 +158,7 @@ def test_full_fine_tune_keeps_fp32_master_weights_of_a_bf16_checkpoint(tiny_janu
     trainable = dict((n, p) for n, p in task.model.named_parameters() if p.requires_grad)
     assert all(p.dtype == torch.float32 for p in trainable.values())
     assert any(n.startswith("model.vision_model.") for n in trainable)  # the paper trains all parameters
+    assert task.model.get_input_embeddings().weight.requires_grad
     assert not any(p.requires_grad for p in inner.vqmodel.parameters())  # no gradient reaches the VQ model
     before = {n: p.detach().clone() for n, p in trainable.items()}
     batch = task.collate([task.make_example(r) for r in read_released_file(edit_file)])
@@ -206,6 +207,37 @@ def test_preset_follows_the_released_schedule():
             progress = (step - warm) / (200 - warm)
             expected = 0.15 + 0.85 * 0.5 * (1 + math.cos(math.pi * progress))
         assert lrs[step] == pytest.approx(expected, abs=1e-6), step
+
+
+def test_the_paper_preset_fits_the_gpus_it_names(tmp_path):
+    """Janus-Pro-7B sizes: full fine-tuning with fp32 master weights needs sharding over the 8 GPUs."""
+    from finetune.distributed import GB, estimate_memory, train_command
+    from finetune.presets import BUILTIN_PRESETS, JANUS4O_PRESET
+    from tests.support.tiny_models import janus_config, janus_tokenizer
+
+    janus_config(janus_tokenizer(), preset="pro-7b").save_pretrained(str(tmp_path / "janus-pro-7b"))
+    preset = BUILTIN_PRESETS[JANUS4O_PRESET]
+    cfg = parse_config({**preset, "base_model": str(tmp_path / "janus-pro-7b")})
+    estimate = estimate_memory(cfg)
+    assert 6.5e9 < estimate.parameters < 7.6e9
+    assert estimate.total < 80 * GB and "GB" in estimate.text()
+    alone = estimate_memory(cfg.model_copy(update={"num_processes": 1, "sharding": "none"}))
+    assert alone.total > 80 * GB  # one 80 GB GPU cannot hold it
+    zero2 = estimate_memory(cfg.model_copy(update={"sharding": "zero2"}))
+    assert zero2.total < 80 * GB
+    command = train_command("run.yaml", cfg)
+    assert command[1:3] == ["-m", "accelerate.commands.launch"] and "fsdp.yaml" in command[4]
+    assert command[command.index("--num_processes") + 1] == "8"
+
+
+def test_accelerate_config_files_load():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from finetune.distributed import ACCELERATE_CONFIGS, SHARDING_FILES
+
+    kinds = {load_config_from_file(str(ACCELERATE_CONFIGS / f)).distributed_type.value
+             for f in SHARDING_FILES.values()}
+    assert kinds == {"FSDP", "DEEPSPEED"}
 
 
 def test_janus_run_through_the_trainer_saves_a_peft_adapter(tiny_janus, edit_file, tmp_path):

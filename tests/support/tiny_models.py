@@ -166,7 +166,8 @@ def byte_level_tokenizer(extra_special: dict[str, str] | None = None, added: lis
 
 
 def janus_config(tokenizer, *, preset: str = "tiny", image_size: int = 32, patch_size: int = 8):
-    """A JanusConfig: "tiny" (16 image tokens at 32x32) or "pro-1b" (Janus-Pro-1B sizes, 576 tokens at 384)."""
+    """A JanusConfig: "tiny" (16 image tokens at 32x32), "pro-1b" or "pro-7b" (Janus-Pro sizes, 576 tokens
+    at 384)."""
     from transformers import JanusConfig, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig
 
     ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
@@ -177,6 +178,12 @@ def janus_config(tokenizer, *, preset: str = "tiny", image_size: int = 32, patch
                            num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=16384, **ids)
         vision = JanusVisionConfig(projection_dim=2048)  # SigLIP-L/16 at 384: 576 image tokens
         vq = JanusVQVAEConfig(projection_dim=2048, image_token_embed_dim=2048)
+        return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=image_token_id)
+    if preset == "pro-7b":
+        text = LlamaConfig(vocab_size=102400, hidden_size=4096, intermediate_size=11008, num_hidden_layers=30,
+                           num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=16384, **ids)
+        vision = JanusVisionConfig(projection_dim=4096)
+        vq = JanusVQVAEConfig(projection_dim=4096, image_token_embed_dim=4096)
         return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=image_token_id)
     hidden = 32
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
