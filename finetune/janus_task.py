@@ -16,7 +16,6 @@ Rows with and without input images train jointly (task "janus-ti2i"). The loss i
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,12 @@ from PIL import Image
 
 from finetune.config import TrainConfig
 from finetune.lora import lora_config
+
+
+def _draw() -> float:
+    """A uniform draw from torch's generator (seeded per run and per data-loader worker by accelerate,
+    and fixed while the validation loss is computed)."""
+    return float(torch.rand(()))
 
 
 class JanusLoss(torch.nn.Module):
@@ -127,15 +132,15 @@ class JanusTask:
         from backends.janus_sampling import generation_prompt_ids, unconditional_ids
 
         c = self.config
-        flip = c.random_flip and random.random() < 0.5
+        flip = c.random_flip and _draw() < 0.5
         sources = list(row.get("input_images") or []) if c.task == "janus-ti2i" else []
         ids = generation_prompt_ids(self.tokenizer, row["prompt"], self.tokens, n_images=len(sources),
                                     n_image_tokens=self.n_image_tokens)
         ex: dict[str, Any] = {"pixel_values": self._pixels([row["output_image"]], flip)[0]}
         if sources:
             ex["source_pixel_values"] = self._pixels(sources, flip)
-            ex["keep_vq"] = [random.random() >= c.image_token_mask_prob for _ in sources]
-        elif random.random() < c.prompt_mask_prob:  # upstream masks prompts of text-only rows only
+            ex["keep_vq"] = [_draw() >= c.image_token_mask_prob for _ in sources]
+        elif _draw() < c.prompt_mask_prob:  # upstream masks prompts of text-only rows only
             ids = unconditional_ids(ids, self.pad_id)
         ex["input_ids"] = ids
         return ex

@@ -146,6 +146,14 @@ def check_base_model(config: TrainConfig) -> None:
     if config.task.startswith("janus"):
         if base.is_dir() and not (base / "config.json").exists():
             raise LaunchError(f"{base} has no config.json; a Janus base is a transformers Janus folder")
+        if base.is_dir():
+            from backends.base import BackendError
+            from backends.janus import check_janus_checkpoint
+
+            try:
+                check_janus_checkpoint("training", str(base), offline=True)
+            except BackendError as exc:
+                raise LaunchError(f"{exc.reason}; {exc.fix}") from None
         return
     if not base.exists():
         if base.is_absolute() or str(config.base_model).startswith((".", "~")):

@@ -110,11 +110,10 @@ def test_input_image_masking_is_one_draw_per_image(tiny_janus, edit_file, tmp_pa
     pad_id = task.pad_id
     pad = task.model.get_input_embeddings()(torch.tensor(pad_id))
     n = task.n_image_tokens
-    torch.manual_seed(0)
     masked_blocks = 0
     draws = 12
     for i in range(draws):
-        __import__("random").seed(i)
+        torch.manual_seed(i)
         ex = task.make_example(row)
         with torch.no_grad():
             seq = condition_embeddings(task.model, ex["input_ids"], ex["source_pixel_values"], task.tokens,
@@ -238,6 +237,17 @@ def test_accelerate_config_files_load():
     kinds = {load_config_from_file(str(ACCELERATE_CONFIGS / f)).distributed_type.value
              for f in SHARDING_FILES.values()}
     assert kinds == {"FSDP", "DEEPSPEED"}
+
+
+def test_a_deepseek_format_base_is_refused_before_launch(tiny_janus, edit_file, tmp_path):
+    from finetune.launcher import LaunchError, check_base_model
+    from tests.support.tiny_models import build_tiny_deepseek_janus
+
+    deepseek = build_tiny_deepseek_janus(tiny_janus, tmp_path / "deepseek")
+    cfg = parse_config(base_config(deepseek, edit_file, tmp_path / "out", task="janus-ti2i"))
+    with pytest.raises(LaunchError, match="backends.janus_convert"):
+        check_base_model(cfg)
+    check_base_model(cfg.model_copy(update={"base_model": str(tiny_janus)}))  # transformers format: fine
 
 
 def test_janus_run_through_the_trainer_saves_a_peft_adapter(tiny_janus, edit_file, tmp_path):
