@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     reporter = RunReporter.for_run(config.database_url, config.run_id)
     code = 0
     try:
-        Trainer(config, reporter).run()
+        trainer = Trainer(config, reporter)
+    except Exception:  # the accelerator or the output folder could not be set up: say why, then fail
+        logging.getLogger("finetune.train").exception("training could not start")
+        reporter.failed(traceback.format_exc())
+        reporter.close()
+        trainer, code = None, 1
+    try:
+        if trainer is not None:
+            trainer.run()  # reports and logs its own failures
     except Exception:
         code = 1
     finally:
