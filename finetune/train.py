@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 
@@ -38,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(config, reporter)
     except Exception:  # the accelerator or the output folder could not be set up: say why, then fail
         logging.getLogger("finetune.train").exception("training could not start")
-        reporter.failed(traceback.format_exc())
+        if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the first process reports
+            reporter.failed(traceback.format_exc())
         reporter.close()
         trainer, code = None, 1
+    if trainer is not None and not trainer.accelerator.is_main_process:
+        logging.getLogger("finetune").setLevel(logging.WARNING)  # one process logs progress; all log errors
     try:
         if trainer is not None:
             trainer.run()  # reports and logs its own failures

@@ -109,9 +109,8 @@ class Trainer:
                                        mixed_precision=config.mixed_precision, cpu=cpu, kwargs_handlers=[ddp])
         self.reporter = reporter or RunReporter.none()
         if not self.accelerator.is_main_process:
-            # one process writes: the tracker, the log, samples and the result (others only train)
+            # one process writes: the tracker, samples and the result (others only train)
             self.reporter = RunReporter.none()
-            log.setLevel(logging.WARNING)
         self.stop = STOP
 
     # -- setup -----------------------------------------------------------------------------
