@@ -73,8 +73,6 @@ class JanusLoss(torch.nn.Module):
 
 class JanusTask:
     family = "janus"
-    #: text-only rows leave the vision encoder unused in a step; DDP must not wait for its gradients
-    find_unused_parameters = True
 
     def __init__(self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
         from transformers import AutoImageProcessor, AutoTokenizer, JanusForConditionalGeneration
