@@ -21,6 +21,31 @@ from backends.model_cache import CachedModel, ModelCache, shared_cache
 from backends.runtime import load_failure, local_files_only, pick_device, pick_dtype, run_failure, run_gpu_task
 
 
+CONVERT_HINT = ("convert it once with `python -m backends.janus_convert SRC DST` "
+                "(docs/janus4o_conversion.md) and use DST")
+
+
+def check_janus_checkpoint(name: str, model_id: str, offline: bool) -> None:
+    """Read ``config.json`` before anything is built: refuse DeepSeek-format and non-Janus checkpoints.
+
+    transformers would otherwise build a default-size random Janus for an unknown layout before failing.
+    """
+    from transformers import PretrainedConfig
+
+    try:
+        config, _ = PretrainedConfig.get_config_dict(model_id, local_files_only=offline)
+    except Exception as exc:  # noqa: BLE001
+        raise load_failure(name, model_id, exc) from exc
+    model_type = config.get("model_type")
+    if model_type == "janus":
+        return
+    if model_type == "multi_modality" or "MultiModalityCausalLM" in (config.get("architectures") or []):
+        raise BackendLoadError(name, f"'{model_id}' is a Janus checkpoint in DeepSeek's format "
+                                     "(model_type multi_modality), which transformers cannot load", CONVERT_HINT)
+    raise BackendLoadError(name, f"'{model_id}' is not a Janus checkpoint (model_type {model_type!r})",
+                           "give a transformers-format Janus folder or hub id (model_type janus)")
+
+
 class JanusBundle:
     """The loaded model with its tokenizer and image processor (what the cache holds)."""
 
@@ -80,16 +105,14 @@ class JanusBackend(Backend):
             from transformers import AutoImageProcessor, AutoTokenizer, JanusForConditionalGeneration
 
             offline = local_files_only(self.options)
+            check_janus_checkpoint(self.name, self.base_model, offline)
             try:
                 model = JanusForConditionalGeneration.from_pretrained(
                     self.base_model, dtype=dtype, local_files_only=offline).to(device).eval()
                 tokenizer = AutoTokenizer.from_pretrained(self.base_model, local_files_only=offline)
                 processor = AutoImageProcessor.from_pretrained(self.base_model, local_files_only=offline)
             except Exception as exc:  # noqa: BLE001
-                failure = load_failure(self.name, self.base_model, exc)
-                if "janus" in str(exc).lower() or "model_type" in str(exc):
-                    failure.fix += "; DeepSeek-format checkpoints need converting (docs/janus4o_conversion.md)"
-                raise failure from exc
+                raise load_failure(self.name, self.base_model, exc) from exc
             self._load_adapters(model)
             return JanusBundle(model, tokenizer, processor)
 
@@ -203,7 +226,7 @@ class JanusBackend(Backend):
     def _tokens(self, bundle: JanusBundle) -> Any:
         from backends.janus_sampling import JanusTokens
 
-        return JanusTokens.of(bundle.tokenizer, self.options.get("special_tokens"))
+        return JanusTokens.of(bundle.tokenizer, self.options.get("special_tokens"), bundle.model.generation_config)
 
     def _template(self) -> str:
         from backends.janus_sampling import DEFAULT_TEMPLATE

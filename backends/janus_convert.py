@@ -20,6 +20,35 @@ from typing import Any, Callable
 
 SPECIAL_IMAGE_TOKENS = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>",
                         "eoi_token": "<end_of_image>"}
+#: the chat template transformers' conversion gives Janus processors: typed content parts (text / image)
+#: in ``<|User|>: …\n\n<|Assistant|>:`` turns
+JANUS_CHAT_TEMPLATE = (
+    "{%set seps=['\\n\\n','<\uff5cend\u2581of\u2581sentence\uff5c>']%}"
+    "{%set i=0%}"
+    "{%for message in messages%}"
+    "{%if message['role']|lower=='user'%}<|User|>: "
+    "{%elif message['role']|lower=='assistant'%}<|Assistant|>:"
+    "{%if not (loop.last and not add_generation_prompt and message['content'][0]['type']=='text' "
+    "and message['content'][0]['text']=='')%} {%endif%}"
+    "{%else%}{{message['role'].capitalize()}}: {%endif%}"
+    "{%for content in message['content']%}"
+    "{%if content['type']=='image'%}"
+    "{%if not loop.first%}{{'\\n'}}{%endif%}<image_placeholder>{%if not loop.last%}{{'\\n'}}{%endif%}"
+    "{%elif content['type']=='text'%}"
+    "{%set text=content['text']%}"
+    "{%if loop.first%}{%set text=text.lstrip()%}{%endif%}"
+    "{%if loop.last%}{%set text=text.rstrip()%}{%endif%}"
+    "{%if not loop.first and message['content'][loop.index0-1]['type']=='text'%}{{' '+text}}"
+    "{%else%}{{text}}{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if not loop.last or add_generation_prompt%}"
+    "{%if message['role']|lower=='user'%}{{seps[0]}}{%else%}{{seps[1]}}{%endif%}"
+    "{%endif%}"
+    "{%endfor%}"
+    "{%if add_generation_prompt%}<|Assistant|>:{%endif%}"
+)
+PAD_TOKEN = "<\uff5c\u2581pad\u2581\uff5c>"
 _VISION = r"^vision_model\.vision_tower\."
 _LAYER = "model.vision_model.encoder.layers."
 
@@ -149,37 +178,65 @@ def build_config(ds_config: dict[str, Any], weights: dict[str, Any], image_token
     return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=image_token_id)
 
 
+def janus_generation_config(config: Any, tokenizer: Any) -> Any:
+    """The generation defaults transformers' conversion writes: temperature 1, CFG 5, the pad and
+    ``<begin_of_image>`` ids (DeepSeek's tokenizers declare no pad token; id 0 is not padding)."""
+    from transformers import GenerationConfig
+
+    gen = GenerationConfig.from_model_config(config)
+    gen._from_model_config = False
+    gen.temperature = 1.0
+    gen.guidance_scale = 5.0
+    gen.pad_token_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
+    gen.boi_token_id = tokenizer.convert_tokens_to_ids(SPECIAL_IMAGE_TOKENS["boi_token"])
+    return gen
+
+
 def convert(src: str | Path, dst: str | Path, dtype: str | None = None) -> Path:
-    """Convert the DeepSeek-format folder ``src`` into a transformers Janus folder ``dst``."""
+    """Convert the DeepSeek-format folder ``src`` into a transformers Janus folder ``dst``.
+
+    Steps: 1. read the tokenizer (with the image-token attributes transformers expects) and the weights;
+    2. rename them and read the sizes from them; 3. build the model on the meta device and assign the
+    loaded tensors (no second full-size copy, dtype as stored unless ``dtype`` is given); 4. write the
+    model, the generation config, and the processor (image processor, tokenizer, chat template).
+    """
     import torch
-    from transformers import AutoTokenizer, JanusForConditionalGeneration, JanusImageProcessorPil
+    from transformers import AutoTokenizer, JanusForConditionalGeneration, JanusImageProcessorPil, JanusProcessor
 
     src, dst = Path(src), Path(dst)
     ds_config = json.loads((src / "config.json").read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(str(src), extra_special_tokens=SPECIAL_IMAGE_TOKENS)
+    for token in (SPECIAL_IMAGE_TOKENS["image_token"], PAD_TOKEN):
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if tid is None or tid == tokenizer.unk_token_id:
+            raise ValueError(f"the tokenizer in {src} has no {token} token")
     image_token_id = tokenizer.convert_tokens_to_ids(SPECIAL_IMAGE_TOKENS["image_token"])
-    if image_token_id is None or image_token_id == tokenizer.unk_token_id:
-        raise ValueError(f"the tokenizer in {src} has no {SPECIAL_IMAGE_TOKENS['image_token']} token")
     weights = convert_state_dict(load_deepseek_weights(src))
+    if dtype:
+        weights = {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in weights.items()}
     config = build_config(ds_config, weights, image_token_id, tokenizer)
-    model = JanusForConditionalGeneration(config)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if k != "lm_head.weight" or "lm_head.weight" in weights]
+    stored = next(v.dtype for v in weights.values() if v.is_floating_point())
+    config.dtype = stored
+    with torch.device("meta"):
+        model = JanusForConditionalGeneration(config)
+    missing, unexpected = model.load_state_dict(weights, strict=False, assign=True)
     if "lm_head.weight" not in weights:
         model.tie_weights()
+        missing = [k for k in missing if k != "lm_head.weight"]
     if missing or unexpected:
         raise ValueError(f"conversion mismatch: missing {missing[:8]} unexpected {unexpected[:8]}")
-    if dtype:
-        model = model.to(getattr(torch, dtype))
+    model.generation_config = janus_generation_config(config, tokenizer)
     model.save_pretrained(str(dst))
-    tokenizer.save_pretrained(str(dst))
     pre = {}
     pre_path = src / "preprocessor_config.json"
     if pre_path.exists():
         pre = json.loads(pre_path.read_text(encoding="utf-8"))
     size = int(pre.get("image_size", config.vision_config.image_size))
-    JanusImageProcessorPil(size={"height": size, "width": size}, image_mean=pre.get("image_mean", [0.5] * 3),
-                           image_std=pre.get("image_std", [0.5] * 3)).save_pretrained(str(dst))
+    image_processor = JanusImageProcessorPil(size={"height": size, "width": size},
+                                             image_mean=pre.get("image_mean", [0.5] * 3),
+                                             image_std=pre.get("image_std", [0.5] * 3))
+    JanusProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=JANUS_CHAT_TEMPLATE,
+                   use_default_system_prompt=True).save_pretrained(str(dst))
     return dst
 
 

@@ -62,17 +62,38 @@ class JanusTokens:
     pad: str = "<｜▁pad▁｜>"
 
     @classmethod
-    def of(cls, tokenizer: Any, overrides: dict[str, str] | None = None) -> "JanusTokens":
-        """Read them from the tokenizer's attributes, falling back to DeepSeek's names."""
+    def of(cls, tokenizer: Any, overrides: dict[str, str] | None = None,
+           generation_config: Any = None) -> "JanusTokens":
+        """Read them from the tokenizer (the pad token from the generation config first), falling back
+        to DeepSeek's names.
+
+        DeepSeek's tokenizers declare no pad token and id 0 is not padding; the converted checkpoints
+        name ``<｜▁pad▁｜>`` in ``generation_config.pad_token_id``.
+        """
+        pad = getattr(tokenizer, "pad_token", None)
+        gen_pad = getattr(generation_config, "pad_token_id", None)
+        if gen_pad is not None:
+            pad = tokenizer.convert_ids_to_tokens(int(gen_pad))
         found = cls(
             image=getattr(tokenizer, "image_token", None) or cls.image,
             boi=getattr(tokenizer, "boi_token", None) or cls.boi,
             eoi=getattr(tokenizer, "eoi_token", None) or cls.eoi,
-            pad=getattr(tokenizer, "pad_token", None) or cls.pad,
+            pad=pad or cls.pad,
         )
         for key, value in (overrides or {}).items():
             setattr(found, key, value)
         return found
+
+    def ids(self, tokenizer: Any) -> dict[str, int]:
+        """Token ids of image / boi / eoi / pad; a name the vocabulary lacks is an error."""
+        out = {}
+        for key in ("image", "boi", "eoi", "pad"):
+            token = getattr(self, key)
+            tid = tokenizer.convert_tokens_to_ids(token)
+            if tid is None or (tid == tokenizer.unk_token_id and token != tokenizer.unk_token):
+                raise ValueError(f"the tokenizer has no {token!r} token ({key})")
+            out[key] = int(tid)
+        return out
 
 
 def encode(tokenizer: Any, text: str) -> torch.Tensor:
@@ -84,47 +105,83 @@ def encode(tokenizer: Any, text: str) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
+def generation_prompt_ids(tokenizer: Any, text: str, tokens: JanusTokens, *, n_images: int = 0,
+                          n_image_tokens: int = 0, template: str = DEFAULT_TEMPLATE) -> torch.Tensor:
+    """The ids an image is generated after — the one layout training and inference share.
+
+    ``<BOS><|User|>: [image blocks]text\n\n<|Assistant|>:<begin_of_image>``. Each input image is two
+    blocks inside the user turn, as Janus-4o's released code lays them out: ``<boi>`` + placeholders
+    (its semantic features) + ``<eoi>``, then ``<boi>`` + padding (its VQ token embeddings) + ``<eoi>``.
+    This is what transformers' Janus chat template renders for a user turn of typed content parts.
+    """
+    block = (tokens.boi + tokens.image * n_image_tokens + tokens.eoi
+             + tokens.boi + tokens.pad * n_image_tokens + tokens.eoi)
+    return encode(tokenizer, template.format(prompt=block * n_images + text) + tokens.boi)
+
+
+def unconditional_ids(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Every input token but BOS and the final ``<begin_of_image>`` replaced by padding (l_u)."""
+    out = ids.clone()
+    out[..., 1:-1] = pad_id
+    return out
+
+
+def condition_embeddings(model: Any, ids: torch.Tensor, pixel_values: torch.Tensor | None, tokens: JanusTokens,
+                         tokenizer: Any, keep_vq: Sequence[bool] = ()) -> torch.Tensor:
+    """Input embeddings ``[L, H]`` of ``ids`` with each input image's features put in place.
+
+    Placeholders get the vision encoder's semantic features; image ``i``'s padding block gets its VQ
+    token embeddings when ``keep_vq[i]``, else stays padding (the image-masked condition). Not under
+    inference mode: training calls it with gradients.
+    """
+    device = model.device
+    ids = ids.to(device)
+    embeds = model.get_input_embeddings()(ids)
+    if pixel_values is None or pixel_values.shape[0] == 0:
+        return embeds
+    n_images = pixel_values.shape[0]
+    n_tok = int(model.config.vision_config.num_image_tokens)
+    tid = tokens.ids(tokenizer)
+    semantic_pos = (ids == tid["image"]).nonzero().squeeze(-1)
+    vq_pos = (ids == tid["pad"]).nonzero().squeeze(-1)
+    if len(semantic_pos) != n_tok * n_images or len(vq_pos) != n_tok * n_images:
+        raise ValueError(f"the prompt template broke the image blocks ({len(semantic_pos)} placeholders, "
+                         f"{len(vq_pos)} padding tokens for {n_images} image(s) of {n_tok} tokens)")
+    vision_dtype = model.model.vision_model.dtype
+    semantic = model.model.get_image_features(pixel_values.to(device, vision_dtype)).pooler_output
+    embeds = embeds.index_put((semantic_pos,), semantic.reshape(-1, embeds.shape[-1]).to(embeds.dtype))
+    keep = [i for i in range(n_images) if i < len(keep_vq) and keep_vq[i]]
+    if keep:
+        vq = model.model.vqmodel
+        with torch.no_grad():
+            vq_tokens = vq.encode(pixel_values[keep].to(device, vq.dtype)).image_tokens.reshape(len(keep), -1)
+        vq_embeds = model.prepare_embeddings_for_image_generation(vq_tokens).reshape(-1, embeds.shape[-1])
+        pos = vq_pos.view(n_images, n_tok)[keep].reshape(-1)
+        embeds = embeds.index_put((pos,), vq_embeds.to(embeds.dtype))
+    return embeds
+
+
 @torch.inference_mode()
 def text_to_image_inputs(model: Any, tokenizer: Any, prompt: str, tokens: JanusTokens,
                          template: str = DEFAULT_TEMPLATE) -> torch.Tensor:
     """Input embeddings ``[2, L, H]``: the prompt, and the prompt masked to padding (BOS and BOI kept)."""
-    ids = encode(tokenizer, template.format(prompt=prompt) + tokens.boi)
-    rows = ids.unsqueeze(0).repeat(2, 1)
-    rows[1, 1:-1] = tokenizer.convert_tokens_to_ids(tokens.pad)
+    ids = generation_prompt_ids(tokenizer, prompt, tokens, template=template)
+    rows = torch.stack([ids, unconditional_ids(ids, tokens.ids(tokenizer)["pad"])])
     return model.get_input_embeddings()(rows.to(model.device))
 
 
 @torch.inference_mode()
 def image_edit_inputs(model: Any, tokenizer: Any, instruction: str, pixel_values: torch.Tensor,
                       tokens: JanusTokens, template: str = DEFAULT_TEMPLATE) -> torch.Tensor:
-    """Input embeddings ``[3, L, H]`` for Janus-4o: full input, VQ tokens masked, everything masked.
-
-    Each input image contributes a block of semantic placeholders and a block of padding that, in the
-    full row, carries the image's VQ token embeddings.
-    """
+    """Input embeddings ``[3, L, H]`` for Janus-4o: full input, VQ tokens masked, everything masked."""
     n_images = pixel_values.shape[0]
     n_tok = int(model.config.vision_config.num_image_tokens)
-    block = tokens.boi + tokens.image * n_tok + tokens.eoi + tokens.boi + tokens.pad * n_tok + tokens.eoi
-    ids = encode(tokenizer, template.format(prompt=block * n_images + instruction) + tokens.boi)
-    pad_id = tokenizer.convert_tokens_to_ids(tokens.pad)
-    image_id = tokenizer.convert_tokens_to_ids(tokens.image)
-    semantic_pos = (ids == image_id).nonzero().squeeze(-1)
-    vq_pos = (ids == pad_id).nonzero().squeeze(-1)
-    if len(semantic_pos) != n_tok * n_images or len(vq_pos) != n_tok * n_images:
-        raise ValueError(f"the prompt template broke the image blocks ({len(semantic_pos)} placeholders, "
-                         f"{len(vq_pos)} padding tokens for {n_images} image(s) of {n_tok} tokens)")
-    rows = ids.unsqueeze(0).repeat(3, 1)
-    rows[2, 1:-1] = pad_id
-    device = model.device
-    embeds = model.get_input_embeddings()(rows.to(device))
-    pixel_values = pixel_values.to(device, dtype=embeds.dtype)
-    semantic = model.model.get_image_features(pixel_values).pooler_output.reshape(-1, embeds.shape[-1])
-    vq_tokens = model.model.vqmodel.encode(pixel_values).image_tokens.reshape(n_images, -1)
-    vq_embeds = model.prepare_embeddings_for_image_generation(vq_tokens).reshape(-1, embeds.shape[-1])
-    embeds[0, semantic_pos.to(device)] = semantic.to(embeds.dtype)
-    embeds[1, semantic_pos.to(device)] = semantic.to(embeds.dtype)
-    embeds[0, vq_pos.to(device)] = vq_embeds.to(embeds.dtype)
-    return embeds
+    ids = generation_prompt_ids(tokenizer, instruction, tokens, n_images=n_images, n_image_tokens=n_tok,
+                                template=template)
+    full = condition_embeddings(model, ids, pixel_values, tokens, tokenizer, keep_vq=[True] * n_images)
+    part = condition_embeddings(model, ids, pixel_values, tokens, tokenizer, keep_vq=[False] * n_images)
+    uncond = model.get_input_embeddings()(unconditional_ids(ids, tokens.ids(tokenizer)["pad"]).to(model.device))
+    return torch.stack([full, part, uncond])
 
 
 def _new_cache(model: Any) -> Any:

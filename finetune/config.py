@@ -64,6 +64,10 @@ class TrainConfig(_Strict):
     learning_rate: float = Field(1e-4, gt=0, lt=1)
     lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
     lr_warmup_steps: int = Field(0, ge=0)
+    #: warm-up as a fraction of all optimizer steps (used instead of lr_warmup_steps when > 0)
+    lr_warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    #: cosine: the learning rate decays to this fraction of its peak instead of to 0
+    lr_min_ratio: float = Field(0.0, ge=0, le=1)
     #: total optimizer steps; 0 means derive from num_epochs
     max_steps: int = Field(0, ge=0)
     num_epochs: int = Field(1, ge=1)
@@ -93,6 +97,10 @@ class TrainConfig(_Strict):
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
     #: "auto" (cuda when present), "cpu", "cuda", "cuda:N", or GPU ids "0,1" (the GPUs the run may see)
     device: str = "auto"
+    #: processes (GPUs) of one run; more than one runs under ``accelerate launch``
+    num_processes: int = Field(1, ge=1, le=64)
+    #: how the processes share a full fine-tune: none (DDP), fsdp, zero2 (finetune/accelerate_configs/)
+    sharding: Literal["none", "fsdp", "zero2"] = "none"
     dataloader_workers: int = Field(0, ge=0)
     #: filled by the launcher: where outputs go, which run row to write, which database
     output_dir: str = ""

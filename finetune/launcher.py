@@ -41,8 +41,14 @@ def detect_device(requested: str) -> str:
     return "cuda" if Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists() else "cpu"
 
 
-def train_command(config_path: str | Path, *, accelerate: bool = False, num_processes: int = 1) -> list[str]:
-    """The exact command that trains ``config_path`` (``accelerate launch`` for several GPUs)."""
+def train_command(config_path: str | Path, *, accelerate: bool = False, num_processes: int = 1,
+                  config: TrainConfig | None = None) -> list[str]:
+    """The exact command that trains ``config_path`` (``accelerate launch`` for several GPUs; with
+    ``config``, its process count and sharding decide)."""
+    if config is not None:
+        from finetune.distributed import train_command as distributed_command
+
+        return distributed_command(config_path, config)
     if accelerate:
         return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes",
                 str(num_processes), "-m", "finetune.train", str(config_path)]
@@ -145,6 +151,14 @@ def check_base_model(config: TrainConfig) -> None:
     if config.task.startswith("janus"):
         if base.is_dir() and not (base / "config.json").exists():
             raise LaunchError(f"{base} has no config.json; a Janus base is a transformers Janus folder")
+        if base.is_dir():
+            from backends.base import BackendError
+            from backends.janus import check_janus_checkpoint
+
+            try:
+                check_janus_checkpoint("training", str(base), offline=True)
+            except BackendError as exc:
+                raise LaunchError(f"{exc.reason}; {exc.fix}") from None
         return
     if not base.exists():
         if base.is_absolute() or str(config.base_model).startswith((".", "~")):
@@ -166,6 +180,14 @@ def check_base_model(config: TrainConfig) -> None:
     if config.task == "text-to-image" and in_ch != 4:
         raise LaunchError(f"the base UNet takes {in_ch} input channels (an editing model); "
                           "pick the edit task or a text-to-image base model")
+
+
+def memory_estimate(config: TrainConfig) -> str:
+    """The per-GPU memory estimate to show before launch ("" when the model's size is unknown)."""
+    from finetune.distributed import estimate_memory
+
+    estimate = estimate_memory(config)
+    return estimate.text() if estimate else ""
 
 
 class Launcher:
@@ -204,11 +226,14 @@ class Launcher:
             "database_url": self.studio.settings.resolved_database_url,
         })
         config_path = save_config(config, run_dir / "config.yaml")
-        command = shlex.join(train_command(config_path))
+        command = shlex.join(train_command(config_path, config=config))
         self.tracker.create_run(config=config.to_dict(), output_dir=str(run_dir), run_id=run_id,
                                 log_path=str(run_dir / "train.log"), device=detect_device(config.device),
                                 command=command, status="queued")
         self.tracker.event(run_id, "dataset", f"{report.usable} of {report.total} rows usable")
+        estimate = memory_estimate(config)
+        if estimate:
+            self.tracker.event(run_id, "memory", estimate)
         start_next_queued(self.studio.db)
         return run_id
 

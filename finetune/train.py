@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     reporter = RunReporter.for_run(config.database_url, config.run_id)
     code = 0
     try:
-        Trainer(config, reporter).run()
+        trainer = Trainer(config, reporter)
+    except Exception:  # the accelerator or the output folder could not be set up: say why, then fail
+        logging.getLogger("finetune.train").exception("training could not start")
+        if os.environ.get("RANK", "0") == "0":  # under accelerate launch, the first process reports
+            reporter.failed(traceback.format_exc())
+        reporter.close()
+        trainer, code = None, 1
+    if trainer is not None and not trainer.accelerator.is_main_process:
+        logging.getLogger("finetune").setLevel(logging.WARNING)  # one process logs progress; all log errors
+    try:
+        if trainer is not None:
+            trainer.run()  # reports and logs its own failures
     except Exception:
         code = 1
     finally:

@@ -28,6 +28,21 @@ log = logging.getLogger("finetune.train")
 STATE_FILE = "trainer_state.json"
 
 
+def build_lr_scheduler(config: TrainConfig, optimizer, max_steps: int, num_processes: int):
+    """The configured schedule; warm-up from ``lr_warmup_ratio`` when set, cosine decays to ``lr_min_ratio``.
+
+    Counts are multiplied by the number of processes: accelerate steps a prepared scheduler once per
+    process for every optimizer step.
+    """
+    from transformers import get_scheduler
+
+    warmup = (round(config.lr_warmup_ratio * max_steps) if config.lr_warmup_ratio > 0
+              else config.lr_warmup_steps)
+    name, extra = config.lr_scheduler, {}
+    if name == "cosine" and config.lr_min_ratio > 0:
+        name, extra = "cosine_with_min_lr", {"min_lr_rate": config.lr_min_ratio}
+    return get_scheduler(name, optimizer=optimizer, num_warmup_steps=warmup * num_processes,
+                         num_training_steps=max_steps * num_processes, scheduler_specific_kwargs=extra)
 
 
 def build_task(config: TrainConfig, device: torch.device, dtype: torch.dtype):
@@ -85,11 +100,16 @@ class Trainer:
         self.config = config
         self.output_dir = Path(config.output_dir or "finetune-output")
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        from accelerate.utils import DistributedDataParallelKwargs
+
         cpu = config.device == "cpu" or (config.device == "auto" and not torch.cuda.is_available())
+        # Janus: text-only rows leave the vision encoder out of a step's graph
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=config.task.startswith("janus"))
         self.accelerator = Accelerator(gradient_accumulation_steps=config.gradient_accumulation_steps,
-                                       mixed_precision=config.mixed_precision, cpu=cpu)
+                                       mixed_precision=config.mixed_precision, cpu=cpu, kwargs_handlers=[ddp])
         self.reporter = reporter or RunReporter.none()
         if not self.accelerator.is_main_process:
+            # one process writes: the tracker, samples and the result (others only train)
             self.reporter = RunReporter.none()
         self.stop = STOP
 
@@ -119,6 +139,9 @@ class Trainer:
         from safetensors.torch import load_file, save_file
 
         def save_hook(models, weights, out_dir):
+            if not self.accelerator.is_main_process:  # every rank runs the hook; one writes
+                weights.clear()
+                return
             for m in models:
                 state = get_peft_model_state_dict(task.adapter_module(self.accelerator.unwrap_model(m)))
                 save_file({k: v.contiguous() for k, v in state.items()}, str(Path(out_dir) / "adapter.safetensors"))
@@ -167,7 +190,6 @@ class Trainer:
 
     def _run(self) -> str:
         from accelerate.utils import set_seed
-        from diffusers.optimization import get_scheduler
 
         c, acc = self.config, self.accelerator
         set_seed(c.seed)
@@ -182,12 +204,13 @@ class Trainer:
         max_steps = c.max_steps or per_epoch * c.num_epochs
         num_epochs = math.ceil(max_steps / per_epoch)
         params = task.trainable_parameters()
-        optimizer = torch.optim.AdamW(params, lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2),
+        groups = task.parameter_groups(c.weight_decay) if hasattr(task, "parameter_groups") else params
+        optimizer = torch.optim.AdamW(groups, lr=c.learning_rate, betas=(c.adam_beta1, c.adam_beta2),
                                       weight_decay=c.weight_decay, eps=c.adam_epsilon)
-        lr_scheduler = get_scheduler(c.lr_scheduler, optimizer=optimizer,
-                                     num_warmup_steps=c.lr_warmup_steps * acc.num_processes,
-                                     num_training_steps=max_steps * acc.num_processes)
+        lr_scheduler = build_lr_scheduler(c, optimizer, max_steps, acc.num_processes)
         model = task.trainable_module()
+        if acc.state.deepspeed_plugin is not None:  # DeepSpeed sizes its buffers from the micro-batch
+            acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = c.batch_size
         self._register_lora_hooks(task)
         model, optimizer, lr_scheduler = acc.prepare(model, optimizer, lr_scheduler)
         self.model, self.optimizer, self.lr_scheduler = model, optimizer, lr_scheduler
@@ -203,8 +226,9 @@ class Trainer:
             log.info("resumed from %s at step %d", ckpt, step)
         self.reporter.started(device=str(acc.device), host=socket.gethostname(), total_steps=max_steps,
                               resumed_from=step)
-        log.info("training %s/%s on %s: %d rows (%d validation), %d steps",
-                 c.task, c.method, acc.device, len(train_rows), len(val_rows), max_steps)
+        log.info("training %s/%s on %s (%d process%s): %d rows (%d validation), %d steps",
+                 c.task, c.method, acc.device, acc.num_processes, "" if acc.num_processes == 1 else "es",
+                 len(train_rows), len(val_rows), max_steps)
         if self._should_stop():
             self.reporter.stopped(step)
             log.info("stop requested before training began (step %d); nothing new to save", step)
@@ -267,8 +291,11 @@ class Trainer:
                 self._sample(step)
             acc.wait_for_everyone()
             result = None
+            extra = {}
+            if acc.distributed_type.value in ("FSDP", "DEEPSPEED") and c.method == "full":
+                extra["state_dict"] = acc.get_state_dict(model)  # gathered from the shards on every rank
             if acc.is_main_process:
-                result = task.save_result(acc.unwrap_model(model), self.output_dir / "result")
+                result = task.save_result(acc.unwrap_model(model), self.output_dir / "result", **extra)
             self.reporter.completed(step, str(result) if result else None)
             log.info("training completed at step %d; result in %s", step, result)
         else:

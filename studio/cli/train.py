@@ -77,6 +77,11 @@ def _validate(args) -> int:
     except _errors() as exc:
         raise CLIError(str(exc)) from None
     print(report.to_markdown())
+    from finetune.launcher import memory_estimate
+
+    memory = memory_estimate(config)
+    if memory:
+        print(memory.replace("**", ""))
     return 0 if report.launchable(config.dataset.skip_invalid) else 1
 
 

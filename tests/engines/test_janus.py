@@ -64,7 +64,24 @@ def loaded(tiny_janus):
 def edit_embeds(model, tokenizer, processor, instruction="make the sky purple"):
     src = Image.new("RGB", (40, 30), (30, 160, 220))
     pixel_values = processor([src], return_tensors="pt")["pixel_values"]
-    return image_edit_inputs(model, tokenizer, instruction, pixel_values, JanusTokens.of(tokenizer))
+    return image_edit_inputs(model, tokenizer, instruction, pixel_values,
+                             JanusTokens.of(tokenizer, None, model.generation_config))
+
+
+def test_prompt_ids_are_what_transformers_processor_builds(tiny_janus, loaded):
+    """``<BOS><|User|>: …\n\n<|Assistant|>:<begin_of_image>``, as JanusProcessor in image mode."""
+    from transformers import AutoProcessor
+
+    from backends.janus_sampling import generation_prompt_ids
+
+    model, tokenizer, _ = loaded
+    processor = AutoProcessor.from_pretrained(str(tiny_janus))
+    turn = [{"role": "user", "content": [{"type": "text", "text": "a red cube"}]}]
+    text = processor.apply_chat_template(turn, add_generation_prompt=True)
+    expected = processor(text=text, generation_mode="image", return_tensors="pt")["input_ids"][0]
+    ids = generation_prompt_ids(tokenizer, "a red cube", JanusTokens.of(tokenizer, None, model.generation_config))
+    assert ids.tolist() == expected.tolist()
+    assert ids[0] == tokenizer.bos_token_id and (ids == tokenizer.bos_token_id).sum() == 1
 
 
 def test_edit_conditions_mask_what_the_paper_says(loaded):
@@ -73,7 +90,9 @@ def test_edit_conditions_mask_what_the_paper_says(loaded):
     full, part, uncond = embeds
     differs = (full != part).any(-1)
     assert differs.sum() == model.config.vision_config.num_image_tokens  # only the VQ block differs
-    pad = model.get_input_embeddings()(torch.tensor(tokenizer.pad_token_id))
+    pad_id = model.generation_config.pad_token_id  # DeepSeek's tokenizers declare no pad token
+    assert tokenizer.pad_token is None and pad_id != tokenizer.bos_token_id
+    pad = model.get_input_embeddings()(torch.tensor(pad_id))
     assert torch.equal(part[differs], pad.expand(int(differs.sum()), -1))  # masked to padding in l_o
     assert torch.equal(uncond[1:-1], pad.expand(uncond.shape[0] - 2, -1))  # all but BOS and BOI in l_u
     assert torch.equal(uncond[0], full[0]) and torch.equal(uncond[-1], full[-1])
@@ -100,7 +119,8 @@ def test_batched_two_way_loop_matches_separate_forwards(loaded):
     model, tokenizer, _ = loaded
     model64 = model.to(torch.float64)
     try:
-        embeds = text_to_image_inputs(model64, tokenizer, "a red cube", JanusTokens.of(tokenizer))
+        embeds = text_to_image_inputs(model64, tokenizer, "a red cube",
+                                      JanusTokens.of(tokenizer, None, model.generation_config))
         guidance = JanusGuidanceProcessor(5.0)
         a = sample_image_tokens(model64, embeds, guidance, generator=torch.Generator().manual_seed(1))
         b = sample_image_tokens(model64, embeds, guidance, generator=torch.Generator().manual_seed(1), batched=False)

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from finetune.config import parse_config
-from finetune.presets import BUILTIN_PRESETS, PresetError, list_presets, load_preset, save_preset
+from finetune.presets import (BUILTIN_PRESETS, JANUS4O_PRESET, PRESET_NOTES, PresetError, list_presets, load_preset,
+                              save_preset)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_builtin_presets_are_valid_configs_and_hold_the_papers_recipes():
     for name, preset in BUILTIN_PRESETS.items():
         parse_config({"base_model": "x", **preset})  # every preset is a valid config
-    janus = BUILTIN_PRESETS["Janus-4o (paper: full, lr 5e-6, batch 128, 3 epochs)"]
+    janus = BUILTIN_PRESETS[JANUS4O_PRESET]
     assert janus["learning_rate"] == 5e-6 and janus["num_epochs"] == 3 and janus["method"] == "full"
-    assert janus["batch_size"] * janus["gradient_accumulation_steps"] == 128
+    assert janus["batch_size"] * janus["gradient_accumulation_steps"] * 8 == 128  # on the 8 GPUs it names
+    assert "8 GPUs" in PRESET_NOTES[JANUS4O_PRESET]
     assert (janus["prompt_mask_prob"], janus["image_token_mask_prob"]) == (0.1, 0.5)
 
 

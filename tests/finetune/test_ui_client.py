@@ -12,10 +12,10 @@ def form(base_model, dataset, **over):
     values = {"base_model": str(base_model), "task": "text-to-image", "method": "lora", "dataset.source": "file",
               "dataset.name": str(dataset), "dataset.skip_invalid": False, "lora.target_modules": "auto",
               "lr_scheduler": "constant", "mixed_precision": "no", "device": "cpu",
-              "gradient_checkpointing": False, "sample_prompts": "", "name": "client"}
+              "gradient_checkpointing": False, "sample_prompts": "", "name": "client", "sharding": "none"}
     values.update({k: d for k, _, d, _ in NUMBER_FIELDS})
     values.update({"resolution": 16, "max_steps": 2, **over})
-    keys = list(values)[:13] + [k for k, *_ in NUMBER_FIELDS]
+    keys = list(values)[:14] + [k for k, *_ in NUMBER_FIELDS]
     return [values[k] for k in keys]
 
 
@@ -43,4 +43,4 @@ def test_validate_refuse_and_presets_through_the_api(live_app, tiny_pipeline, tm
 
     client.predict("mine", *form(tiny_pipeline, data, **{"lora.rank": 12}), api_name="/finetune_save_preset")
     loaded = client.predict("mine", api_name="/finetune_load_preset")
-    assert loaded[13] == 12  # lora.rank, the first number field
+    assert loaded[14] == 12  # lora.rank, the first number field

@@ -33,6 +33,9 @@ NUMBER_FIELDS = [
     ("image_token_mask_prob", "Janus: input-image token masking", 0.5, None),
     ("conditioning_dropout", "Edit: conditioning dropout", 0.05, None),
     ("dataset.validation_split", "Validation split", 0.0, None),
+    ("weight_decay", "Weight decay", 0.01, None), ("lr_warmup_ratio", "Warmup (fraction of steps)", 0.0, None),
+    ("lr_min_ratio", "Cosine: final LR (fraction of peak)", 0.0, None),
+    ("num_processes", "GPUs (processes)", 1, 0),
 ]
 
 
@@ -87,6 +90,9 @@ def build(ctx: UIContext) -> None:
                     c["device"] = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", allow_custom_value=True,
                                               label="Device")
                     c["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing")
+                    c["sharding"] = gr.Dropdown([("none (DDP)", "none"), ("FSDP full shard", "fsdp"),
+                                                 ("DeepSpeed ZeRO-2", "zero2")], value="none",
+                                                label="Sharding across GPUs")
                 with gr.Row(equal_height=True):
                     for key, label, default, precision in NUMBER_FIELDS:
                         c[key] = gr.Number(default, label=label, precision=precision, min_width=140,
@@ -127,7 +133,7 @@ def build(ctx: UIContext) -> None:
 def _form_inputs(c: dict[str, Any]) -> list[Any]:
     keys = ["base_model", "task", "method", "dataset.source", "dataset.name", "dataset.skip_invalid",
             "lora.target_modules", "lr_scheduler", "mixed_precision", "device", "gradient_checkpointing",
-            "sample_prompts", "name"] + [k for k, *_ in NUMBER_FIELDS]
+            "sample_prompts", "name", "sharding"] + [k for k, *_ in NUMBER_FIELDS]
     return keys, [c[k] for k in keys]
 
 
@@ -135,7 +141,7 @@ def wire(ctx: UIContext) -> None:
     from finetune import presets as presets_mod
     from finetune.config import ConfigError
     from finetune.datasets import DatasetError
-    from finetune.launcher import LaunchError, Launcher, train_command
+    from finetune.launcher import LaunchError, Launcher, memory_estimate, train_command
     from finetune.results import ResultError, register_completed_runs, register_result
     from finetune.summary import RUN_COLUMNS, compare_rows, curve_rows, run_row, status_text
 
@@ -188,7 +194,9 @@ def wire(ctx: UIContext) -> None:
         except (ConfigError, DatasetError, ServerPathRefused) as exc:
             return f"⚠️ {md_text(exc)}"
         ok = report.launchable(config.dataset.skip_invalid)
-        return ("✅ ready to launch\n\n" if ok else "❌ not launchable\n\n") + report.to_markdown()
+        memory = memory_estimate(config)
+        return (("✅ ready to launch\n\n" if ok else "❌ not launchable\n\n") + report.to_markdown()
+                + (f"\n\n{memory}" if memory else ""))
 
     def launch(*values):
         try:
@@ -263,12 +271,14 @@ def wire(ctx: UIContext) -> None:
     def load_preset(name):
         if not name:
             gr.Warning("pick a preset first")
-            return [gr.update()] * len(keys)
+            return [gr.update()] * (len(keys) + 1)
         try:
-            return config_to_form(presets_mod.load_preset(studio, name))
+            form = config_to_form(presets_mod.load_preset(studio, name))
         except presets_mod.PresetError as exc:
             gr.Warning(str(exc))
-            return [gr.update()] * len(keys)
+            return [gr.update()] * (len(keys) + 1)
+        note = presets_mod.PRESET_NOTES.get(name)
+        return form + [f"**{name}**: {note}" if note else gr.update()]
 
     def save_preset(name, *values):
         try:
@@ -285,7 +295,8 @@ def wire(ctx: UIContext) -> None:
             return [gr.update()] * len(keys)
         return config_to_form(run.config)
 
-    c["load_preset"].click(ctx.guard("finetune", load_preset), [c["preset"]], inputs, api_name="finetune_load_preset")
+    c["load_preset"].click(ctx.guard("finetune", load_preset), [c["preset"]], [*inputs, c["report"]],
+                           api_name="finetune_load_preset")
     c["save_preset"].click(ctx.guard("finetune", save_preset), [c["preset_name"], *inputs], [c["preset"], c["report"]],
                            api_name="finetune_save_preset")
     c["load_run"].click(ctx.guard("finetune", load_run), [c["run"]], inputs)
