@@ -57,7 +57,6 @@ def _get(d: dict[str, Any], path: str, default: Any = None) -> Any:
 def build(ctx: UIContext) -> None:
     from finetune.lora import TARGET_PRESETS
 
-    studio = ctx.studio
     c: dict[str, Any] = {}
     gr.Markdown("Train LoRA adapters or full fine-tunes on studio datasets or imported ShareGPT-4o-Image / "
                 "OpenGPT-4o-Image files. Each run is its own process; this page only reads its tracker.")
