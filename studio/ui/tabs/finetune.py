@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 TASK_CHOICES = [("Text-to-image (diffusers UNet)", "text-to-image"),
                 ("Editing (InstructPix2Pix: source image as extra input)", "edit"),
                 ("Janus text-to-image", "janus-t2i"),
-                ("Janus text + image to image (Janus-4o recipe, joint)", "janus-ti2i")]
+                ("Janus text + image to image (Janus-4o recipe, joint)", "janus-ti2i"),
+                ("Diffusion-DPO on preference pairs (text-to-image)", "diffusion-dpo"),
+                ("Diffusion-DPO on preference pairs (InstructPix2Pix edits)", "diffusion-dpo-edit"),
+                ("Winner SFT on preference pairs (text-to-image)", "winner-sft"),
+                ("Winner SFT on preference pairs (InstructPix2Pix edits)", "winner-sft-edit")]
 #: form fields in the order the components are created: (config key path, label)
 NUMBER_FIELDS = [
     ("lora.rank", "LoRA rank", 4, 0), ("lora.alpha", "LoRA alpha", 4.0, None),
@@ -32,6 +36,7 @@ NUMBER_FIELDS = [
     ("image_token_mask_prob", "Janus: input-image token masking", 0.5, None),
     ("conditioning_dropout", "Edit: conditioning dropout", 0.05, None),
     ("dataset.validation_split", "Validation split", 0.0, None),
+    ("beta_dpo", "Diffusion-DPO β", 5000.0, None),
 ]
 
 
@@ -73,7 +78,8 @@ def build(ctx: UIContext) -> None:
                 c["task"] = gr.Dropdown(TASK_CHOICES, value="text-to-image", label="Task")
                 c["method"] = gr.Radio([("LoRA", "lora"), ("Full fine-tune", "full")], value="lora", label="Method")
             with gr.Row():
-                c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file")],
+                c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file"),
+                                                ("Preference pairs folder (prefs build)", "preferences")],
                                                value="studio", label="Dataset source")
                 c["dataset.name"] = gr.Dropdown(studio.samples.datasets(), allow_custom_value=True, value="default",
                                                 label="Studio dataset name, or JSON file path",
