@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -101,7 +101,3 @@ def read_pairs(folder: str | Path) -> list[Pair]:
             source_image=_inside(folder, source, "source_image", i) if source else None,
             weight=float(raw.get("weight", 1.0)), taxonomy_id=raw.get("taxonomy_id")))
     return pairs
-
-
-def as_dict(pair: Pair) -> dict:
-    return asdict(pair)
