@@ -99,6 +99,12 @@ def train(task: str, pairs: Path, out: Path, args) -> Path:
     preset.update({"task": task, "dataset": {"source": "preferences", "name": str(pairs)},
                    "output_dir": str(out), "max_steps": args.steps, "sample_every": 0,
                    "checkpointing_steps": args.steps})
+    if args.batch_size:
+        preset["batch_size"] = args.batch_size
+    if args.lr:
+        preset["learning_rate"] = args.lr
+    if args.beta:
+        preset["beta_dpo"] = args.beta
     config = parse_config(preset)
     report = validate_pairs(read_pair_rows(pairs), task, config.resolution)
     check_preference_run(config, report)
@@ -148,6 +154,10 @@ def main() -> int:
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--grid", default="", help="also save a before/after grid (rows: base, winner SFT, DPO)")
     ap.add_argument("--work", default="")
+    ap.add_argument("--pairs", default="", help="reuse a pairs folder from an earlier run (skips generation)")
+    ap.add_argument("--batch-size", type=int, default=0, help="override the preset's batch size")
+    ap.add_argument("--lr", type=float, default=0.0, help="override the preset's learning rate")
+    ap.add_argument("--beta", type=float, default=0.0, help="override the preset's beta_dpo")
     args = ap.parse_args()
 
     import torch
@@ -164,7 +174,10 @@ def main() -> int:
     pipe.set_progress_bar_config(disable=True)
     judge = reference_judge()
 
-    pairs, data = make_pairs(pipe, judge, work, args.pairs_per_prompt, args.sample_steps, args.guidance)
+    if args.pairs:
+        pairs, data = Path(args.pairs), {"reused_pairs": args.pairs}
+    else:
+        pairs, data = make_pairs(pipe, judge, work, args.pairs_per_prompt, args.sample_steps, args.guidance)
     timings["generate_and_judge_s"] = round(time.perf_counter() - t0, 1)
     results = {}
     for task in ("winner-sft", "diffusion-dpo"):
@@ -183,7 +196,8 @@ def main() -> int:
     timings["held_out_compare_s"] = round(time.perf_counter() - t, 1)
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     out["timings"] = timings
-    out["settings"] = {"threads": args.threads, "steps": args.steps, "sample_steps": args.sample_steps,
+    out["settings"] = {"threads": args.threads, "steps": args.steps, "batch_size": args.batch_size or "preset",
+                       "lr": args.lr or "preset", "beta_dpo": args.beta or "preset", "sample_steps": args.sample_steps,
                        "guidance": args.guidance, "judge_margin": judge.margin}
     if args.grid:
         pick = [i for i in range(0, len(jobs), args.held_out_seeds)][::3][:10]
