@@ -9,7 +9,7 @@
 4. Each adapter and the base draw every HELD-OUT prompt (the other shapes) with the same seeds;
    the judge compares adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
 
-    .venv/bin/python bench/preference_loop.py [--threads 2] [--steps 300] [--grid PATH]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--threads 1] [--steps 150] [--grid PATH]
 
 Prints one JSON summary. Meant to finish in minutes on two cores; the timings depend on the load.
 """
@@ -146,10 +146,10 @@ def save_grid(rows: list[list], path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pairs-per-prompt", type=int, default=3)
     ap.add_argument("--held-out-seeds", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=300, help="training steps of each method")
+    ap.add_argument("--steps", type=int, default=150, help="training steps of each method")
     ap.add_argument("--sample-steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--grid", default="", help="also save a before/after grid (rows: base, winner SFT, DPO)")

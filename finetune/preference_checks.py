@@ -13,7 +13,7 @@ from finetune.preference_data import too_few_pairs
 #: above, the sigmoid saturates on the first step. The paper's SD 1.5 / SDXL runs use 5000.
 BETA_RANGE = (10.0, 50_000.0)
 #: highest learning rates a preference run accepts (the published recipes are far lower; the CPU
-#: preset uses 2e-3 for a rank-8 adapter on the tiny model)
+#: preset uses 1e-3 for a rank-8 adapter on the tiny model)
 MAX_LR = {"lora": 1e-2, "full": 1e-4}
 
 
