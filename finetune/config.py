@@ -15,10 +15,13 @@ from studio.yamlio import load_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TASKS = ("text-to-image", "edit", "janus-t2i", "janus-ti2i")
+#: tasks that train on preference pairs (finetune.preference_task); their dataset source is "preferences"
+PREFERENCE_TASKS = ("diffusion-dpo", "diffusion-dpo-edit", "winner-sft", "winner-sft-edit")
 METHODS = ("lora", "full")
 #: which rows a task trains on ("edit" rows carry a source image; "mixed" takes both, as Janus-4o)
 TASK_SAMPLE_KIND = {"text-to-image": "text-to-image", "edit": "edit", "janus-t2i": "text-to-image",
-                    "janus-ti2i": "mixed"}
+                    "janus-ti2i": "mixed", "diffusion-dpo": "text-to-image", "diffusion-dpo-edit": "edit",
+                    "winner-sft": "text-to-image", "winner-sft-edit": "edit"}
 
 
 #: the devices a run may name (anything else never reaches a process)
@@ -41,8 +44,9 @@ class LoraSpec(_Strict):
 
 
 class DatasetSpec(_Strict):
-    #: "studio": samples of a studio dataset; "file": a ShareGPT-4o-Image / OpenGPT-4o-Image JSON file
-    source: Literal["studio", "file"] = "studio"
+    #: "studio": samples of a studio dataset; "file": a ShareGPT-4o-Image / OpenGPT-4o-Image JSON file;
+    #: "preferences": a preference-pair folder (Pick-a-Pic columns, finetune.preference_data)
+    source: Literal["studio", "file", "preferences"] = "studio"
     #: the studio dataset name (source=studio) or the JSON file path (source=file)
     name: str = "default"
     #: rows with problems are dropped instead of refusing to launch
@@ -55,7 +59,8 @@ class DatasetSpec(_Strict):
 
 class TrainConfig(_Strict):
     name: str = ""
-    task: Literal["text-to-image", "edit", "janus-t2i", "janus-ti2i"] = "text-to-image"
+    task: Literal["text-to-image", "edit", "janus-t2i", "janus-ti2i", "diffusion-dpo", "diffusion-dpo-edit",
+                  "winner-sft", "winner-sft-edit"] = "text-to-image"
     method: Literal["lora", "full"] = "lora"
     #: a diffusers pipeline folder or hub id (Janus: a transformers Janus folder or id)
     base_model: str
@@ -95,6 +100,8 @@ class TrainConfig(_Strict):
     #: Janus-4o recipe: fraction of prompts replaced by padding, of input-image tokens masked
     prompt_mask_prob: float = Field(0.1, ge=0, le=1)
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
+    #: Diffusion-DPO β (the paper's convention, β/2 inside the sigmoid; SD 1.5 recipe: 5000)
+    beta_dpo: float = Field(5000.0, gt=0, le=100_000)
     #: "auto" (cuda when present), "cpu", "cuda", "cuda:N", or GPU ids "0,1" (the GPUs the run may see)
     device: str = "auto"
     #: processes (GPUs) of one run; more than one runs under ``accelerate launch``
@@ -121,6 +128,9 @@ class TrainConfig(_Strict):
     def _consistent(self) -> "TrainConfig":
         if self.sample_every and not self.sample_prompts:
             raise ValueError("sample_every is set but sample_prompts is empty")
+        if (self.task in PREFERENCE_TASKS) != (self.dataset.source == "preferences"):
+            raise ValueError("the preference tasks (diffusion-dpo, winner-sft) train on a preference "
+                             "dataset (dataset.source: preferences) and only they do")
         if self.task.startswith("janus") and self.mixed_precision == "fp16":
             raise ValueError("Janus trains in bf16 or fp32; fp16 is not supported for it")
         return self

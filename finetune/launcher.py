@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finetune.config import TrainConfig, parse_config, save_config
+from finetune.config import PREFERENCE_TASKS, TrainConfig, parse_config, save_config
 from finetune.datasets import ValidationReport, read_rows, validate_rows, write_manifest
 from finetune.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from finetune.tracker import RunInfo, RunTracker
@@ -201,6 +201,10 @@ class Launcher:
     def validate(self, data: dict[str, Any]) -> tuple[TrainConfig, ValidationReport]:
         """Check the config and every dataset row (raises ConfigError / DatasetError)."""
         config = parse_config(data)
+        if config.task in PREFERENCE_TASKS:
+            from finetune.preference_data import read_pair_rows, validate_pairs
+
+            return config, validate_pairs(read_pair_rows(config.dataset.name), config.task, config.resolution)
         rows = read_rows(config.dataset, self.studio)
         return config, validate_rows(rows, config.task, config.resolution)
 
@@ -216,6 +220,10 @@ class Launcher:
         if config.method == "lora":
             resolve_targets(config.lora, "janus" if config.task.startswith("janus") else "unet")
         check_base_model(config)
+        if config.task in PREFERENCE_TASKS:
+            from finetune.preference_checks import check_preference_run
+
+            check_preference_run(config, report)
         run_id = new_id()
         run_dir = self.studio.settings.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)

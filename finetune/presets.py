@@ -86,6 +86,41 @@ BUILTIN_PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: the preference loop a newcomer runs on a laptop (bench/preference_loop.py); the dataset is
+#: chosen at launch (a folder built by `python -m studio prefs build`)
+CPU_PREFERENCE_PRESET = "CPU: Diffusion-DPO on the tiny model (LoRA)"
+BUILTIN_PRESETS.update({
+    # Wallace et al. 2023 (Diffusion-DPO) in the diffusers research example's LoRA setup: rank 8 on
+    # the UNet attention, β 5000 in the paper's convention (the example's 2500), lr 1e-5, batch 1 ×
+    # accumulation 64 per device; SD 1.5 at 512 px in fp16.
+    "Diffusion-DPO (SD 1.5 LoRA, paper β)": {
+        "task": "diffusion-dpo", "method": "lora",
+        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
+        "beta_dpo": 5000.0, "learning_rate": 1e-5, "lr_scheduler": "constant", "lr_warmup_steps": 0,
+        "max_steps": 2000, "batch_size": 1, "gradient_accumulation_steps": 64, "resolution": 512,
+        "mixed_precision": "fp16", "checkpointing_steps": 500, "seed": 0,
+        "dataset": {"source": "preferences", "name": "", "validation_split": 0.05},
+    },
+    # the baseline every preference method must beat: the same adapter trained on the winners only
+    "Winner SFT (SD 1.5 LoRA)": {
+        "task": "winner-sft", "method": "lora",
+        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
+        "learning_rate": 1e-5, "lr_scheduler": "constant", "max_steps": 2000, "batch_size": 1,
+        "gradient_accumulation_steps": 64, "resolution": 512, "mixed_precision": "fp16",
+        "checkpointing_steps": 500, "seed": 0,
+        "dataset": {"source": "preferences", "name": ""},
+    },
+    CPU_PREFERENCE_PRESET: {
+        "base_model": str(CPU_BASE_MODEL), "task": "diffusion-dpo", "method": "lora",
+        "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
+        "beta_dpo": 5000.0, "learning_rate": 1e-3, "lr_scheduler": "constant", "max_steps": 150,
+        "batch_size": 4, "resolution": 32, "device": "cpu", "checkpointing_steps": 100, "seed": 0,
+        "dataset": {"source": "preferences", "name": ""},
+        "sample_every": 100, "sample_steps": 10, "sample_guidance_scale": 4.0,
+        "sample_prompts": ["a red star", "a yellow heart", "a pink diamond"],
+    },
+})
+
 _NAME = re.compile(r"^[\w .()+,-]{1,80}$")
 
 

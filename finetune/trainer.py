@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from finetune.config import TrainConfig
+from finetune.config import PREFERENCE_TASKS, TrainConfig
 from finetune.datasets import read_manifest
 from finetune.reporting import RunReporter
 from finetune.signals import STOP
@@ -46,6 +46,11 @@ def build_lr_scheduler(config: TrainConfig, optimizer, max_steps: int, num_proce
 
 
 def build_task(config: TrainConfig, device: torch.device, dtype: torch.dtype):
+    if config.task in PREFERENCE_TASKS:
+        from finetune.preference_task import DiffusionDPOTask, WinnerSFTTask
+
+        cls = WinnerSFTTask if config.task.startswith("winner-sft") else DiffusionDPOTask
+        return cls(config, device, dtype)
     if config.task.startswith("janus"):
         from finetune.janus_task import JanusTask
 
@@ -261,7 +266,8 @@ class Trainer:
                 step += 1
                 steps_since += 1
                 now = time.perf_counter()
-                metrics = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0]}
+                metrics = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0],
+                           **getattr(task, "last_metrics", {})}
                 if now - t_last >= 1.0:
                     metrics["steps_per_s"] = steps_since / (now - t_last)
                     t_last, steps_since = now, 0
@@ -273,7 +279,10 @@ class Trainer:
                 stopping = self._should_stop()
                 if step % c.checkpointing_steps == 0 or stopping or finished:
                     if val_rows:
-                        self.reporter.metrics(step, {"val_loss": self._val_loss(val_rows)})
+                        if hasattr(task, "held_out_metrics"):  # preference tasks: DPO figures on held-out pairs
+                            self.reporter.metrics(step, task.held_out_metrics(model, val_rows, c.seed))
+                        else:
+                            self.reporter.metrics(step, {"val_loss": self._val_loss(val_rows)})
                     if batches_done >= epoch_batches:
                         self.save_checkpoint(step, epoch + 1, 0)
                     else:

@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 TASK_CHOICES = [("Text-to-image (diffusers UNet)", "text-to-image"),
                 ("Editing (InstructPix2Pix: source image as extra input)", "edit"),
                 ("Janus text-to-image", "janus-t2i"),
-                ("Janus text + image to image (Janus-4o recipe, joint)", "janus-ti2i")]
+                ("Janus text + image to image (Janus-4o recipe, joint)", "janus-ti2i"),
+                ("Diffusion-DPO on preference pairs (text-to-image)", "diffusion-dpo"),
+                ("Diffusion-DPO on preference pairs (InstructPix2Pix edits)", "diffusion-dpo-edit"),
+                ("Winner SFT on preference pairs (text-to-image)", "winner-sft"),
+                ("Winner SFT on preference pairs (InstructPix2Pix edits)", "winner-sft-edit")]
 #: form fields in the order the components are created: (config key path, label)
 NUMBER_FIELDS = [
     ("lora.rank", "LoRA rank", 4, 0), ("lora.alpha", "LoRA alpha", 4.0, None),
@@ -36,6 +40,7 @@ NUMBER_FIELDS = [
     ("weight_decay", "Weight decay", 0.01, None), ("lr_warmup_ratio", "Warmup (fraction of steps)", 0.0, None),
     ("lr_min_ratio", "Cosine: final LR (fraction of peak)", 0.0, None),
     ("num_processes", "GPUs (processes)", 1, 0),
+    ("beta_dpo", "Diffusion-DPO β", 5000.0, None),
 ]
 
 
@@ -73,7 +78,8 @@ def build(ctx: UIContext) -> None:
                 c["task"] = gr.Dropdown(TASK_CHOICES, value="text-to-image", label="Task")
                 c["method"] = gr.Radio([("LoRA", "lora"), ("Full fine-tune", "full")], value="lora", label="Method")
             with gr.Row():
-                c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file")],
+                c["dataset.source"] = gr.Radio([("Studio dataset", "studio"), ("Released-format JSON file", "file"),
+                                                ("Preference pairs folder (prefs build)", "preferences")],
                                                value="studio", label="Dataset source")
                 c["dataset.name"] = gr.Dropdown([], allow_custom_value=True, value="default",
                                                 label="Studio dataset name, or JSON file path",
@@ -176,12 +182,12 @@ def wire(ctx: UIContext) -> None:
         return out
 
     def confined_config(*values) -> dict[str, Any]:
-        """The form as a config; a released-format file must lie in a folder the server may read."""
+        """The form as a config; a released-format file or a pairs folder must lie in a folder the server may read."""
         from studio.serverpaths import confine
 
         data = form_to_config(*values)
         dataset = data.get("dataset") or {}
-        if dataset.get("source") == "file":
+        if dataset.get("source") in ("file", "preferences"):
             dataset["name"] = str(confine(studio.settings, dataset.get("name") or ""))
         return data
 

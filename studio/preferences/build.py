@@ -1,0 +1,122 @@
+"""Preference pairs from a comparison batch's votes: one entry point, :func:`build_preferences`.
+
+Per comparison (prompt, output A, output B, source image for edits) the votes of the chosen source
+are counted: the side with more votes wins, with weight = the winner's share of the votes (the
+agreement); a split is contested and left out; a comparison with at least as many tie and both-bad
+votes as decided ones is a tie (left out, or kept as a 0.5/0.5 Pick-a-Pic row when asked).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from studio.annotation.models import ComparisonItem, PairwiseVote
+from studio.annotation.service import live_votes, resolve_batch
+from studio.preferences.pickapic import Pair
+
+#: vote sources a build can take; judge votes arrive with the judges' own table
+SOURCES = ("human",)
+
+
+class PreferenceError(ValueError):
+    """The build cannot be done as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    item_id: str
+    annotator: str
+    #: model_a | model_b | tie | tie (bothbad) | skip
+    winner: str
+
+
+@dataclass
+class BuildResult:
+    pairs: list[Pair] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    #: decided pairs per taxonomy node ("(none)" for comparisons without one)
+    by_taxonomy: Counter = field(default_factory=Counter)
+
+    def preview_markdown(self) -> str:
+        c = self.counts
+        lines = [f"**{c['pairs']} decided pairs** from {c['comparisons']} comparisons "
+                 f"({c['votes']} votes).",
+                 f"Left out: {c['ties']} ties/both-bad, {c['contested']} split votes, "
+                 f"{c['unvoted']} without votes, {c['missing_images']} with missing images."]
+        if c["tie_rows"]:
+            lines.append(f"{c['tie_rows']} tie rows kept (label 0.5; the trainers skip them).")
+        if self.by_taxonomy:
+            lines += ["", "| taxonomy node | pairs |", "|---|---|"]
+            lines += [f"| {node} | {n} |" for node, n in self.by_taxonomy.most_common()]
+        return "\n".join(lines)
+
+
+def read_votes(studio, batch_id: str, source: str) -> list[Vote]:
+    """Every counted vote of a batch from one source: the single place the build reads votes."""
+    if source not in SOURCES:
+        raise PreferenceError(f"vote source {source!r} is not available; sources: {', '.join(SOURCES)}")
+    with studio.db.session() as s:
+        rows = s.execute(select(PairwiseVote.item_id, PairwiseVote.annotator, PairwiseVote.winner)
+                         .where(PairwiseVote.batch_id == batch_id, live_votes())).all()  # undone votes left out
+    return [Vote(item_id, annotator, winner) for item_id, annotator, winner in rows]
+
+
+def build_preferences(studio, batch: str, *, source: str = "human", keep_ties: bool = False) -> BuildResult:
+    """Pairs of one comparison batch.
+
+    1. Resolve the batch (id or name) and read its votes from ``source``.
+    2. Count each comparison's votes (skips do not count): model_a, model_b, ties (tie and both-bad).
+    3. Decide: at least as many ties as decided votes -> tie; equal A and B -> contested; else the majority wins,
+       weight = winner votes / counted votes.
+    4. Resolve the image files; a comparison whose images are missing is left out and counted.
+    """
+    batch_id = resolve_batch(studio, batch)
+    votes = read_votes(studio, batch_id, source)
+    tallies: dict[str, Counter] = {}
+    for v in votes:
+        if v.winner == "skip":
+            continue
+        kind = v.winner if v.winner in ("model_a", "model_b") else "tie"
+        tallies.setdefault(v.item_id, Counter())[kind] += 1
+    with studio.db.session() as s:
+        items = s.scalars(select(ComparisonItem).where(ComparisonItem.batch_id == batch_id)
+                          .order_by(ComparisonItem.position)).all()
+        items = [(i.id, i.prompt, i.output_a, i.output_b, i.source_image, i.taxonomy_id) for i in items]
+    result = BuildResult()
+    c = result.counts
+    c.update({k: 0 for k in ("comparisons", "votes", "pairs", "ties", "contested", "unvoted",
+                             "missing_images", "tie_rows")})
+    c["comparisons"] = len(items)
+    for item_id, prompt, out_a, out_b, source_sha, taxonomy_id in items:
+        t = tallies.get(item_id)
+        if not t:
+            c["unvoted"] += 1
+            continue
+        total = sum(t.values())
+        c["votes"] += total
+        a, b, ties = t["model_a"], t["model_b"], t["tie"]
+        if ties and ties >= a + b:
+            c["ties"] += 1
+            if not keep_ties:
+                continue
+            label, weight = 0.5, ties / total
+        elif a == b:
+            c["contested"] += 1
+            continue
+        else:
+            label, weight = (1.0 if a > b else 0.0), max(a, b) / total
+        paths = [studio.images.find(sha) if sha else None for sha in (out_a, out_b, source_sha)]
+        if paths[0] is None or paths[1] is None or (source_sha and paths[2] is None):
+            c["missing_images"] += 1
+            continue
+        result.pairs.append(Pair(caption=prompt, image_0=str(paths[0]), image_1=str(paths[1]), label_0=label,
+                                 source_image=str(paths[2]) if source_sha else None, weight=round(weight, 4),
+                                 taxonomy_id=taxonomy_id))
+        if label == 0.5:
+            c["tie_rows"] += 1
+        else:
+            c["pairs"] += 1
+            result.by_taxonomy[taxonomy_id or "(none)"] += 1
+    return result
