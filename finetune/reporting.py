@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 from studio.db import utcnow
 

@@ -68,7 +68,7 @@ def test_a_base_model_the_method_does_not_support_is_refused(launcher, tmp_path)
     janus = tmp_path / "janus"
     janus.mkdir()
     (janus / "config.json").write_text("{}")
-    _refused(launcher, _data(janus, _pairs(tmp_path / "p", 10)), "not a diffusers UNet pipeline")
+    _refused(launcher, _data(janus, _pairs(tmp_path / "p", 10)), "not a diffusers pipeline folder")
 
 
 @pytest.mark.parametrize("field,value,match", [("beta_dpo", 1.0, "beta_dpo 1 is outside"),

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from studio.annotation import service, voting
+from studio.annotation import service
 from studio.preferences.build import PreferenceError, build_preferences
 from studio.preferences.pickapic import read_pairs, write_pairs
+from tests.annotation import helpers
 from tests.annotation.helpers import make_batch
 
 
@@ -33,7 +34,7 @@ def _cast(studio, batch_id, items_by_prompt):
     for k in range(3):
         annotator = f"ann{k}"
         while True:
-            view = voting.next_item(studio, batch_id, annotator)
+            view = helpers.next_item(studio, batch_id, annotator)
             if view is None:
                 break
             want = VOTES.get(view.prompt, ["skip"] * 3)[k]
@@ -41,7 +42,7 @@ def _cast(studio, batch_id, items_by_prompt):
             a_left = view.left_image == out_a
             choice = {"a": "left" if a_left else "right", "b": "right" if a_left else "left",
                       "tie": "tie", "bad": "tie_bad", "skip": "skip"}[want]
-            voting.vote(studio, view.assignment_id, annotator, choice)
+            helpers.vote(studio, view.assignment_id, annotator, choice)
 
 
 def test_a_known_vote_set_gives_exactly_the_expected_pairs(db_url, tmp_path):
