@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 
-def fn_index(url: str, api_name: str) -> int:
-    """The dependency id of the event with ``api_name`` (from the app's /config)."""
-    config = httpx.get(f"{url}/config", timeout=30).json()
+def fn_index(url: str, api_name: str, client: httpx.Client | None = None) -> int:
+    """The dependency id of the event with ``api_name`` (from the app's /config; ``client``: a signed-in one)."""
+    config = (client.get(f"{url}/config") if client is not None else httpx.get(f"{url}/config", timeout=30)).json()
     for dep in config["dependencies"]:
         if dep.get("api_name") == api_name.lstrip("/"):
             return int(dep["id"])

@@ -72,9 +72,18 @@ def test_abandoned_previews_stop_and_the_server_goes_idle(monkeypatch, data_dir)
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Planner, "candidate", expensive_candidate)
-    with launched_app(data_dir) as (url, _studio):
-        index = fn_index(url, "synthesis_preview")
-        calls = [QueueCall(url, index, DATA) for _ in range(3)]
+    # three people (a preview is limited to one at a time per person), each signed in on their own client
+    users = ",".join(f"u{k}:pw{k}" for k in range(4))
+    with launched_app(data_dir, auth_mode="password", users=users) as (url, _studio):
+        import httpx
+
+        clients = []
+        for k in range(4):
+            client = httpx.Client(timeout=httpx.Timeout(60, read=60))
+            client.post(f"{url}/login", data={"username": f"u{k}", "password": f"pw{k}"}).raise_for_status()
+            clients.append(client)
+        index = fn_index(url, "synthesis_preview", client=clients[0])
+        calls = [QueueCall(url, index, DATA, client=clients[k]) for k in range(3)]
         for call in calls:  # each has started planning: its first progress message arrived
             assert call.next_message()["msg"] == "process_generating"
         for call in calls:
@@ -83,17 +92,17 @@ def test_abandoned_previews_stop_and_the_server_goes_idle(monkeypatch, data_dir)
         assert built[0] < 3 * 1000  # none of the three previews ran to the end
 
         # Stop (the cancel endpoint a Stop button calls) ends a running preview too
-        stop = QueueCall(url, index, DATA)
+        stop = QueueCall(url, index, DATA, client=clients[3])
         assert stop.next_message()["msg"] == "process_generating"
-        import httpx
-
-        r = httpx.post(f"{url}/gradio_api/cancel",
+        r = clients[3].post(f"{url}/gradio_api/cancel",
                        json={"session_hash": stop.session, "fn_index": index, "event_id": stop.event_id})
         assert r.status_code == 200
         before = built[0]
         assert _goes_idle(built)
         assert built[0] - before < 1000
         stop.close()
+        for client in clients:
+            client.close()
 
 
 @pytest.mark.browser
