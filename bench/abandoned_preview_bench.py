@@ -25,12 +25,31 @@ SERVER = """
 import sys, tempfile
 sys.path.insert(0, {root!r})
 from tests.support.live_app import launched_app
-with launched_app(tempfile.mkdtemp()) as (url, studio):
+with launched_app(tempfile.mkdtemp(), auth_mode="password", users={users!r}) as (url, studio):
     print(url, flush=True)
     sys.stdin.read()
 """
 # the largest preview the tab allows, with the heaviest method (LLM meta-prompts) and MinHash dedup
 MAXIMAL = [["opengpt4o", "sharegpt4o"], 1000, 0, "llm", "default", 0.5, "minhash", 0.9, False, False, ""]
+
+
+# one light user (an admin watching batches) and three people who each abandon a preview: a preview is
+# limited to one at a time per person, so three abandoned previews take three people
+USERS = "light:pw-light:admin," + ",".join(f"u{k}:pw{k}" for k in range(3))
+
+
+def signed_in(url: str, user: str, password: str):
+    import httpx
+
+    client = httpx.Client(timeout=httpx.Timeout(60, read=60))
+    client.post(f"{url}/login", data={"username": user, "password": password}).raise_for_status()
+    return client
+
+
+def previews(url: str, index: int):
+    from tests.support.sse_queue import QueueCall
+
+    return [QueueCall(url, index, MAXIMAL, client=signed_in(url, f"u{k}", f"pw{k}")) for k in range(3)]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -39,16 +58,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def light_latencies(url: str, index: int, n: int) -> list[float]:
-    import httpx
-
     from tests.support.sse_queue import QueueCall
 
     out = []
-    with httpx.Client(timeout=60) as client:  # one tab: one connection pool, one session
+    client = signed_in(url, "light", "pw-light")  # one tab: one connection pool, one session
+    try:
         for _ in range(n):
             t0 = time.perf_counter()
             QueueCall(url, index, [None], client=client, session="light-user").result()
             out.append(time.perf_counter() - t0)
+    finally:
+        client.close()
     return out
 
 
@@ -68,21 +88,24 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    from tests.support.sse_queue import QueueCall, fn_index
+    from tests.support.sse_queue import fn_index
 
-    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT))], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT), users=USERS)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, cwd=tempfile.mkdtemp())
     try:
         url = proc.stdout.readline().strip().rstrip("/")
-        light, preview = fn_index(url, "synthesis_status"), fn_index(url, "synthesis_preview")
+        client = signed_in(url, "light", "pw-light")
+        light, preview = (fn_index(url, "synthesis_status", client=client),
+                          fn_index(url, "synthesis_preview", client=client))
+        client.close()
         light_latencies(url, light, 5)  # warm-up
         t0 = time.perf_counter()
-        QueueCall(url, preview, MAXIMAL).result()
+        previews(url, preview)[0].result()
         print(f"one maximal preview alone (1,000 LLM rows, MinHash): {time.perf_counter() - t0:.2f} s")
         idles, abandoned = [], []
         for r in range(1, args.rounds + 1):  # alternate, so that drifting machine load hits both alike
             idles.append(phase(f"round {r} idle", url, proc.pid, light, args.requests, None))
-            calls = [QueueCall(url, preview, MAXIMAL) for _ in range(3)]
+            calls = previews(url, preview)
             for call in calls:
                 call.next_message()  # planning has started
             for call in calls:
@@ -93,7 +116,7 @@ def main() -> None:
         idle = statistics.median(idles)
         print(f"median p50: idle {idle:.1f} ms, abandoned {statistics.median(abandoned):.1f} ms "
               f"-> {statistics.median(abandoned) / idle:.2f}x idle (goal <= 2x)")
-        calls = [QueueCall(url, preview, MAXIMAL) for _ in range(3)]
+        calls = previews(url, preview)
         for call in calls:
             call.next_message()
         phase("reference: 3 previews kept running", url, proc.pid, light, args.requests, idle)
