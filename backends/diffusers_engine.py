@@ -58,6 +58,8 @@ _ENGINE_PARAMS = {"scheduler"}
 class DiffusersBackend(Backend):
     """Loading, LoRA switching, scheduler choice and the step callback shared by diffusers engines."""
 
+    uses_gpu = True
+
     def __new__(cls, name: str, cache: ModelCache | None = None, **options: Any) -> "DiffusersBackend":
         """An OmniGen2 folder is not a diffusers pipeline: the omnigen2 engine serves it instead."""
         from backends.omnigen2 import is_omnigen2
