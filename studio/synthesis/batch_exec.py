@@ -11,12 +11,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 
 from backends.base import EditRequest, GenerationRequest
-from studio.db import new_id, utcnow
-from studio.db.models import Sample, StoredImage
-from studio.db.upsert import insert_ignoring_duplicates
+from studio.db import utcnow
 from studio.images import StoredFile
 from studio.synthesis.llm import LLMComposer
 from studio.synthesis.models import SynthesisBatch, SynthesisItem
@@ -150,22 +148,15 @@ class ItemExecutor:
                           completion_tokens=ctoks, cost_usd=cost)
 
     def store_many(self, done: "list[tuple[ItemResult, str]]", batch_id: str) -> list[str]:
-        """Several finished items (result, item id) in one transaction: their samples, image
-        records, "done" marks and the batch counters. Statements run once for the group
-        (executemany), so a busy batch spends little time per item in the database."""
+        """Several finished items (result, item id) in one transaction: their image records and samples
+        (through the sample store), their "done" marks and the batch counters."""
         if not done:
             return []
-        db = self.studio.db
+        samples = self.studio.samples
         now = utcnow()
-        files = {f.sha256: f for result, _ in done for f in result.files}
-        sample_ids = [new_id() for _ in done]
-        with db.engine.begin() as c:
-            if files:
-                c.execute(insert_ignoring_duplicates(db.dialect, StoredImage.__table__),
-                          [dict(sha256=f.sha256, rel_path=f.rel_path, width=f.width, height=f.height,
-                                format=f.format, size_bytes=f.size_bytes, created_at=now) for f in files.values()])
-            c.execute(insert(Sample.__table__),
-                      [{**result.sample, "id": sid, "created_at": now} for (result, _), sid in zip(done, sample_ids)])
+        with self.studio.db.engine.begin() as c:
+            samples.record_files({f.sha256: f for result, _ in done for f in result.files}.values(), conn=c)
+            sample_ids = samples.add_many([result.sample for result, _ in done], conn=c)
             c.execute(_MARK_DONE, [{"b_id": item_id, "b_sample": sid, "b_now": now}
                                    for (_, item_id), sid in zip(done, sample_ids)])
             c.execute(update(SynthesisBatch.__table__).where(SynthesisBatch.id == batch_id).values(

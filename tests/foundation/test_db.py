@@ -66,6 +66,23 @@ def test_samples_and_coverage(db_url, tmp_path):
     db.dispose()
 
 
+def test_add_many_checks_every_sample_first_and_can_join_a_transaction(db_url, tmp_path):
+    db = Database(db_url)
+    store = SampleStore(db, ImageStore(tmp_path / "img"))
+    with pytest.raises(ValueError, match="unknown task"):
+        store.add_many([{"task": "edit", "prompt": "ok"}, {"task": "painting", "prompt": "p"}])
+    assert store.datasets() == []  # nothing of the refused group was stored
+    with pytest.raises(RuntimeError):
+        with db.engine.begin() as conn:
+            store.add_many([{"task": "edit", "prompt": "a", "dataset": "d"}], conn=conn)
+            raise RuntimeError("the caller's transaction fails")
+    assert store.datasets() == []  # rolled back with the caller's transaction
+    ids = store.add_many([{"task": "edit", "prompt": "a", "dataset": "d"},
+                          {"task": "reasoning", "prompt": "b", "dataset": "d", "seed": 3}])
+    assert [store.get(i).prompt for i in ids] == ["a", "b"] and store.get(ids[1]).seed == 3
+    db.dispose()
+
+
 RACE = """
 import sys
 from studio.db import Database
