@@ -3,49 +3,45 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from PIL import Image
 
-from studio.db.models import StoredImage
-from studio.images import StoredFile, fit_within, load_image
-from studio.png import encode_png_fast
+from studio.images import StoredFile, encode_png, fit_within, load_image
 
-_CACHE_SIZE = 96
-_caches: "weakref.WeakKeyDictionary[Any, _ImageCache]" = weakref.WeakKeyDictionary()
+#: decoded images and analysis arrays kept per studio: the chat reads the last output again next turn
+CACHE_ITEMS = 96
+#: zlib level for the PNGs a turn writes: the user waits on them, and level 1 is the fastest that compresses
+TURN_PNG_LEVEL = 1
+
+
+class _Cache:
+    """An LRU of recently used images (and their analysis arrays) by key, safe across threads."""
+
+    def __init__(self) -> None:
+        self._items: LRUCache = LRUCache(maxsize=CACHE_ITEMS)
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+
+
+_caches: "weakref.WeakKeyDictionary[Any, _Cache]" = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
-class _ImageCache:
-    """Recently used images (and their analysis arrays) by SHA-256: the chat reads the last
-    output again on the next turn."""
-
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, sha: str) -> Any:
-        with self._lock:
-            img = self._items.get(sha)
-            if img is not None:
-                self._items.move_to_end(sha)
-            return img
-
-    def put(self, sha: str, img: Any) -> None:
-        with self._lock:
-            self._items[sha] = img
-            self._items.move_to_end(sha)
-            while len(self._items) > _CACHE_SIZE:
-                self._items.popitem(last=False)
-
-
-def _cache(studio) -> _ImageCache:
+def _cache(studio) -> _Cache:
     with _caches_lock:
         cache = _caches.get(studio)
         if cache is None:
-            cache = _caches[studio] = _ImageCache()
+            cache = _caches[studio] = _Cache()
         return cache
 
 
@@ -61,10 +57,11 @@ def open_upload(studio, source: Any) -> tuple[Image.Image, list[str]]:
 
 
 def encode(img: Image.Image, text: dict[str, Any] | None = None) -> bytes:
-    """Lossless PNG bytes by the fast writer (Sub filter, ISA-L deflate): a few ms at 512×512
-    where Pillow's encoder takes several times that. Text entries of ``img.info`` (e.g. a
-    procedural scene graph) and ``text`` become PNG text chunks."""
-    return encode_png_fast(img, text)
+    """Lossless PNG bytes at the fast level; text entries of ``img.info`` (e.g. a procedural scene graph)
+    and ``text`` become PNG text chunks."""
+    chunks = {k: v for k, v in img.info.items() if isinstance(k, str) and isinstance(v, str)}
+    chunks.update(text or {})
+    return encode_png(img, chunks, compress_level=TURN_PNG_LEVEL)
 
 
 def write(studio, data: bytes, img: Image.Image) -> StoredFile:
@@ -72,17 +69,6 @@ def write(studio, data: bytes, img: Image.Image) -> StoredFile:
     f = studio.images.put_bytes(data, fmt="PNG", size=img.size)
     _cache(studio).put(f.sha256, img)
     return f
-
-
-def image_values(f: StoredFile) -> dict[str, Any]:
-    """The ``images`` table row of a stored file, as column values."""
-    return dict(sha256=f.sha256, rel_path=f.rel_path, width=f.width, height=f.height,
-                format=f.format, size_bytes=f.size_bytes)
-
-
-def image_row(f: StoredFile) -> StoredImage:
-    """The ``images`` table row for a stored file."""
-    return StoredImage(**image_values(f))
 
 
 def store(studio, img: Image.Image, text: dict[str, Any] | None = None) -> str:
@@ -136,7 +122,7 @@ def remember_drift_maps(studio, source_sha: str, sha: str, maps: Any) -> None:
 
 def store_region(studio, region: np.ndarray) -> str:
     """Store a boolean edit region as a black/white PNG file (internal: no images row); returns its SHA-256."""
-    img = Image.fromarray(region.astype(np.uint8) * 255, mode="L")  # 8-bit: the fast writer's path
+    img = Image.fromarray(region.astype(np.uint8) * 255, mode="L")
     return write(studio, encode(img), img).sha256
 
 
