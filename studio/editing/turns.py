@@ -235,8 +235,8 @@ _TURN_VIEW_FIELDS = {f.name for f in dataclasses.fields(TurnView)}
 def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | None) -> tuple[dict[str, Any], Any]:
     """Store the output and the cumulative edit region; measure drift against the source.
 
-    All on this thread: the pieces are sub-millisecond, and handing them to a worker thread
-    cost more in GIL hand-offs than it saved (measured with bench/editchat_bench.py).
+    All on this thread: the pieces are small, and a worker thread would only add hand-offs
+    (bench/README.md, Edit chat).
     """
     out = result.image.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
