@@ -39,7 +39,7 @@ def test_backends_are_built_lazily_once(tmp_path):
     assert reg.get("gray") is a and fake_backends.CONSTRUCTED.count("gray") == before.count("gray") + 1
     assert a.generate(GenerationRequest("x", width=8, height=4)).image.size == (8, 4)
     with pytest.raises(UnsupportedOperation, match="cannot edit"):
-        a.edit(None)
+        fake_backends.TextOnly(name="chat").edit(None)  # an engine that cannot edit says so
 
 
 def test_load_failures_name_backend_reason_and_fix(tmp_path):
