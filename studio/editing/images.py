@@ -2,58 +2,20 @@
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any
 
 import numpy as np
 from cachetools import LRUCache
 from PIL import Image
 
-from studio.images import StoredFile, encode_png, fit_within, load_image
+from studio.images import ImageStore, StoredFile, encode_png, fit_within, load_image
+from studio.samples import SampleStore
+from studio.settings import Settings
 
 #: decoded images and analysis arrays kept per studio: the chat reads the last output again next turn
 CACHE_ITEMS = 96
 #: zlib level for the PNGs a turn writes: the user waits on them, and level 1 is the fastest that compresses
 TURN_PNG_LEVEL = 1
-
-
-class _Cache:
-    """An LRU of recently used images (and their analysis arrays) by key, safe across threads."""
-
-    def __init__(self) -> None:
-        self._items: LRUCache = LRUCache(maxsize=CACHE_ITEMS)
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-
-
-_caches: "weakref.WeakKeyDictionary[Any, _Cache]" = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def _cache(studio) -> _Cache:
-    with _caches_lock:
-        cache = _caches.get(studio)
-        if cache is None:
-            cache = _caches[studio] = _Cache()
-        return cache
-
-
-def open_upload(studio, source: Any) -> tuple[Image.Image, list[str]]:
-    """An uploaded file (path, bytes, PIL image) through the safe loader, resized to the working size.
-
-    Raises studio.images.ImageLoadError with a message for the user; returns notices (resizes).
-    """
-    s = studio.settings
-    img = load_image(source, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
-    img, notice = fit_within(img, s.max_working_side)
-    return img, [notice] if notice else []
 
 
 def encode(img: Image.Image, text: dict[str, Any] | None = None) -> bytes:
@@ -64,67 +26,87 @@ def encode(img: Image.Image, text: dict[str, Any] | None = None) -> bytes:
     return encode_png(img, chunks, compress_level=TURN_PNG_LEVEL)
 
 
-def write(studio, data: bytes, img: Image.Image) -> StoredFile:
-    """Put encoded bytes in the image store (no database row) and cache the decoded image."""
-    f = studio.images.put_bytes(data, fmt="PNG", size=img.size)
-    _cache(studio).put(f.sha256, img)
-    return f
 
+class EditImages:
+    """The edit chat's images: uploads through the safe loader, results stored content-addressed, and an LRU
+    of decoded images, analysis arrays and drift maps (the chat reads the last output again next turn)."""
 
-def store(studio, img: Image.Image, text: dict[str, Any] | None = None) -> str:
-    """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256."""
-    f = write(studio, encode(img, text), img)
-    studio.samples.record_file(f)
-    return f.sha256
+    def __init__(self, images: ImageStore, samples: SampleStore, settings: Settings) -> None:
+        self.images = images
+        self.samples = samples
+        self.settings = settings
+        self._items: LRUCache = LRUCache(maxsize=CACHE_ITEMS)
+        self._lock = threading.Lock()
 
+    def _get(self, key: str) -> Any:
+        with self._lock:
+            return self._items.get(key)
 
-def open_stored(studio, sha: str) -> Image.Image:
-    """A stored image by SHA-256 (cached)."""
-    cache = _cache(studio)
-    img = cache.get(sha)
-    if img is None:
-        img = studio.images.open(sha)
-        cache.put(sha, img)
-    return img
+    def _put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
 
+    def open_upload(self, source: Any) -> tuple[Image.Image, list[str]]:
+        """An uploaded file (path, bytes, PIL image) through the safe loader, resized to the working size.
 
-def analysis_array(studio, sha: str, img: Image.Image | None = None) -> np.ndarray:
-    """The drift-analysis array of a stored image (cached: each output is the next turn's input)."""
-    from studio.editing.drift import analysis_size, to_array
+        Raises studio.images.ImageLoadError with a message for the user; returns notices (resizes).
+        """
+        s = self.settings
+        img = load_image(source, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
+        img, notice = fit_within(img, s.max_working_side)
+        return img, [notice] if notice else []
 
-    cache = _cache(studio)
-    key = f"analysis:{sha}"
-    arr = cache.get(key)
-    if arr is None:
-        img = img if img is not None else open_stored(studio, sha)
-        arr = to_array(img, analysis_size(img.size))
-        cache.put(key, arr)
-    return arr
+    def write(self, data: bytes, img: Image.Image) -> StoredFile:
+        """Put encoded bytes in the image store (no database row) and cache the decoded image."""
+        f = self.images.put_bytes(data, fmt="PNG", size=img.size)
+        self._put(f.sha256, img)
+        return f
 
+    def store(self, img: Image.Image, text: dict[str, Any] | None = None) -> str:
+        """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256."""
+        f = self.write(encode(img, text), img)
+        self.samples.record_file(f)
+        return f.sha256
 
-def remember_analysis(studio, sha: str, arr: np.ndarray) -> None:
-    """Cache an analysis array computed elsewhere (the output of a turn)."""
-    _cache(studio).put(f"analysis:{sha}", arr)
+    def open_stored(self, sha: str) -> Image.Image:
+        """A stored image by SHA-256 (cached)."""
+        img = self._get(sha)
+        if img is None:
+            img = self.images.open(sha)
+            self._put(sha, img)
+        return img
 
+    def analysis_array(self, sha: str, img: Image.Image | None = None) -> np.ndarray:
+        """The drift-analysis array of a stored image (cached: each output is the next turn's input)."""
+        from studio.editing.drift import analysis_size, to_array
 
-def drift_maps(studio, source_sha: str, sha: str, source_arr: np.ndarray):
-    """The cached drift maps of image ``sha`` against the session source (None when not cached)."""
-    from studio.editing.drift import DriftMaps
+        key = f"analysis:{sha}"
+        arr = self._get(key)
+        if arr is None:
+            img = img if img is not None else self.open_stored(sha)
+            arr = to_array(img, analysis_size(img.size))
+            self._put(key, arr)
+        return arr
 
-    if sha == source_sha:
-        return DriftMaps.identity(source_arr)
-    return _cache(studio).get(f"drift:{source_sha}:{sha}")
+    def remember_analysis(self, sha: str, arr: np.ndarray) -> None:
+        """Cache an analysis array computed elsewhere (the output of a turn)."""
+        self._put(f"analysis:{sha}", arr)
 
+    def drift_maps(self, source_sha: str, sha: str, source_arr: np.ndarray):
+        """The cached drift maps of image ``sha`` against the session source (None when not cached)."""
+        from studio.editing.drift import DriftMaps
 
-def remember_drift_maps(studio, source_sha: str, sha: str, maps: Any) -> None:
-    _cache(studio).put(f"drift:{source_sha}:{sha}", maps)
+        if sha == source_sha:
+            return DriftMaps.identity(source_arr)
+        return self._get(f"drift:{source_sha}:{sha}")
 
+    def remember_drift_maps(self, source_sha: str, sha: str, maps: Any) -> None:
+        self._put(f"drift:{source_sha}:{sha}", maps)
 
-def store_region(studio, region: np.ndarray) -> str:
-    """Store a boolean edit region as a black/white PNG file (internal: no images row); returns its SHA-256."""
-    img = Image.fromarray(region.astype(np.uint8) * 255, mode="L")
-    return write(studio, encode(img), img).sha256
+    def store_region(self, region: np.ndarray) -> str:
+        """Store a boolean edit region as a black/white PNG file (internal: no images row); returns its SHA-256."""
+        img = Image.fromarray(region.astype(np.uint8) * 255, mode="L")
+        return self.write(encode(img), img).sha256
 
-
-def open_region(studio, sha: str) -> np.ndarray:
-    return np.asarray(open_stored(studio, sha).convert("L")) > 127
+    def open_region(self, sha: str) -> np.ndarray:
+        return np.asarray(self.open_stored(sha).convert("L")) > 127

@@ -91,8 +91,8 @@ def submit_turn(
     notices: list[str] = []
     if mask is not None and Capability.INPAINT not in entry.capabilities:
         notices.append(f"backend '{backend}' does not declare inpainting; it may ignore the mask")
-    mask_sha = imgs.store(studio, mask.convert("L")) if mask is not None else None
-    ref_shas = [imgs.store(studio, imgs.open_upload(studio, r)[0]) for r in references]
+    mask_sha = studio.edit_images.store(mask.convert("L")) if mask is not None else None
+    ref_shas = [studio.edit_images.store(studio.edit_images.open_upload(r)[0]) for r in references]
 
     def attempt() -> tuple[_Job, list[str]] | None:
         with studio.db.engine.begin() as c:
@@ -183,11 +183,11 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
     started = time.perf_counter()
     stored = None
     try:
-        image = imgs.open_stored(studio, turn.input_image)
-        mask = imgs.open_stored(studio, turn.mask_image).convert("L") if turn.mask_image else None
+        image = studio.edit_images.open_stored(turn.input_image)
+        mask = studio.edit_images.open_stored(turn.mask_image).convert("L") if turn.mask_image else None
         if mask is not None and mask.size != image.size:  # painted on a canvas of another size
             mask = mask.resize(image.size, Image.NEAREST)
-        refs = [imgs.open_stored(studio, r) for r in turn.reference_images]
+        refs = [studio.edit_images.open_stored(r) for r in turn.reference_images]
         try:
             engine = studio.backends.get(turn.backend)
         except Exception as exc:  # BackendLoadError: name, reason, what to do
@@ -241,30 +241,30 @@ def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | N
     out = result.image.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
         out.info["scene_graph"] = json.dumps(result.scene_graph, sort_keys=True)
-    stored = imgs.write(studio, imgs.encode(out), out)
-    src_arr = imgs.analysis_array(studio, job.source_image)
+    stored = studio.edit_images.write(imgs.encode(out), out)
+    src_arr = studio.edit_images.analysis_array(job.source_image)
     size = (src_arr.shape[1], src_arr.shape[0])
     out_arr = driftlib.to_array(out, size)
-    in_arr = imgs.analysis_array(studio, job.turn.input_image, image)
+    in_arr = studio.edit_images.analysis_array(job.turn.input_image, image)
     if in_arr.shape != src_arr.shape:
         in_arr = driftlib.to_array(image, size)
     box = driftlib.changed_box(in_arr, out_arr) if in_arr.shape == out_arr.shape else False
     region = driftlib.mask_region(mask, size) if mask is not None else driftlib.changed_region(in_arr, out_arr, box)
     region_sha = None
     if job.parent_region:
-        parent = imgs.open_region(studio, job.parent_region)
+        parent = studio.edit_images.open_region(job.parent_region)
         if not (region & ~parent).any():  # nothing new edited: the cumulative region is the parent's
             region, region_sha = parent, job.parent_region
         else:
             region = region | parent
     if region_sha is None:
-        region_sha = imgs.store_region(studio, region)
-    prev = imgs.drift_maps(studio, job.source_image, job.turn.input_image, src_arr)
+        region_sha = studio.edit_images.store_region(region)
+    prev = studio.edit_images.drift_maps(job.source_image, job.turn.input_image, src_arr)
     maps = driftlib.drift_maps(src_arr, out_arr, prev, in_arr if prev is not None else None, box)
     drift = driftlib.drift_from_maps(maps, src_arr, out_arr, region)
     if driftlib.analysis_size(out.size) == size:
-        imgs.remember_analysis(studio, stored.sha256, out_arr)
-        imgs.remember_drift_maps(studio, job.source_image, stored.sha256, maps)
+        studio.edit_images.remember_analysis(stored.sha256, out_arr)
+        studio.edit_images.remember_drift_maps(job.source_image, stored.sha256, maps)
     notices = list(result.notices)
     if getattr(result, "procedural", False):
         notices.append("drawn by the procedural scene renderer, not a neural model")
