@@ -34,8 +34,6 @@ from typing import Any, Iterable
 
 import yaml
 
-from studio.yamlio import load_yaml
-
 from backends.base import Backend, BackendLoadError, Capability
 
 log = logging.getLogger(__name__)
@@ -146,7 +144,7 @@ def load_backends_config(path: str | Path) -> dict[str, BackendEntry]:
     except OSError as exc:
         raise BackendConfigError(f"{path}: cannot read backends config ({exc.strerror})") from None
     try:
-        data = load_yaml(text)
+        data = yaml.safe_load(text)  # a few lines: the C parser would not matter
     except yaml.YAMLError as exc:
         raise BackendConfigError(f"{path}: not valid YAML ({exc})") from None
     return parse_backends_config(data, str(path))
