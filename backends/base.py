@@ -139,7 +139,8 @@ class ChatResult:
 
 
 class Backend:
-    """Base class for engines. Subclasses set ``capabilities`` and override what they support.
+    """Base class for engines. A subclass declares itself once, here: ``engine`` (the name configs use),
+    ``capabilities``, ``default_params`` and ``uses_gpu``; it overrides the calls it supports.
 
     Engines are constructed by the registry as ``Engine(name=..., **entry_options)``; heavy
     libraries must be imported inside methods (or a ``load()``), never at module import.
@@ -149,6 +150,8 @@ class Backend:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: default parameters the UI pre-fills for this backend (seed, steps, guidance ...)
     default_params: ClassVar[Mapping[str, Any]] = {}
+    #: whether its models want a GPU when one is there (API and procedural engines do not)
+    uses_gpu: ClassVar[bool] = False
 
     def __init__(self, name: str, **options: Any) -> None:
         self.name = name

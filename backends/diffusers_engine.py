@@ -58,14 +58,16 @@ _ENGINE_PARAMS = {"scheduler"}
 class DiffusersBackend(Backend):
     """Loading, LoRA switching, scheduler choice and the step callback shared by diffusers engines."""
 
+    uses_gpu = True
+
     def __new__(cls, name: str, cache: ModelCache | None = None, **options: Any) -> "DiffusersBackend":
         """An OmniGen2 folder is not a diffusers pipeline: the omnigen2 engine serves it instead."""
         from backends.omnigen2 import is_omnigen2
 
         if cls.engine != "omnigen2" and is_omnigen2(str(options.get("model") or ""), local_files_only(options)):
-            from backends.omnigen2.engine import OmniGen2Backend
+            from backends.registry import engine_class  # the engine is found by name, as a config names it
 
-            return OmniGen2Backend(name, cache=cache, **options)
+            return engine_class("omnigen2")(name, cache=cache, **options)
         return super().__new__(cls)
 
     def __init__(self, name: str, cache: ModelCache | None = None, **options: Any) -> None:

@@ -62,6 +62,7 @@ class JanusBundle:
 class JanusBackend(Backend):
     """Janus text-to-image (CFG) and Janus-4o text-and-image-to-image (dual CFG)."""
 
+    uses_gpu = True
     engine = "janus"
     capabilities = frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT})
     default_params = {"guidance_scale": 5.0, "image_guidance_scale": 5.0, "temperature": 1.0}

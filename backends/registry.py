@@ -11,12 +11,22 @@ Config shape (``assets/backends.yaml`` is the default; ``STUDIO_BACKENDS_CONFIG`
         engine: diffusers-text2image
         options: {model: runwayml/stable-diffusion-v1-5}
 
-Nothing is imported or loaded until a backend is first asked for, so the app starts fast and a
-broken entry only affects itself: the error names the backend, the reason and what to do.
+Nothing is loaded until a backend is first asked for, so the app starts fast and a broken entry
+only affects itself: the error names the backend, the reason and what to do.
+
+Where an engine is declared: its class says everything about it, once — ``engine`` (its name),
+``capabilities``, ``default_params`` and ``uses_gpu`` (see ``backends.base.Backend``). ``ENGINES`` below
+only says where each built-in class lives ("module:Class"), so the config can name an engine without
+the studio importing every engine up front. Reading a configured entry's capabilities imports its
+engine module (once, cached); that is cheap because engine modules import no torch, transformers or
+diffusers at import time — they load those in their methods (``tests/engines/test_registry_declared.py``
+keeps every built-in engine to that rule, and checks that each class's ``engine`` matches its key here).
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +34,11 @@ from typing import Any, Iterable
 
 import yaml
 
-from studio.yamlio import load_yaml
-
 from backends.base import Backend, BackendLoadError, Capability
 
-#: engine name -> "module:Class". Modules are imported only when a backend of that engine is built.
+log = logging.getLogger(__name__)
+
+#: engine name -> "module:Class" of its class, the one place that declares the engine
 ENGINES: dict[str, str] = {
     "procedural": "backends.procedural:ProceduralBackend",
     "diffusers-text2image": "backends.diffusers_engine:DiffusersText2Image",
@@ -41,31 +51,51 @@ ENGINES: dict[str, str] = {
     "transformers-detector": "backends.transformers_detect:TransformersDetector",
 }
 
-#: capabilities an engine declares, known without importing it (used to list backends by capability)
-ENGINE_CAPABILITIES: dict[str, frozenset[Capability]] = {
-    "procedural": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
-    "diffusers-text2image": frozenset({Capability.TEXT_TO_IMAGE}),
-    "diffusers-edit": frozenset({Capability.EDIT, Capability.INPAINT}),
-    "janus": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
-    "omnigen2": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}),
-    "openai-image": frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT, Capability.INPAINT}),
-    "openai-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
-    "transformers-chat": frozenset({Capability.CHAT, Capability.VISION_LANGUAGE}),
-    "transformers-detector": frozenset({Capability.OBJECT_DETECTION}),
-}
-
 
 class BackendConfigError(ValueError):
     """The backends config file is malformed; the message names the file and the entry."""
 
 
+@functools.cache
+def engine_class(engine: str) -> type[Backend]:
+    """The class of a built-in engine name or of a "package.module:Class" (imported once, on first use)."""
+    target = ENGINES.get(engine, engine)
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def engine_capabilities(engine: str) -> frozenset[Capability]:
+    """What the engine's class declares; empty when the class cannot be imported (loading it says why)."""
+    try:
+        return frozenset(engine_class(engine).capabilities)
+    except (ImportError, AttributeError) as exc:
+        log.info("capabilities of engine %s unknown: %s", engine, exc)
+        return frozenset()
+
+
+def engine_uses_gpu(engine: str) -> bool:
+    """Whether the engine's class says its models want a GPU."""
+    try:
+        return bool(engine_class(engine).uses_gpu)
+    except (ImportError, AttributeError):
+        return False
+
+
 @dataclass(frozen=True)
 class BackendEntry:
+    """One configured backend. ``capabilities`` left out means the engine class's declaration; give it only
+    to narrow or (for a custom engine) state what the entry offers."""
+
     name: str
     engine: str
     label: str
     options: dict[str, Any] = field(default_factory=dict)
-    capabilities: frozenset[Capability] = frozenset()
+    capabilities: frozenset[Capability] | None = None
+
+    def __post_init__(self) -> None:
+        if self.capabilities is None:
+            object.__setattr__(self, "capabilities", engine_capabilities(self.engine))
 
 
 def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, BackendEntry]:
@@ -89,7 +119,7 @@ def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, Back
         options = raw.get("options", {}) or {}
         if not isinstance(options, dict):
             raise BackendConfigError(f"{where}.options: expected a mapping")
-        caps = ENGINE_CAPABILITIES.get(engine, frozenset())
+        caps = None
         if "capabilities" in raw:
             try:
                 caps = frozenset(Capability(c) for c in raw["capabilities"])
@@ -114,17 +144,10 @@ def load_backends_config(path: str | Path) -> dict[str, BackendEntry]:
     except OSError as exc:
         raise BackendConfigError(f"{path}: cannot read backends config ({exc.strerror})") from None
     try:
-        data = load_yaml(text)
+        data = yaml.safe_load(text)  # a few lines: the C parser would not matter
     except yaml.YAMLError as exc:
         raise BackendConfigError(f"{path}: not valid YAML ({exc})") from None
     return parse_backends_config(data, str(path))
-
-
-def _import_engine(engine: str) -> type[Backend]:
-    target = ENGINES.get(engine, engine)
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
 
 
 class BackendRegistry:
@@ -196,7 +219,7 @@ class BackendRegistry:
 
     def _build(self, entry: BackendEntry) -> Backend:
         try:
-            cls = _import_engine(entry.engine)
+            cls = engine_class(entry.engine)
         except ImportError as exc:
             missing = getattr(exc, "name", None) or str(exc)
             raise BackendLoadError(

@@ -44,6 +44,7 @@ class ChatBundle:
 class TransformersChatBackend(Backend):
     """Chat (and image questions for VLMs) with a local transformers model."""
 
+    uses_gpu = True
     engine = "transformers-chat"
     capabilities = frozenset({Capability.CHAT, Capability.VISION_LANGUAGE})
     default_params = {"temperature": 0.7, "max_tokens": 512}

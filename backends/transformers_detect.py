@@ -38,6 +38,7 @@ class _Bundle:
 
 
 class TransformersDetector(Backend):
+    uses_gpu = True
     engine = "transformers-detector"
     capabilities = frozenset({Capability.OBJECT_DETECTION})
     default_params = {"threshold": 0.3}

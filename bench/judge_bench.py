@@ -95,7 +95,8 @@ def bench_scene_graph(size: int = 256) -> None:
     from backends.base import GenerationRequest
     from backends.procedural import ProceduralBackend
     from studio.judges import geneval
-    from studio.judges.judges import JudgeItem, SceneGraphJudge
+    from studio.judges.judges import JudgeItem
+    from studio.judges.rules import SceneGraphJudge
 
     prompts = geneval.template_prompts(seed=0)
     engine = ProceduralBackend(name="procedural")

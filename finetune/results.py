@@ -29,15 +29,13 @@ def result_entry(run: RunInfo) -> BackendEntry:
         # a Janus LoRA folder holds only the language model's adapter: load it on its base
         options = ({"model": run.base_model, "loras": [{"path": run.result_path, "scale": 1.0}]}
                    if run.method == "lora" else {"model": run.result_path})
-        return BackendEntry(name=backend_name(run), engine="janus", label=label, options=options,
-                            capabilities=frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}))
-    if run.task == "edit":
+        return BackendEntry(name=backend_name(run), engine="janus", label=label, options=options)
+    if run.task == "edit":  # an InstructPix2Pix result edits but was not trained to inpaint
         return BackendEntry(name=backend_name(run), engine="diffusers-edit", label=label,
                             options={"model": run.result_path}, capabilities=frozenset({Capability.EDIT}))
     options = ({"model": run.base_model, "loras": [{"path": run.result_path, "scale": 1.0}]}
                if run.method == "lora" else {"model": run.result_path})
-    return BackendEntry(name=backend_name(run), engine="diffusers-text2image", label=label,
-                        options=options, capabilities=frozenset({Capability.TEXT_TO_IMAGE}))
+    return BackendEntry(name=backend_name(run), engine="diffusers-text2image", label=label, options=options)
 
 
 def register_result(studio, run_id: str) -> str:

@@ -29,5 +29,6 @@ def check_backend(registry: BackendRegistry, name: str) -> str:
     except BackendError as exc:
         msg = f"**{exc.backend}** cannot load: {exc.reason}."
         return msg + (f" **What to do:** {exc.fix}." if exc.fix else "")
-    caps = ", ".join(sorted(c.value for c in backend.capabilities))
-    return f"**{name}** is ready ({caps})."
+    # what the studio offers it for: the entry's capabilities (the class's, unless the config narrows them)
+    caps = ", ".join(sorted(c.value for c in registry.entry(name).capabilities))
+    return f"**{backend.name}** is ready ({caps})."

@@ -37,6 +37,13 @@ class Studio:
         return SampleStore(self.db, self.images)
 
     @cached_property
+    def edit_images(self):
+        """The edit chat's images (uploads, results, a cache of decoded images)."""
+        from studio.editing.images import EditImages
+
+        return EditImages(self.images, self.samples, self.settings)
+
+    @cached_property
     def backends(self) -> BackendRegistry:
         return BackendRegistry.from_file(self.settings.backends_config)
 

@@ -133,13 +133,14 @@ def fit_within(img: Image.Image, max_side: int) -> tuple[Image.Image, str | None
     return new, f"image was {w}×{h}; resized to {new.width}×{new.height} to stay within {max_side}px"
 
 
-def encode_png(img: Image.Image, text: dict[str, Any] | None = None) -> bytes:
-    """PNG bytes with optional text chunks (dict values are stored as JSON)."""
+def encode_png(img: Image.Image, text: dict[str, Any] | None = None, compress_level: int = 6) -> bytes:
+    """PNG bytes with optional text chunks (dict values are stored as JSON); ``compress_level`` is zlib's
+    (1 where a user waits on the write, 6 elsewhere)."""
     meta = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         meta.add_itxt(key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", pnginfo=meta, compress_level=6)
+    img.save(buf, format="PNG", pnginfo=meta, compress_level=compress_level)
     return buf.getvalue()
 
 

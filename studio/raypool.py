@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-#: engines whose models want a GPU when the cluster has one (API and procedural engines do not)
-GPU_ENGINES = frozenset({"diffusers-text2image", "diffusers-edit", "janus", "omnigen2", "transformers-chat",
-                         "transformers-detector"})
+from backends.registry import engine_uses_gpu
+
 #: how often Ray restarts a dead worker, and retries the call it was running, before giving up
 WORKER_RESTARTS = 3
 _ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +97,7 @@ def start_workers(ray, worker_cls: type, init_args: Callable[[int], tuple], opti
     at once (they wait on the network)."""
     resources = ray.cluster_resources()
     gpus = float(resources.get("GPU", 0))
-    wants_gpu = bool(engines & GPU_ENGINES) and gpus > 0
+    wants_gpu = any(engine_uses_gpu(e) for e in engines) and gpus > 0
     per_gpu = options.gpus_per_actor if options.gpus_per_actor is not None else (1.0 if wants_gpu else 0.0)
     if per_gpu > 0:
         default, shape = max(1, int(gpus // per_gpu)), {"num_gpus": per_gpu, "num_cpus": 1}

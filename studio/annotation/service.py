@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from studio.annotation import AnnotationError
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote, Retraction
 from studio.db.models import StoredImage
+from studio.images import StoredFile
 
 
 def live_votes():
@@ -245,9 +246,8 @@ def _ensure_image_row(studio, s, sha: str, what: str) -> None:
 
     with Image.open(path) as probe:
         w, h, fmt = probe.size[0], probe.size[1], probe.format or path.suffix.lstrip(".").upper()
-    s.add(StoredImage(sha256=sha, rel_path=str(path.relative_to(studio.images.root)), width=w, height=h,
-                      format=fmt, size_bytes=path.stat().st_size))
-    s.flush()
+    studio.samples.record_files([StoredFile(sha, path, str(path.relative_to(studio.images.root)), w, h, fmt,
+                                            path.stat().st_size)], conn=s)
 
 
 def add_comparison(

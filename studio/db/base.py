@@ -1,6 +1,7 @@
 """Declarative base shared by every table of the studio."""
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import datetime, timezone
 
@@ -19,6 +20,27 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+#: the module of each area that defines its tables; an area adds its line here with its first migration.
+#: Named, not imported: the database layer does not depend on the areas above it.
+MODEL_MODULES = (
+    "studio.db.models",
+    "finetune.models",
+    "studio.editing.models",
+    "studio.annotation.models",
+    "studio.synthesis.models",
+    "studio.reasoning.models",
+    "studio.judges.models",
+    "studio.arena.models",
+)
+
+
+def all_tables() -> MetaData:
+    """``Base.metadata`` with every area's tables in it (for comparing models with the migrations)."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return Base.metadata
 
 
 def utcnow() -> datetime:

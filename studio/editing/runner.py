@@ -1,7 +1,6 @@
 """Calling a backend for one turn: per-backend defaults, parameter checks, a time limit."""
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import queue
@@ -10,7 +9,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, Mapping, TypeVar
 
 from backends.base import BackendError, Cancelled, Capability
-from backends.registry import ENGINES
+from backends.registry import engine_class
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +50,8 @@ def supports_mask(studio, backend: str) -> bool:
 def backend_defaults(studio, backend: str) -> dict[str, Any]:
     """The engine class's ``default_params`` without building the backend (no weights loaded)."""
     entry = studio.backends.entry(backend)
-    target = ENGINES.get(entry.engine, entry.engine)
-    module_name, _, attr = target.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = engine_class(entry.engine)
     except (ImportError, AttributeError) as exc:
         log.info("defaults of %s unavailable: %s", backend, exc)
         return {}

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from backends.base import Capability, GenerationRequest
 from studio.db import utcnow
 from studio.db.models import Sample
-from studio.editing import images as imgs
 from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import (
     DEFAULT_TIMEOUT_S,
@@ -98,7 +97,7 @@ def create_session(
 ) -> SessionView:
     """A new session whose source is ``image`` (already loaded safely) or an already stored image."""
     owner = _owner(owner)
-    sha = source_sha or imgs.store(studio, image.convert("RGB"))
+    sha = source_sha or studio.edit_images.store(image.convert("RGB"))
     sess = EditSession(owner=owner, title=(title or "untitled")[:200], origin=origin,
                        origin_ref=origin_ref or "", source_image=sha, version=0, turn_count=0)
     with studio.db.session() as s:
@@ -108,7 +107,7 @@ def create_session(
 
 def start_from_upload(studio, owner: str, source: Any, name: str = "") -> tuple[SessionView, list[str]]:
     """Start from an uploaded file (path/bytes/PIL); huge images are resized with a notice."""
-    image, notices = imgs.open_upload(studio, source)
+    image, notices = studio.edit_images.open_upload(source)
     view = create_session(studio, owner, image, origin="upload", origin_ref=name, title=name or "upload")
     return view, notices
 
@@ -138,7 +137,7 @@ def start_from_prompt(
         )
     except TurnFailed as exc:
         raise EditingError(exc.reason) from exc
-    image, notices = imgs.open_upload(studio, result.image)
+    image, notices = studio.edit_images.open_upload(result.image)
     notices = list(result.notices) + notices
     view = create_session(studio, owner, image, origin="generated", origin_ref=prompt, title=prompt[:200])
     return view, notices
@@ -152,7 +151,7 @@ def start_from_sample(studio, owner: str, sample_id: str) -> tuple[SessionView, 
     sha = sample.output_image or (sample.input_images[0] if sample.input_images else None)
     if not sha:
         raise EditingError(f"sample {sample_id} has no image to edit")
-    image, notices = imgs.open_upload(studio, imgs.open_stored(studio, sha))
+    image, notices = studio.edit_images.open_upload(studio.edit_images.open_stored(sha))
     title = (sample.prompt or sample.task)[:200]
     view = create_session(studio, owner, image, origin="sample", origin_ref=sample.id, title=title,
                           source_sha=None if notices else sha)

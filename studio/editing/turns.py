@@ -13,15 +13,19 @@ from sqlalchemy import insert, select, update
 
 from backends.base import Capability, EditRequest
 from studio.db import new_id, utcnow
-from studio.db.models import StoredImage
 from studio.editing import drift as driftlib
 from studio.editing import images as imgs
-from studio.editing import turn_sql as sql
 from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import DEFAULT_TIMEOUT_S, TurnFailed, call_with_timeout, clean_params, split_params
 from studio.editing.sessions import EditingError, SessionNotFound, _load, _owner, _with_retries, get_session
 from studio.editing.viewcache import cached_view, remember_view
 from studio.editing.views import SessionView, TurnView
+
+_sessions, _turns = EditSession.__table__, EditTurn.__table__
+#: what recording a finished (or failed) turn writes
+_DONE_COLUMNS = ("status", "error", "output_image", "edited_region", "honored", "ignored", "notices", "drift",
+                 "duration_s", "finished_at")
+_FAILED_COLUMNS = ("status", "error", "duration_s", "finished_at")
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,14 @@ def submit_turn(
     notices: list[str] = []
     if mask is not None and Capability.INPAINT not in entry.capabilities:
         notices.append(f"backend '{backend}' does not declare inpainting; it may ignore the mask")
-    mask_sha = imgs.store(studio, mask.convert("L")) if mask is not None else None
-    ref_shas = [imgs.store(studio, imgs.open_upload(studio, r)[0]) for r in references]
+    mask_sha = studio.edit_images.store(mask.convert("L")) if mask is not None else None
+    ref_shas = [studio.edit_images.store(studio.edit_images.open_upload(r)[0]) for r in references]
 
     def attempt() -> tuple[_Job, list[str]] | None:
         with studio.db.engine.begin() as c:
-            row = c.execute(sql.SESSION_ROW, {"sid": session_id}).first()
+            row = c.execute(select(_sessions.c.owner, _sessions.c.version, _sessions.c.turn_count,
+                                   _sessions.c.head_turn_id, _sessions.c.source_image)
+                            .where(_sessions.c.id == session_id)).first()
             if row is None or row.owner != owner:
                 raise SessionNotFound(f"no edit session {session_id!r} for {owner!r}")
             prior = cached_view(studio, session_id, row.version)
@@ -101,7 +107,9 @@ def submit_turn(
                         for t in prior.turns.values()}
             else:  # the tree's shape only: cheap however long the session
                 tree = {r.id: _Node(r.parent_id, r.status, r.output_image, r.edited_region, r.seq)
-                        for r in c.execute(sql.TREE, {"sid": session_id})}
+                        for r in c.execute(select(_turns.c.id, _turns.c.parent_id, _turns.c.status,
+                                                  _turns.c.output_image, _turns.c.edited_region, _turns.c.seq)
+                                           .where(_turns.c.session_id == session_id))}
             if shown is not None and shown not in tree:
                 raise EditingError("the turn you are looking at is not part of this session; reload it")
             base = shown
@@ -121,12 +129,14 @@ def submit_turn(
                           edited_region=None, status="running", error="", attempts=1, honored=[],
                           ignored=[], notices=[], drift=None, duration_s=None, created_at=now,
                           started_at=now, finished_at=None)
-            moved = c.execute(sql.RESERVE, {"sid": session_id, "seen": row.version, "b_version": row.version + 1,
-                                            "b_head": values["id"], "b_count": row.turn_count + 1, "b_now": now})
+            # compare-and-set: move the head to the new turn only if nobody wrote since we read the row
+            moved = c.execute(update(_sessions).where(_sessions.c.id == session_id, _sessions.c.version == row.version)
+                              .values(version=row.version + 1, head_turn_id=values["id"],
+                                      turn_count=row.turn_count + 1, updated_at=now))
             if moved.rowcount != 1:
                 c.rollback()
                 return None
-            c.execute(sql.INSERT_TURN, values)
+            c.execute(insert(_turns), values)
             parent_region = tree[base].edited_region if base else None
             turn = TurnView.of_row(values)
             return _Job(turn, row.source_image, parent_region, prior, row.version + 1), extra
@@ -173,11 +183,11 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
     started = time.perf_counter()
     stored = None
     try:
-        image = imgs.open_stored(studio, turn.input_image)
-        mask = imgs.open_stored(studio, turn.mask_image).convert("L") if turn.mask_image else None
+        image = studio.edit_images.open_stored(turn.input_image)
+        mask = studio.edit_images.open_stored(turn.mask_image).convert("L") if turn.mask_image else None
         if mask is not None and mask.size != image.size:  # painted on a canvas of another size
             mask = mask.resize(image.size, Image.NEAREST)
-        refs = [imgs.open_stored(studio, r) for r in turn.reference_images]
+        refs = [studio.edit_images.open_stored(r) for r in turn.reference_images]
         try:
             engine = studio.backends.get(turn.backend)
         except Exception as exc:  # BackendLoadError: name, reason, what to do
@@ -196,12 +206,14 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
     except TurnFailed as exc:
         values = {"status": "failed", "error": exc.reason, "duration_s": time.perf_counter() - started}
     values["finished_at"] = utcnow()
-    db = studio.db
-    with db.engine.begin() as c:
+    columns = _DONE_COLUMNS if values["status"] == "done" else _FAILED_COLUMNS
+    with studio.db.engine.begin() as c:
         if stored is not None:
-            c.execute(sql.record_image(db.dialect), imgs.image_values(stored))
-        c.execute(*sql.record_params(turn.id, values))
-        version = c.execute(sql.BUMP, {"sid": session_id, "b_now": utcnow()}).scalar_one_or_none()
+            studio.samples.record_files([stored], conn=c)
+        c.execute(update(_turns).where(_turns.c.id == turn.id).values({k: values.get(k) for k in columns}))
+        version = c.execute(update(_sessions).where(_sessions.c.id == session_id)
+                            .values(version=_sessions.c.version + 1, updated_at=utcnow())
+                            .returning(_sessions.c.version)).scalar_one_or_none()
     if version is None:  # deleted meanwhile (by its owner, in another tab)
         raise SessionNotFound(f"no edit session {session_id!r} for {owner!r}")
     if job.prior is not None and version == job.reserved_version + 1:
@@ -223,36 +235,36 @@ _TURN_VIEW_FIELDS = {f.name for f in dataclasses.fields(TurnView)}
 def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | None) -> tuple[dict[str, Any], Any]:
     """Store the output and the cumulative edit region; measure drift against the source.
 
-    All on this thread: the pieces are sub-millisecond, and handing them to a worker thread
-    cost more in GIL hand-offs than it saved (measured with bench/editchat_bench.py).
+    All on this thread: the pieces are small, and a worker thread would only add hand-offs
+    (bench/README.md, Edit chat).
     """
     out = result.image.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
         out.info["scene_graph"] = json.dumps(result.scene_graph, sort_keys=True)
-    stored = imgs.write(studio, imgs.encode(out), out)
-    src_arr = imgs.analysis_array(studio, job.source_image)
+    stored = studio.edit_images.write(imgs.encode(out), out)
+    src_arr = studio.edit_images.analysis_array(job.source_image)
     size = (src_arr.shape[1], src_arr.shape[0])
     out_arr = driftlib.to_array(out, size)
-    in_arr = imgs.analysis_array(studio, job.turn.input_image, image)
+    in_arr = studio.edit_images.analysis_array(job.turn.input_image, image)
     if in_arr.shape != src_arr.shape:
         in_arr = driftlib.to_array(image, size)
     box = driftlib.changed_box(in_arr, out_arr) if in_arr.shape == out_arr.shape else False
     region = driftlib.mask_region(mask, size) if mask is not None else driftlib.changed_region(in_arr, out_arr, box)
     region_sha = None
     if job.parent_region:
-        parent = imgs.open_region(studio, job.parent_region)
+        parent = studio.edit_images.open_region(job.parent_region)
         if not (region & ~parent).any():  # nothing new edited: the cumulative region is the parent's
             region, region_sha = parent, job.parent_region
         else:
             region = region | parent
     if region_sha is None:
-        region_sha = imgs.store_region(studio, region)
-    prev = imgs.drift_maps(studio, job.source_image, job.turn.input_image, src_arr)
+        region_sha = studio.edit_images.store_region(region)
+    prev = studio.edit_images.drift_maps(job.source_image, job.turn.input_image, src_arr)
     maps = driftlib.drift_maps(src_arr, out_arr, prev, in_arr if prev is not None else None, box)
     drift = driftlib.drift_from_maps(maps, src_arr, out_arr, region)
     if driftlib.analysis_size(out.size) == size:
-        imgs.remember_analysis(studio, stored.sha256, out_arr)
-        imgs.remember_drift_maps(studio, job.source_image, stored.sha256, maps)
+        studio.edit_images.remember_analysis(stored.sha256, out_arr)
+        studio.edit_images.remember_drift_maps(job.source_image, stored.sha256, maps)
     notices = list(result.notices)
     if getattr(result, "procedural", False):
         notices.append("drawn by the procedural scene renderer, not a neural model")

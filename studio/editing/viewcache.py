@@ -8,28 +8,26 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from typing import Any
+
+from cachetools import LRUCache
 
 from studio.editing.views import SessionView
 
-_MAX_SESSIONS = 256
+MAX_SESSIONS = 256
 _caches: "weakref.WeakKeyDictionary[Any, _ViewCache]" = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
 class _ViewCache:
     def __init__(self) -> None:
-        self._views: OrderedDict[str, SessionView] = OrderedDict()
+        self._views: LRUCache = LRUCache(maxsize=MAX_SESSIONS)
         self._lock = threading.Lock()
 
     def get(self, session_id: str, version: int) -> SessionView | None:
         with self._lock:
             view = self._views.get(session_id)
-            if view is None or view.version != version:
-                return None
-            self._views.move_to_end(session_id)
-            return view
+            return view if view is not None and view.version == version else None
 
     def put(self, view: SessionView) -> None:
         with self._lock:
@@ -37,9 +35,6 @@ class _ViewCache:
             if old is not None and old.version > view.version:
                 return  # a newer snapshot arrived first
             self._views[view.id] = view
-            self._views.move_to_end(view.id)
-            while len(self._views) > _MAX_SESSIONS:
-                self._views.popitem(last=False)
 
     def drop(self, session_id: str) -> None:
         with self._lock:

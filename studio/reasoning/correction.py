@@ -5,18 +5,16 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 from PIL import Image
 
-from backends.base import BackendError, ChatMessage, GenerationRequest
+from backends.base import Backend, BackendError, ChatMessage, GenerationRequest
 from studio.reasoning.calls import ReasonerError, ask, llm_record, run_image_jobs
 from studio.reasoning.interleaved import parse_rationale
 from studio.reasoning.state import RunRequest, RunState, ViewItem
 from studio.reasoning.templates import CRITIQUE
-
-if TYPE_CHECKING:
-    from studio.reasoning.runner import ReasoningRunner
+from studio.samples import SampleStore
 
 Verdict = Literal["match", "mismatch", "unclear"]
 
@@ -39,13 +37,15 @@ def read_critique(text: str) -> tuple[Verdict, str | None]:
     return ("mismatch" if corrected else "unclear"), corrected
 
 
-def run_correction(runner: "ReasoningRunner", req: RunRequest, state: RunState, t0: float) -> Iterator[RunState]:
-    """Up to ``req.max_rounds`` rounds of generate → critique; each round is shown as it happens."""
+def run_correction(backend: Callable[[str], Backend], samples: SampleStore, req: RunRequest, state: RunState,
+                   t0: float) -> Iterator[RunState]:
+    """Up to ``req.max_rounds`` rounds of generate → critique; each round is shown as it happens.
+    ``backend`` builds a backend by name; images are kept in ``samples``."""
     yield state
     requirement = req.question.strip()
     try:
-        generator = runner.backend(req.image_backend or "")
-        critic = runner.backend(req.critic or req.reasoner or "")
+        generator = backend(req.image_backend or "")
+        critic = backend(req.critic or req.reasoner or "")
     except BackendError as exc:
         state.status = "failed"
         state.note(str(exc))
@@ -70,7 +70,7 @@ def run_correction(runner: "ReasoningRunner", req: RunRequest, state: RunState, 
             state.status = "partial" if rnd > 1 else "failed"
             state.note(f"round {rnd}: the image could not be generated ({error}); stopped")
             return
-        slot.image = state.final_image = runner.studio.samples.store_image(image)
+        slot.image = state.final_image = samples.store_image(image)
         slot.status = "ready"
         state.timings.setdefault("first_image_s", round(time.perf_counter() - t0, 4))
         yield state

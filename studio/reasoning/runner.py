@@ -16,6 +16,7 @@ from PIL import Image
 from backends.base import Backend, BackendError, Capability, ChatMessage, EditRequest, GenerationRequest
 from studio.reasoning import ReasoningInputError
 from studio.reasoning.calls import ReasonerError, ask, describe_error, llm_record, run_image_jobs
+from studio.reasoning.correction import run_correction
 from studio.reasoning.crops import cut, parse_box
 from studio.reasoning.interleaved import extract_final_answer, looks_like_refusal, parse_rationale, strip_final_answer
 from studio.reasoning.modes import MAX_IMAGES_LIMIT, MAX_ROUNDS_LIMIT, Mode, get_mode
@@ -64,7 +65,7 @@ class ReasoningRunner:
             raise ReasoningInputError(f"at most 1–{MAX_IMAGES_LIMIT} image parts, got {req.max_images}")
         if not 1 <= req.max_rounds <= MAX_ROUNDS_LIMIT:
             raise ReasoningInputError(f"correction rounds must be 1–{MAX_ROUNDS_LIMIT}, got {req.max_rounds}")
-        if mode.id == "correction":
+        if mode.critic_loop:
             self._require(req.image_backend, Capability.TEXT_TO_IMAGE, "image backend")
             self._require(req.critic or req.reasoner, Capability.VISION_LANGUAGE, "critic")
             return mode
@@ -77,31 +78,27 @@ class ReasoningRunner:
                 raise ReasoningInputError(f"pick a reasoner or paste a rationale with [image: …] parts; {hint}")
             needs_vision = mode.needs_input_image
             self._require(req.reasoner, Capability.VISION_LANGUAGE if needs_vision else Capability.CHAT, "reasoner")
-        if mode.id == "edit":
-            self._require(req.image_backend, Capability.EDIT, "image backend")
-        elif mode.id != "mm_regions":
-            self._require(req.image_backend, Capability.TEXT_TO_IMAGE, "image backend")
+        if mode.renders_with is not None:
+            self._require(req.image_backend, mode.renders_with, "image backend")
         return mode
 
     # -- the run -------------------------------------------------------------------------
     def run(self, req: RunRequest) -> Iterator[RunState]:
         """Validate, then yield the state after each change; the last state is stored (run_id set)."""
         mode = self.validate(req)
-        pasted = mode.id != "correction" and bool((req.rationale or "").strip())
+        pasted = not mode.critic_loop and bool((req.rationale or "").strip())
         state = RunState(
             mode=mode.id, question=req.question.strip(),
-            reasoner=None if pasted else (req.reasoner if mode.id != "correction" else None),
-            image_backend=req.image_backend if mode.id != "mm_regions" else None,
-            critic=(req.critic or req.reasoner) if mode.id == "correction" else None,
+            reasoner=None if pasted or mode.critic_loop else req.reasoner,
+            image_backend=req.image_backend if mode.renders_with is not None else None,
+            critic=(req.critic or req.reasoner) if mode.critic_loop else None,
         )
         t0 = time.perf_counter()
         if req.input_image is not None:
             state.input_image = self.studio.samples.store_image(req.input_image)
         try:
-            if mode.id == "correction":
-                from studio.reasoning.correction import run_correction
-
-                body = run_correction(self, req, state, t0)
+            if mode.critic_loop:
+                body = run_correction(self.backend, self.studio.samples, req, state, t0)
             else:
                 body = self._run_rationale(req, mode, state, t0, pasted)
             yield from body
@@ -165,7 +162,6 @@ class ReasoningRunner:
             return
         limit = mode.image_limit(req.max_images)
         parsed = parse_rationale(text, max_images=limit, max_crops=limit)
-        jobs: list = []
         slots: list[ViewItem] = []
         for seg in parsed.segments:
             if seg.kind == "text":
@@ -176,7 +172,7 @@ class ReasoningRunner:
                 state.items.append(ViewItem("text", seg.raw.strip(), status="skipped", error=seg.problem))
             elif seg.kind == "crop":
                 state.items.append(self._crop_item(req, mode, seg.body, seg.problem))
-            elif mode.id == "mm_regions":
+            elif mode.shows_regions:
                 state.items.append(ViewItem("image", seg.body, status="skipped",
                                             error="MM Reasoning (O) shows regions of the input image; image parts are not rendered"))
             elif seg.problem:
@@ -185,18 +181,15 @@ class ReasoningRunner:
                 item = ViewItem("image", seg.body, status="pending")
                 state.items.append(item)
                 slots.append(item)
-        if mode.id == "implicit" and not slots:
+        shown = any(i.kind == "crop" for i in state.items) if mode.shows_regions else bool(slots)
+        if not shown and mode.prompt_from_thought:
             prompt = self._image_prompt_from_thought(req, state, text, pasted)
             if prompt:
                 item = ViewItem("image", prompt, status="pending")
                 state.items.append(item)
                 slots.append(item)
-        elif mode.id == "edit" and not slots:
-            state.note("the rationale has no [image: …] part with the concrete edit; nothing was edited")
-        elif mode.id in ("mm_text", "mm_image") and not slots:
-            state.note("the rationale has no usable [image: …] part; the answer is text only")
-        elif mode.id == "mm_regions" and not any(i.kind == "crop" for i in state.items):
-            state.note("the rationale points at no region ([crop: x1, y1, x2, y2]); no snapshot to show")
+        elif not shown and mode.nothing_to_show:
+            state.note(mode.nothing_to_show)
         if parsed.problems:
             state.notices.extend(parsed.problems)
         state.final_answer = extract_final_answer(text)
@@ -224,7 +217,7 @@ class ReasoningRunner:
         return " ".join(result.text.split())
 
     def _crop_item(self, req: RunRequest, mode: Mode, body: str, problem: str) -> ViewItem:
-        if mode.id != "mm_regions":
+        if not mode.shows_regions:
             return ViewItem("crop", body, status="skipped", error="[crop: …] parts only apply in MM Reasoning (O); ignored")
         if problem:
             return ViewItem("crop", body, status="skipped", error=problem)
@@ -266,7 +259,7 @@ class ReasoningRunner:
         state.timings["images_s"] = per_image
 
     def _job(self, req: RunRequest, mode: Mode, backend: Backend, description: str, k: int):
-        if mode.id == "edit":
+        if mode.renders_with is Capability.EDIT:
             source = req.input_image
 
             def edit(cancel: threading.Event) -> Image.Image:

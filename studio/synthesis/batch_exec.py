@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 
 from backends.base import EditRequest, GenerationRequest
-from studio.db import new_id, utcnow
-from studio.db.models import Sample, StoredImage
-from studio.db.upsert import insert_ignoring_duplicates
+from backends.registry import BackendRegistry
+from studio.db import utcnow
 from studio.images import StoredFile
+from studio.samples import SampleStore
 from studio.synthesis.llm import LLMComposer
 from studio.synthesis.models import SynthesisBatch, SynthesisItem
 from studio.synthesis.rows import PlannedRow
@@ -40,23 +40,35 @@ class ItemResult:
     cost_usd: float = 0.0
 
 
-class ItemExecutor:
-    """Turns a planned row into a stored sample with the batch's backends."""
+class ImageSink(Protocol):
+    """Where an item's images go: the image store, or (on a Ray worker) bytes kept for the driver."""
 
-    def __init__(self, studio, options, composer: LLMComposer | None, batch_id: str) -> None:
-        self.studio = studio
+    def put(self, img, text: dict[str, Any] | None = None) -> StoredFile: ...
+
+
+class ItemExecutor:
+    """Turns a planned row into a stored sample with the batch's backends.
+
+    ``samples`` is None where items are only executed (a Ray worker); the process that stores them has one.
+    """
+
+    def __init__(self, backends: BackendRegistry, images: ImageSink, samples: SampleStore | None, options,
+                 composer: LLMComposer | None, batch_id: str) -> None:
+        self.backends = backends
+        self.images = images
+        self.samples = samples
         self.options = options
         self.composer = composer
         self.batch_id = batch_id
 
     def _backend(self):
-        return self.studio.backends.get(self.options.images_backend) if self.options.images_backend else None
+        return self.backends.get(self.options.images_backend) if self.options.images_backend else None
 
     def _generate(self, backend, prompt: str, seed: int, cancel, files: list[StoredFile]):
         res = backend.generate(GenerationRequest(prompt=prompt, seed=seed, width=self.options.width,
                                                  height=self.options.height, cancel=cancel))
         text = {"scene_graph": res.scene_graph} if res.scene_graph else None
-        f = self.studio.images.put(res.image, text)
+        f = self.images.put(res.image, text)
         files.append(f)
         return res, f
 
@@ -64,7 +76,7 @@ class ItemExecutor:
         res = backend.edit(EditRequest(image=image, instruction=instruction, reference_images=refs,
                                        seed=seed, cancel=cancel))
         text = {"scene_graph": res.scene_graph} if res.scene_graph else None
-        f = self.studio.images.put(res.image, text)
+        f = self.images.put(res.image, text)
         files.append(f)
         return res, f
 
@@ -150,22 +162,17 @@ class ItemExecutor:
                           completion_tokens=ctoks, cost_usd=cost)
 
     def store_many(self, done: "list[tuple[ItemResult, str]]", batch_id: str) -> list[str]:
-        """Several finished items (result, item id) in one transaction: their samples, image
-        records, "done" marks and the batch counters. Statements run once for the group
-        (executemany), so a busy batch spends little time per item in the database."""
+        """Several finished items (result, item id) in one transaction: their image records and samples
+        (through the sample store), their "done" marks and the batch counters."""
         if not done:
             return []
-        db = self.studio.db
+        samples = self.samples
+        if samples is None:
+            raise RuntimeError("this executor only runs items; the process holding the sample store stores them")
         now = utcnow()
-        files = {f.sha256: f for result, _ in done for f in result.files}
-        sample_ids = [new_id() for _ in done]
-        with db.engine.begin() as c:
-            if files:
-                c.execute(insert_ignoring_duplicates(db.dialect, StoredImage.__table__),
-                          [dict(sha256=f.sha256, rel_path=f.rel_path, width=f.width, height=f.height,
-                                format=f.format, size_bytes=f.size_bytes, created_at=now) for f in files.values()])
-            c.execute(insert(Sample.__table__),
-                      [{**result.sample, "id": sid, "created_at": now} for (result, _), sid in zip(done, sample_ids)])
+        with samples.db.engine.begin() as c:
+            samples.record_files({f.sha256: f for result, _ in done for f in result.files}.values(), conn=c)
+            sample_ids = samples.add_many([result.sample for result, _ in done], conn=c)
             c.execute(_MARK_DONE, [{"b_id": item_id, "b_sample": sid, "b_now": now}
                                    for (_, item_id), sid in zip(done, sample_ids)])
             c.execute(update(SynthesisBatch.__table__).where(SynthesisBatch.id == batch_id).values(

@@ -199,9 +199,10 @@ class BatchRunner:
         options = BatchOptions.from_dict(cfg.get("options") or {})
         composer = None
         if options.chat_backend:
-            composer = LLMComposer(self.studio, options.chat_backend,
+            composer = LLMComposer(self.studio.backends, options.chat_backend,
                                    requests_per_minute=options.requests_per_minute)
-        executor = ItemExecutor(self.studio, options, composer, self.batch_id)
+        executor = ItemExecutor(self.studio.backends, self.studio.images, self.studio.samples, options, composer,
+                                self.batch_id)
         with _ACTIVE_LOCK:
             _ACTIVE[self.batch_id] = self
         hb = threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}")

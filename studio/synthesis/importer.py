@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from studio.db import new_id, utcnow
 from studio.db.models import Sample, StoredImage
-from studio.images import ALLOWED_FORMATS
+from studio.images import ALLOWED_FORMATS, StoredFile
 from studio.samples import TASKS
 from studio.synthesis.export import IMAGE_KEYS
 
@@ -126,11 +126,11 @@ class _Images:
 
     def __init__(self, studio, base: Path) -> None:
         self.studio, self.base = studio, base.resolve()
-        self.cache: dict[Path, tuple[str, dict[str, Any]] | str] = {}
-        self.by_text: dict[str, tuple[str | None, str | None, dict[str, Any] | None]] = {}
+        self.cache: dict[Path, tuple[str, StoredFile] | str] = {}
+        self.by_text: dict[str, tuple[str | None, str | None, StoredFile | None]] = {}
         self.max_pixels = studio.settings.max_image_pixels
 
-    def check(self, rel: Any) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    def check(self, rel: Any) -> tuple[str | None, str | None, StoredFile | None]:
         """(sha, error, record) for a relative path (each distinct path is checked once)."""
         if not isinstance(rel, str) or not rel.strip():
             return None, "expected a relative file path (text)", None
@@ -139,7 +139,7 @@ class _Images:
             hit = self.by_text[rel] = self._check(rel)
         return hit
 
-    def _check(self, rel: str) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    def _check(self, rel: str) -> tuple[str | None, str | None, StoredFile | None]:
         p = Path(rel)
         if p.is_absolute():
             return None, f"absolute path {rel!r} refused: paths must be relative to the dataset folder", None
@@ -173,10 +173,8 @@ class _Images:
             self.cache[full] = err
             return None, err, None
         f = self.studio.images.put_bytes(data, fmt=fmt, size=(w, h))
-        rec = {"sha256": f.sha256, "rel_path": f.rel_path, "width": w, "height": h, "format": fmt,
-               "size_bytes": len(data), "created_at": utcnow()}
-        self.cache[full] = (f.sha256, rec)
-        return f.sha256, None, rec
+        self.cache[full] = (f.sha256, f)
+        return f.sha256, None, f
 
 
 def _parse_time(v: Any) -> datetime | None:
@@ -189,7 +187,7 @@ def _parse_time(v: Any) -> datetime | None:
 
 
 def _convert_row(file: Path, num: int, row: Any, images: _Images, dataset: str | None,
-                 issues: list[ImportIssue], new_images: dict[str, dict]) -> dict[str, Any] | None:
+                 issues: list[ImportIssue], new_images: dict[str, StoredFile]) -> dict[str, Any] | None:
     name = file.name
     if not isinstance(row, dict):
         issues.append(ImportIssue(name, num, None, f"expected an object, got {type(row).__name__}"))
@@ -286,7 +284,7 @@ def import_dataset(studio, path: str | Path, *, good_rows_only: bool = False, da
         report.rows_seen += len(rows) + len(issues)
     total = report.rows_seen
     good: list[dict[str, Any]] = []
-    new_images: dict[str, dict] = {}
+    new_images: dict[str, StoredFile] = {}
     done = len(report.issues)
     for f, rows in parsed:
         imgs = _Images(studio, f.parent)
@@ -307,7 +305,7 @@ def import_dataset(studio, path: str | Path, *, good_rows_only: bool = False, da
                 StoredImage.sha256.in_(keys[i:i + CHUNK]))))
         fresh = [new_images[k] for k in keys if k not in have_imgs]
         for i in range(0, len(fresh), CHUNK):
-            s.execute(StoredImage.__table__.insert(), fresh[i:i + CHUNK])
+            studio.samples.record_files(fresh[i:i + CHUNK], conn=s)
         report.images = len(fresh)
         ids = [r["id"] for r in good]
         existing: set[str] = set()
@@ -322,7 +320,7 @@ def import_dataset(studio, path: str | Path, *, good_rows_only: bool = False, da
             seen.add(r["id"])
             todo.append(r)
         for i in range(0, len(todo), CHUNK):
-            s.execute(Sample.__table__.insert(), todo[i:i + CHUNK])
+            studio.samples.add_many(todo[i:i + CHUNK], conn=s)
         report.imported = len(todo)
     report.applied = True
     return report

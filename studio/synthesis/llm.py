@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Capability, ChatMessage, ChatRequest, ChatResult
+from backends.registry import BackendRegistry
 from studio.synthesis.rows import PlannedRow
 from studio.synthesis.templates import SynthesisError
 
@@ -144,9 +145,9 @@ def visual_template_prompt(raw: str) -> str:
 class LLMComposer:
     """Runs rows' meta-prompts against one chat backend with a shared rate limit."""
 
-    def __init__(self, studio, backend_name: str, *, requests_per_minute: float | None = None,
+    def __init__(self, backends: BackendRegistry, backend_name: str, *, requests_per_minute: float | None = None,
                  temperature: float | None = 0.7, max_tokens: int | None = 512) -> None:
-        self.studio = studio
+        self.backends = backends
         self.backend_name = backend_name
         self.limiter = RateLimiter(requests_per_minute)
         self.temperature = temperature
@@ -154,7 +155,7 @@ class LLMComposer:
 
     def _call(self, messages: list[dict[str, str]], images=(), cancel=None) -> tuple[str, dict[str, Any]]:
         self.limiter.wait(cancel)
-        backend = self.studio.backends.get(self.backend_name)
+        backend = self.backends.get(self.backend_name)
         msgs = []
         for i, m in enumerate(messages):
             attach = images if (m["role"] == "user" and i == len(messages) - 1) else ()

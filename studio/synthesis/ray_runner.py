@@ -15,7 +15,6 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,14 +46,6 @@ class _CollectedImages:
         return StoredFile(sha, Path(), "", img.width, img.height, "PNG", len(data))
 
 
-@dataclass
-class _WorkerServices:
-    """What ``ItemExecutor`` and ``LLMComposer`` reach for: the backends and an image sink."""
-
-    backends: BackendRegistry
-    images: _CollectedImages
-
-
 class ItemWorker:
     """One Ray actor: builds the batch's backends once, then runs planned rows on request."""
 
@@ -65,14 +56,14 @@ class ItemWorker:
         self.backends = BackendRegistry(entries)
         self.composer = None
         if self.options.chat_backend:
-            self.composer = LLMComposer(_WorkerServices(self.backends, _CollectedImages()),
+            self.composer = LLMComposer(self.backends,
                                         self.options.chat_backend, requests_per_minute=requests_per_minute)
         self.cancel = threading.Event()
 
     def run(self, item_id: str, spec: dict[str, Any], position: int) -> dict[str, Any]:
         """One item: ``{"state": "done", "result", "blobs"}``, ``{"state": "failed", ...}`` or pending."""
         collected = _CollectedImages()  # per call: a worker may run several calls at once
-        executor = ItemExecutor(_WorkerServices(self.backends, collected), self.options, self.composer, self.batch_id)
+        executor = ItemExecutor(self.backends, collected, None, self.options, self.composer, self.batch_id)
         try:
             result = executor.execute(PlannedRow.from_dict(spec), item_id, position, self.cancel)
         except Cancelled:
@@ -143,7 +134,8 @@ class RayBatchRunner(BatchRunner):
         return batch_status(self.studio, self.batch_id)
 
     def _run_items(self, ray, options: BatchOptions, entries: dict[str, BackendEntry]) -> None:
-        executor = ItemExecutor(self.studio, options, None, self.batch_id)  # stores on the driver
+        executor = ItemExecutor(self.studio.backends, self.studio.images, self.studio.samples, options, None,
+                                self.batch_id)  # stores on the driver
         st = batch_status(self.studio, self.batch_id)
         rpm = options.requests_per_minute  # the batch's limit: each worker gets its share
         self.actors, per_actor = start_workers(

@@ -222,7 +222,7 @@ def caption_upload(studio, image_path: str, chat_backend: str | None, node_id: s
         base_task = node.title
     row = PlannedRow(index=0, taxonomy_id=node_id or "", method="llm", kind="generation", text="", seed=0,
                      meta_prompt_kind="image-first", meta_prompt=metaprompts.image_first_caption(base_task))
-    outcome = LLMComposer(studio, name).compose(row, images=[img])
+    outcome = LLMComposer(studio.backends, name).compose(row, images=[img])
     sha = studio.samples.store_image(img)
     sample_id = studio.samples.add(
         task="text-to-image", prompt=outcome.text, taxonomy_id=node_id or None, output_image=sha,

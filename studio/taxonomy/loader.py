@@ -251,7 +251,7 @@ def load_taxonomies(path: str | Path) -> TaxonomyForest:
     _attach_extensions(extensions, roots, origins, issues)
     if issues:
         raise TaxonomyError(issues)
-    return TaxonomyForest(roots=roots, source=source, files=files)
+    return TaxonomyForest(roots=roots, source=source, files=files, load=load_taxonomies)
 
 
 def _attach_extensions(

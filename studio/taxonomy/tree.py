@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @dataclass(eq=False)
@@ -108,6 +108,8 @@ class TaxonomyForest:
     roots: list[TaxonomyNode]
     source: Path
     files: list[Path] = field(default_factory=list)
+    #: reads ``source`` into a new forest; the loader that built this forest passes itself
+    load: Callable[[Path], "TaxonomyForest"] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._index()
@@ -172,9 +174,9 @@ class TaxonomyForest:
 
     def reload(self) -> "TaxonomyForest":
         """Read the files again; on error the current content stays and the error is raised."""
-        from studio.taxonomy.loader import load_taxonomies
-
-        self.replace_with(load_taxonomies(self.source))
+        if self.load is None:
+            raise ValueError("this taxonomy was not read from files, so there is nothing to reload")
+        self.replace_with(self.load(self.source))
         return self
 
 

@@ -11,10 +11,10 @@ USERS = ",".join(["ann:ann-pw:annotator", "bob:bob-pw:annotator", "boss:boss-pw:
 APP_BACKENDS = """
 backends:
   engine-one:
-    engine: tests.annotation.doubles:SolidColorBackend
+    engine: tests.support.fake_backends:SolidColor
     capabilities: [text-to-image, edit]
   engine-two:
-    engine: tests.annotation.doubles:SolidColorBackend
+    engine: tests.support.fake_backends:SolidColor
     capabilities: [text-to-image, edit]
 """
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from studio.annotation import AnnotationError, generation, importer, service
-from tests.annotation.doubles import SolidColorBackend, write_backends
+from tests.support.fake_backends import SolidColor, write_backends
 
 
 @pytest.fixture
@@ -38,10 +38,10 @@ def test_generate_all_pairs_then_resume_only_makes_what_is_missing(gen_studio):
         ("model-alpha-zq", "model-beta-kx"), ("model-alpha-zq", "model-gamma-fragile"),
         ("model-beta-kx", "model-gamma-fragile")}
     assert all(r["output_a"] != r["output_b"] for r in items)
-    SolidColorBackend.calls.clear()
+    SolidColor.calls.clear()
     again = generation.run_plan(gen_studio, batch_id)
     assert (again["done"], again["total"]) == (7, 9)
-    assert {c[1] for c in SolidColorBackend.calls} == {"FAIL on purpose"}  # only the missing prompt is retried
+    assert {c[1] for c in SolidColor.calls} == {"FAIL on purpose"}  # only the missing prompt is retried
     assert service.get_batch(gen_studio, batch_id).items == 7
 
 

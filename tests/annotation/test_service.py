@@ -86,12 +86,12 @@ def test_annotation_models_match_migrations(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from studio.db import Base, Database
-    import studio.annotation.models  # noqa: F401
+    from studio.db import Database
+    from studio.db.base import all_tables
 
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = [d for d in compare_metadata(ctx, Base.metadata) if "annotation_" in repr(d)]
+        diffs = [d for d in compare_metadata(ctx, all_tables()) if "annotation_" in repr(d)]
     db.dispose()
     assert diffs == []

@@ -10,15 +10,15 @@ from PIL import Image, ImageDraw
 BACKENDS_YAML = """
 backends:
   painter:
-    engine: tests.editing.doubles:BoxPainter
+    engine: tests.support.fake_backends:BoxPainter
     label: Box painter (test double)
     capabilities: [edit, inpaint, text-to-image]
   painter2:
-    engine: tests.editing.doubles:BoxPainter
+    engine: tests.support.fake_backends:BoxPainter
     label: Second painter (test double)
     capabilities: [edit]
   chatty:
-    engine: tests.editing.doubles:TextOnly
+    engine: tests.support.fake_backends:TextOnly
     capabilities: [chat]
 """
 

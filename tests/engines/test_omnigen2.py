@@ -10,7 +10,8 @@ from PIL import Image
 
 from backends.base import BackendError, BackendLoadError, Capability, EditRequest, GenerationRequest
 from backends.model_cache import ModelCache
-from backends.registry import ENGINE_CAPABILITIES, BackendRegistry, parse_backends_config
+from backends.omnigen2.engine import OmniGen2Backend
+from backends.registry import BackendRegistry, parse_backends_config
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def pixels(result):
 def test_registry_builds_the_engine_with_its_capabilities(tiny_omnigen2):
     entries = parse_backends_config({"backends": {"og2": {"engine": "omnigen2",
                                                            "options": {"model": str(tiny_omnigen2)}}}})
-    assert entries["og2"].capabilities == ENGINE_CAPABILITIES["omnigen2"]
+    assert entries["og2"].capabilities == OmniGen2Backend.capabilities
     assert {Capability.TEXT_TO_IMAGE, Capability.EDIT} <= entries["og2"].capabilities
     registry = BackendRegistry(entries)
     assert [e.name for e in registry.by_capability("edit")] == ["og2"]

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import inspect, text
 
-import studio.db.models_registry  # noqa: F401  (every area's tables in Base.metadata)
-from studio.db import Base, Database
+from studio.db import Database
+from studio.db.base import all_tables
 from studio.images import ImageStore
 from studio.samples import SampleStore, rollup_counts
 
@@ -32,7 +32,7 @@ def test_models_match_migrations(db_url):
     db = Database(db_url)
     try:
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), all_tables())
         # ignore differences alembic reports only as type-affinity noise on SQLite
         serious = [d for d in diff if not (isinstance(d, list) and d and d[0][0] == "modify_type")]
         assert serious == [], f"models and migrations disagree: {serious}"
@@ -63,6 +63,23 @@ def test_samples_and_coverage(db_url, tmp_path):
     }
     with pytest.raises(ValueError, match="unknown task"):
         store.add(task="painting", prompt="p")
+    db.dispose()
+
+
+def test_add_many_checks_every_sample_first_and_can_join_a_transaction(db_url, tmp_path):
+    db = Database(db_url)
+    store = SampleStore(db, ImageStore(tmp_path / "img"))
+    with pytest.raises(ValueError, match="unknown task"):
+        store.add_many([{"task": "edit", "prompt": "ok"}, {"task": "painting", "prompt": "p"}])
+    assert store.datasets() == []  # nothing of the refused group was stored
+    with pytest.raises(RuntimeError):
+        with db.engine.begin() as conn:
+            store.add_many([{"task": "edit", "prompt": "a", "dataset": "d"}], conn=conn)
+            raise RuntimeError("the caller's transaction fails")
+    assert store.datasets() == []  # rolled back with the caller's transaction
+    ids = store.add_many([{"task": "edit", "prompt": "a", "dataset": "d"},
+                          {"task": "reasoning", "prompt": "b", "dataset": "d", "seed": 3}])
+    assert [store.get(i).prompt for i in ids] == ["a", "b"] and store.get(ids[1]).seed == 3
     db.dispose()
 
 

@@ -96,3 +96,16 @@ def test_store_is_content_addressed(tmp_path):
     assert store.open(a.sha256).getpixel((0, 0)) == (255, 0, 0)
     with pytest.raises(ImageLoadError, match="not in the store"):
         store.open("0" * 64)
+
+
+@pytest.mark.parametrize("mode,shape", [("RGB", (37, 53, 3)), ("RGBA", (20, 7, 4)), ("L", (9, 31)),
+                                        ("LA", (5, 5, 2))])
+@pytest.mark.parametrize("level", [1, 6])
+def test_png_pixels_and_text_round_trip_at_every_level(mode, shape, level):
+    import numpy as np
+
+    arr = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    data = encode_png(Image.fromarray(arr, mode), {"scene_graph": {"label": "crème brûlée"}}, compress_level=level)
+    back = Image.open(io.BytesIO(data))
+    assert back.mode == mode and np.array_equal(np.asarray(back), arr)
+    assert read_png_json(back, "scene_graph") == {"label": "crème brûlée"}

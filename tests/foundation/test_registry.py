@@ -39,7 +39,7 @@ def test_backends_are_built_lazily_once(tmp_path):
     assert reg.get("gray") is a and fake_backends.CONSTRUCTED.count("gray") == before.count("gray") + 1
     assert a.generate(GenerationRequest("x", width=8, height=4)).image.size == (8, 4)
     with pytest.raises(UnsupportedOperation, match="cannot edit"):
-        a.edit(None)
+        fake_backends.TextOnly(name="chat").edit(None)  # an engine that cannot edit says so
 
 
 def test_load_failures_name_backend_reason_and_fix(tmp_path):
@@ -88,3 +88,34 @@ def test_unreadable_and_invalid_yaml(tmp_path):
         load_backends_config(tmp_path / "absent.yaml")
     with pytest.raises(BackendConfigError, match="not valid YAML"):
         load_backends_config(write(tmp_path, "backends: {x: [unclosed"))
+
+
+def test_each_engine_is_declared_once_on_its_class():
+    """The config's engine name reaches the class that declares it; an entry's capabilities are the class's."""
+    from backends.registry import ENGINES, engine_class
+
+    for name in ENGINES:
+        cls = engine_class(name)
+        assert cls.engine == name
+        assert cls.capabilities, name
+        entry = parse_backends_config({"backends": {"b": {"engine": name}}})["b"]
+        assert entry.capabilities == cls.capabilities
+
+
+def test_a_config_entry_may_narrow_an_engines_capabilities():
+    entry = parse_backends_config({"backends": {"b": {"engine": "diffusers-edit", "capabilities": ["edit"]}}})["b"]
+    assert entry.capabilities == frozenset({Capability.EDIT})
+
+
+def test_engine_modules_import_no_heavy_library():
+    """Listing backends by capability imports engine modules; they must leave torch and friends for later."""
+    import subprocess
+    import sys
+
+    from backends.registry import ENGINES
+
+    modules = sorted({target.partition(":")[0] for target in ENGINES.values()})
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules)
+            + "print(sorted(k for k in ('torch', 'transformers', 'diffusers', 'openai') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -24,10 +24,10 @@ backends:
   procedural:
     engine: procedural
   tiny:
-    engine: "tests.synthesis.doubles:TinyPainter"
+    engine: "tests.support.fake_backends:TinyPainter"
     capabilities: [text-to-image, edit]
   slow:
-    engine: "tests.synthesis.doubles:TinyPainter"
+    engine: "tests.support.fake_backends:TinyPainter"
     capabilities: [text-to-image, edit]
     options: {delay: 0.1}
 """

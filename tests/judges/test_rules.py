@@ -11,7 +11,8 @@ from backends.base import GenerationRequest
 from backends.procedural import ProceduralBackend
 from studio.judges import geneval
 from studio.judges.geneval import Box, evaluate, relative_position
-from studio.judges.judges import JudgeItem, SceneGraphJudge
+from studio.judges.judges import JudgeItem
+from studio.judges.rules import SceneGraphJudge
 from studio.judges.parsing import parse_scores, parse_winner
 from studio.judges.rubrics import RUBRICS, geometric_mean
 

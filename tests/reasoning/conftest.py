@@ -18,7 +18,7 @@ def write_backends_config(path, base_url: str, **painter_options) -> str:
                             "max_retries": 0, "timeout": 5},
             },
             "painter": {
-                "engine": "tests.reasoning.doubles:PromptPainter",
+                "engine": "tests.support.fake_backends:PromptPainter",
                 "capabilities": ["text-to-image", "edit"],
                 "options": painter_options,
             },

@@ -179,7 +179,7 @@ def test_without_any_chat_backend_the_message_says_how_to_configure(data_dir, tm
     from studio.settings import load_settings
 
     cfg = tmp_path / "only-images.yaml"
-    cfg.write_text("backends:\n  painter:\n    engine: tests.reasoning.doubles:PromptPainter\n"
+    cfg.write_text("backends:\n  painter:\n    engine: tests.support.fake_backends:PromptPainter\n"
                    "    capabilities: [text-to-image]\n")
     studio = Studio(load_settings(data_dir=data_dir, backends_config=cfg))
     try:

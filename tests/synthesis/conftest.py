@@ -8,10 +8,10 @@ import pytest
 BACKENDS_YAML = """
 backends:
   tiny:
-    engine: "tests.synthesis.doubles:TinyPainter"
+    engine: "tests.support.fake_backends:TinyPainter"
     capabilities: [text-to-image, edit]
   flaky:
-    engine: "tests.synthesis.doubles:TinyPainter"
+    engine: "tests.support.fake_backends:TinyPainter"
     capabilities: [text-to-image, edit]
     options: {fail_word: "balloon"}
 """

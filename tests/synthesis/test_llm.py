@@ -42,7 +42,7 @@ def llm_studio(data_dir, tmp_path, stub):
     cfg.write_text(f"""
 backends:
   tiny:
-    engine: "tests.synthesis.doubles:TinyPainter"
+    engine: "tests.support.fake_backends:TinyPainter"
     capabilities: [text-to-image, edit]
   stubchat:
     engine: openai-chat

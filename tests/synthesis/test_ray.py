@@ -81,7 +81,7 @@ def test_killed_worker_is_replaced_and_its_items_stored_once(data_dir, tmp_path,
     from studio.synthesis.ray_runner import RayBatchRunner
 
     cfg = tmp_path / "slow.yaml"  # each call sleeps a little so a worker dies with work in hand
-    cfg.write_text('backends:\n  slow:\n    engine: "tests.synthesis.doubles:TinyPainter"\n'
+    cfg.write_text('backends:\n  slow:\n    engine: "tests.support.fake_backends:TinyPainter"\n'
                    '    capabilities: [text-to-image, edit]\n    options: {delay: 0.05}\n')
     synth_studio = Studio(load_settings(data_dir=data_dir, backends_config=cfg))
     count = 40
