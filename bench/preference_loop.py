@@ -90,7 +90,7 @@ def make_pairs(pipe, judge, work: Path, per_prompt: int, steps: int, guidance: f
 def train(task: str, pairs: Path, out: Path, args) -> Path:
     from finetune.config import parse_config
     from finetune.datasets import write_manifest
-    from finetune.preference_checks import check_preference_run
+    from finetune.preference_checks import preference_refusal
     from finetune.preference_data import read_pair_rows, validate_pairs
     from finetune.presets import BUILTIN_PRESETS, CPU_PREFERENCE_PRESET
     from finetune.trainer import Trainer
@@ -107,7 +107,9 @@ def train(task: str, pairs: Path, out: Path, args) -> Path:
         preset["beta_dpo"] = args.beta
     config = parse_config(preset)
     report = validate_pairs(read_pair_rows(pairs), task, config.resolution)
-    check_preference_run(config, report)
+    refusal = preference_refusal(config, report)
+    if refusal:
+        raise SystemExit(refusal)
     manifest = write_manifest(report.usable_rows, out / "manifest.jsonl")
     config = config.model_copy(update={"manifest": str(manifest)})
     Trainer(config).run()

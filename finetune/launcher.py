@@ -221,9 +221,11 @@ class Launcher:
             resolve_targets(config.lora, "janus" if config.task.startswith("janus") else "unet")
         check_base_model(config)
         if config.task in PREFERENCE_TASKS:
-            from finetune.preference_checks import check_preference_run
+            from finetune.preference_checks import preference_refusal
 
-            check_preference_run(config, report)
+            refusal = preference_refusal(config, report)
+            if refusal:
+                raise LaunchError(refusal)
         run_id = new_id()
         run_dir = self.studio.settings.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
