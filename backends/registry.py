@@ -66,6 +66,8 @@ class BackendEntry:
     label: str
     options: dict[str, Any] = field(default_factory=dict)
     capabilities: frozenset[Capability] = frozenset()
+    #: what it renders best at (width, height, steps, guidance_scale); see backends/defaults.py
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, BackendEntry]:
@@ -97,12 +99,16 @@ def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, Back
                 raise BackendConfigError(
                     f"{where}.capabilities: {exc}; allowed: {', '.join(c.value for c in Capability)}"
                 ) from None
+        defaults = raw.get("defaults", {}) or {}
+        if not isinstance(defaults, dict):
+            raise BackendConfigError(f"{where}.defaults: expected a mapping (width, height, steps, guidance_scale)")
         entries[str(name)] = BackendEntry(
             name=str(name),
             engine=engine,
             label=str(raw.get("label") or name),
             options=options,
             capabilities=caps,
+            defaults=defaults,
         )
     return entries
 
@@ -136,6 +142,8 @@ class BackendRegistry:
         self._locks: dict[str, threading.Lock] = {n: threading.Lock() for n in entries}
         self._guard = threading.Lock()
         self._failures: dict[str, BackendLoadError] = {}
+        #: goes up whenever the set of backends changes, so open pages can tell their lists are stale
+        self.version = 0
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BackendRegistry":
@@ -164,8 +172,15 @@ class BackendRegistry:
             self._entries[entry.name] = entry
             self._locks.setdefault(entry.name, threading.Lock())
             old = self._instances.pop(entry.name, None)
+            self.version += 1
         if old is not None:
             old.close()
+
+    def defaults(self, name: str) -> dict[str, Any]:
+        """The backend's own size/steps/guidance as far as known (see backends/defaults.py)."""
+        from backends.defaults import backend_defaults
+
+        return backend_defaults(self.entry(name))
 
     # -- building --------------------------------------------------------------------------
     def get(self, name: str) -> Backend:

@@ -27,6 +27,7 @@ from studio.annotation.service import add_comparison, create_batch, resolve_batc
 
 log = logging.getLogger(__name__)
 MAX_PROMPTS = 5000
+MIN_SIDE, MAX_SIDE = 8, 2048
 
 
 def prompts_from_text(text: str) -> list[dict[str, Any]]:
@@ -102,14 +103,18 @@ def plan_batch(
     backends: list[str],
     task: str = "text-to-image",
     seed: int = 0,
-    width: int = 512,
-    height: int = 512,
+    width: int | None = None,
+    height: int | None = None,
     source_image: str | None = None,
     overlap: int = 1,
     criteria=("overall",),
     guidelines: str = "",
 ) -> str:
-    """Validate and store a generation plan as a new comparison batch (no images yet); returns its id."""
+    """Validate and store a generation plan as a new comparison batch (no images yet); returns its id.
+
+    A size left out is the smallest the backends declare as their own (backends/defaults.py), so a
+    32-px model is not asked for 512 px; a given size may be anything from MIN_SIDE to MAX_SIDE.
+    """
     backends = [b for b in dict.fromkeys(x.strip() for x in backends) if b]
     if len(backends) < 2:
         raise AnnotationError("pick at least two backends to compare")
@@ -134,8 +139,13 @@ def plan_batch(
             raise AnnotationError("edit comparisons need a source image (upload one or use samples that have one)")
         clean.append({"prompt": str(p["prompt"]), "source_image": src if task == "edit" else None,
                       "taxonomy_id": p.get("taxonomy_id")})
-    if not 64 <= int(width) <= 2048 or not 64 <= int(height) <= 2048:
-        raise AnnotationError("width and height must be between 64 and 2048")
+    if not width or not height:
+        from backends.defaults import common_size
+
+        own_w, own_h = common_size([studio.backends.defaults(b) for b in backends])
+        width, height = width or own_w, height or own_h
+    if not MIN_SIDE <= int(width) <= MAX_SIDE or not MIN_SIDE <= int(height) <= MAX_SIDE:
+        raise AnnotationError(f"width and height must be between {MIN_SIDE} and {MAX_SIDE} pixels")
     plan = {"prompts": clean, "backends": backends, "task": task, "seed": int(seed),
             "width": int(width), "height": int(height)}
     return create_batch(studio, name, overlap=overlap, criteria=criteria, guidelines=guidelines,
@@ -194,12 +204,14 @@ def run_plan(studio, batch: str, *, progress: Callable[[int, int], None] | None 
 def _generate_one(studio, backend_name: str, plan: dict[str, Any], p: dict[str, Any], seed: int) -> str:
     """One output of one backend for one prompt, stored; returns its SHA-256."""
     backend = studio.backends.get(backend_name)
+    own = studio.backends.defaults(backend_name)  # each backend samples with its own steps and guidance
     if plan["task"] == "edit":
         source = studio.images.open(p["source_image"])
-        result = backend.edit(EditRequest(image=source, instruction=p["prompt"], seed=seed))
+        result = backend.edit(EditRequest(image=source, instruction=p["prompt"], seed=seed, steps=own.get("steps")))
     else:
-        result = backend.generate(GenerationRequest(prompt=p["prompt"], seed=seed,
-                                                    width=plan["width"], height=plan["height"]))
+        result = backend.generate(GenerationRequest(prompt=p["prompt"], seed=seed, width=plan["width"],
+                                                    height=plan["height"], steps=own.get("steps"),
+                                                    guidance_scale=own.get("guidance_scale")))
     return studio.samples.store_image(result.image)
 
 

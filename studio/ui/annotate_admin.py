@@ -38,8 +38,10 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                             label="Backends to compare (two or more; all pairs are made)")
             with gr.Row():
                 c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
-                c["gen_width"] = gr.Number(512, label="Width", precision=0)
-                c["gen_height"] = gr.Number(512, label="Height", precision=0)
+                c["gen_width"] = gr.Number(None, label="Width (empty: the backends' own size)", precision=0,
+                                           elem_id="annotate-gen-width")
+                c["gen_height"] = gr.Number(None, label="Height (empty: the backends' own size)", precision=0,
+                                            elem_id="annotate-gen-height")
             with gr.Row():
                 c["gen_go"] = gr.Button("Create batch and generate", variant="primary")
                 c["gen_resume"] = gr.Button("Resume generation of the selected batch")
@@ -104,7 +106,7 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
                 src_sha = studio.samples.store_image(img)
             batch_id = generation.plan_batch(
                 studio, batch_name, prompts=_prompts(studio, source, text, file, dataset), backends=backends or [],
-                task=task, seed=int(seed or 0), width=int(width or 512), height=int(height or 512),
+                task=task, seed=int(seed or 0), width=int(width) if width else None, height=int(height) if height else None,
                 source_image=src_sha, overlap=int(overlap or 1), criteria=criteria or ["overall"],
                 guidelines=guidelines or "")
         except USER_ERRORS as exc:

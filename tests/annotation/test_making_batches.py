@@ -160,3 +160,20 @@ def test_zip_with_unsafe_paths_is_refused(tmp_path):
     with pytest.raises(AnnotationError, match="unsafe path"):
         importer.extract_upload(zpath, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_batch_without_a_size_takes_the_backends_own_and_small_sizes_are_allowed(gen_studio):
+    from backends.registry import BackendEntry
+
+    gen_studio.backends.add(BackendEntry("tiny-32", "tests.annotation.doubles:SolidColorBackend", "tiny",
+                                         capabilities=gen_studio.backends.entry("model-alpha-zq").capabilities,
+                                         defaults={"width": 32, "height": 32, "steps": 4}))
+    batch_id = generation.plan_batch(gen_studio, "own-size", prompts=[{"prompt": "a red cube"}],
+                                     backends=["tiny-32", "model-alpha-zq"])
+    generation.run_plan(gen_studio, batch_id)
+    item = service.batch_items(gen_studio, batch_id)[0]
+    assert gen_studio.images.open(item["output_a"]).size == (32, 32)
+    small = generation.plan_batch(gen_studio, "small", prompts=[{"prompt": "x"}], width=16, height=24,
+                                  backends=["model-alpha-zq", "model-beta-kx"])
+    generation.run_plan(gen_studio, small)
+    assert gen_studio.images.open(service.batch_items(gen_studio, small)[0]["output_b"]).size == (16, 24)

@@ -37,7 +37,7 @@ def build(ctx: UIContext) -> None:
         c["file"] = gr.File(label="GenEval evaluation_metadata.jsonl or prompts (.jsonl/.csv/.txt)",
                             file_types=[".jsonl", ".csv", ".txt", ".json"], type="filepath")
     with gr.Row():
-        c["size"] = gr.Number(512, precision=0, minimum=64, maximum=2048, label="Image size")
+        c["size"] = gr.Number(512, precision=0, minimum=8, maximum=2048, label="Image size")
         c["seed"] = gr.Number(0, precision=0, label="Seed")
         c["concurrency"] = gr.Number(4, precision=0, minimum=1, maximum=32, label="Items in flight")
     with gr.Row():
