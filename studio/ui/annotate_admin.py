@@ -36,6 +36,7 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                               type="filepath", sources=["upload"])
             c["gen_backends"] = gr.Dropdown([], multiselect=True, allow_custom_value=True, elem_id="annotate-gen-backends",
                                             label="Backends to compare (two or more; all pairs are made)")
+            ctx.follow_backends(c["gen_backends"], lambda: gr.update(choices=ctx.studio.backends.names()))
             with gr.Row():
                 c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
                 c["gen_width"] = gr.Number(None, label="Width (empty: the backends' own size)", precision=0,

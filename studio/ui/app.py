@@ -9,7 +9,7 @@ import gradio as gr
 
 from studio import __version__
 from studio.core import Studio
-from studio.ui import backends_panel
+from studio.ui import backends_panel, live_backends
 from studio.ui.context import UIContext
 from studio.ui.tabs import discover_tabs
 
@@ -51,6 +51,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         for spec in specs:
             if spec.wire is not None:
                 spec.wire(ctx)
+        live_backends.wire(ctx, demo)
     demo.failed_tabs = failed  # type: ignore[attr-defined]
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]

@@ -88,3 +88,18 @@ def test_unreadable_and_invalid_yaml(tmp_path):
         load_backends_config(tmp_path / "absent.yaml")
     with pytest.raises(BackendConfigError, match="not valid YAML"):
         load_backends_config(write(tmp_path, "backends: {x: [unclosed"))
+
+
+def test_reload_takes_a_changed_config_and_keeps_backends_added_at_run_time(tmp_path):
+    from backends.registry import BackendEntry, BackendRegistry, load_backends_config
+
+    cfg = tmp_path / "backends.yaml"
+    cfg.write_text("backends:\n  procedural:\n    engine: procedural\n")
+    reg = BackendRegistry.from_file(cfg)
+    reg.add(BackendEntry("ft-run", "procedural", "run", defaults={"width": 32, "height": 32}))
+    seen = reg.version
+    cfg.write_text("backends:\n  procedural:\n    engine: procedural\n  second:\n    engine: procedural\n"
+                   "    defaults: {width: 48, height: 40, steps: 3}\n")
+    assert reg.reload(load_backends_config(cfg)) == ["second"]
+    assert reg.version > seen and set(reg.names()) == {"procedural", "second", "ft-run"}
+    assert reg.defaults("second") == {"width": 48, "height": 40, "steps": 3}

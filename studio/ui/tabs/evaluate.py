@@ -27,6 +27,9 @@ def build(ctx: UIContext) -> None:
         c["name"] = gr.Textbox(label="Run name", max_lines=1, elem_id="eval-name")
         c["backends"] = gr.Dropdown(makers, multiselect=True, label="Backends", elem_id="eval-backends")
         c["judge"] = gr.Dropdown(judge_names(studio.backends), label="Judge", elem_id="eval-judge")
+        ctx.follow_backends(c["backends"], lambda: gr.update(choices=sorted(
+            {e.name for cap in (Capability.TEXT_TO_IMAGE, Capability.EDIT) for e in studio.backends.by_capability(cap)})))
+        ctx.follow_backends(c["judge"], lambda: gr.update(choices=judge_names(studio.backends)))
         c["rubric"] = gr.Dropdown([(r.title, r.name) for r in RUBRICS.values()], value="geneval", label="Rubric",
                                   elem_id="eval-rubric")
     with gr.Row():

@@ -112,6 +112,7 @@ def build(ctx: UIContext) -> None:
                 c["use"] = gr.Button("Use as backend")
                 c["load_run"] = gr.Button("Load config into form")
                 c["delete"] = gr.Button("Delete run", variant="stop")
+            c["run_info"] = gr.Markdown(elem_id="ft-run-info")  # what the buttons above did, beside them
             c["curve"] = gr.LinePlot(x="step", y="value", color="series", label="Loss", elem_id="ft-curve",
                                      height=260)
             c["samples"] = gr.Gallery(label="Samples (step 0 = before training)", columns=4, height=220)
@@ -250,14 +251,14 @@ def wire(ctx: UIContext) -> None:
                 return "Run deleted with its files."
             if action == "use":
                 name = register_result(studio, run_id)
-                return f"Backend **{md_text(name)}** added: pick it in the other tabs."
+                return f"✅ Backend **{md_text(name)}** added: every tab lists it now (it renders at its training size)."
         except (LaunchError, ResultError) as exc:
             gr.Warning(str(exc))
             return f"⚠️ {md_text(exc)}"
         return gr.update()
 
     for action in ("stop", "resume", "delete", "use"):
-        c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["report"],
+        c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["run_info"],
                         api_name=f"finetune_{action}")
 
     def load_preset(name):

@@ -68,6 +68,11 @@ def build(ctx: UIContext) -> None:
         c["critic"] = gr.Dropdown(critics, value=critics[0][1] if critics else None,
                                   label="Critic (vision-language, for image correction)", elem_id="reason-critic")
     c["mode_hint"] = gr.Markdown(f"*{MODES['implicit'].hint}*")
+    ctx.follow_backends(c["help"], lambda: gr.update(value=backends_help(studio.backends)))
+    ctx.follow_backends(c["reasoner"], lambda: gr.update(
+        choices=_choices(studio, Capability.CHAT) + [(NO_REASONER, "")]))
+    ctx.follow_backends(c["image_backend"], lambda: gr.update(choices=_image_choices(studio)))
+    ctx.follow_backends(c["critic"], lambda: gr.update(choices=_choices(studio, Capability.VISION_LANGUAGE)))
     gr.Markdown(" ".join(f"Not offered: {why}" for why in NOT_OFFERED.values()))
     with gr.Row():
         c["max_images"] = gr.Slider(1, MAX_IMAGES_LIMIT, value=DEFAULT_MAX_IMAGES, step=1,

@@ -76,6 +76,10 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         c["images"] = gr.Dropdown(t2i, value=t2i[1] if len(t2i) > 1 else t2i[0], label="Image backend", elem_id="synth-images")
         c["chat"] = gr.Dropdown(chat, value=chat[1] if len(chat) > 1 else chat[0], label="Chat backend (LLM method)")
+        ctx.follow_backends(c["images"], lambda: gr.update(
+            choices=["(prompts only)"] + [e.name for e in studio.backends.by_capability("text-to-image")]))
+        ctx.follow_backends(c["chat"], lambda: gr.update(
+            choices=["(none)"] + [e.name for e in studio.backends.by_capability("chat")]))
         c["dataset"] = gr.Textbox("synthesis", label="Dataset name", elem_id="synth-dataset")
         c["concurrency"] = gr.Number(4, precision=0, label="Concurrency")
         c["rpm"] = gr.Number(0, label="LLM requests/minute (0: no limit)", minimum=0)
