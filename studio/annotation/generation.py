@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from backends.base import BackendError, BackendLoadError, Capability, EditRequest, GenerationRequest
+from backends.base import BackendError, BackendLoadError, Cancelled, Capability, EditRequest, GenerationRequest
 from studio.annotation import AnnotationError
 from studio.annotation.models import ComparisonBatch, ComparisonItem
 from studio.annotation.service import add_comparison, create_batch, resolve_batch
@@ -181,7 +182,9 @@ def run_plan(studio, batch: str, *, progress: Callable[[int, int], None] | None 
         outputs: dict[str, str] = {}
         for name in dict.fromkeys(x for pair in missing for x in pair):
             try:
-                outputs[name] = _generate_one(studio, name, plan, p, plan["seed"] + i)
+                outputs[name] = _generate_one(studio, name, plan, p, plan["seed"] + i, cancel)
+            except Cancelled:  # the prompt's pairs stay missing; resuming makes them
+                return {"done": done, "total": total, "errors": errors}
             except BackendLoadError as exc:
                 errors.append(str(exc))
                 log.warning("comparison generation stopped: %s", exc)
@@ -201,17 +204,19 @@ def run_plan(studio, batch: str, *, progress: Callable[[int, int], None] | None 
     return {"done": done, "total": total, "errors": errors}
 
 
-def _generate_one(studio, backend_name: str, plan: dict[str, Any], p: dict[str, Any], seed: int) -> str:
+def _generate_one(studio, backend_name: str, plan: dict[str, Any], p: dict[str, Any], seed: int,
+                  cancel: threading.Event | None = None) -> str:
     """One output of one backend for one prompt, stored; returns its SHA-256."""
     backend = studio.backends.get(backend_name)
     own = studio.backends.defaults(backend_name)  # each backend samples with its own steps and guidance
     if plan["task"] == "edit":
         source = studio.images.open(p["source_image"])
-        result = backend.edit(EditRequest(image=source, instruction=p["prompt"], seed=seed, steps=own.get("steps")))
+        result = backend.edit(EditRequest(image=source, instruction=p["prompt"], seed=seed, steps=own.get("steps"),
+                                         cancel=cancel))
     else:
         result = backend.generate(GenerationRequest(prompt=p["prompt"], seed=seed, width=plan["width"],
                                                     height=plan["height"], steps=own.get("steps"),
-                                                    guidance_scale=own.get("guidance_scale")))
+                                                    guidance_scale=own.get("guidance_scale"), cancel=cancel))
     return studio.samples.store_image(result.image)
 
 
@@ -225,10 +230,26 @@ class JobState:
     errors: list[str] = field(default_factory=list)
     running: bool = True
     cancel: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    first_done: int | None = None  # items already there when the job started (a resume)
+
+    def eta_seconds(self) -> float | None:
+        """Time left at the pace of this job so far (None until it has made an item)."""
+        made = self.done - (self.first_done or 0)
+        if not self.running or made <= 0:
+            return None
+        return (time.monotonic() - self.started) / made * (self.total - self.done)
 
     def text(self) -> str:
-        state = "running" if self.running else "stopped" if self.done < self.total else "finished"
+        if self.running:
+            state = "cancelling" if self.cancel.is_set() else "running"
+        else:
+            state = "finished" if self.done >= self.total else \
+                "cancelled; resume makes the rest" if self.cancel.is_set() else "stopped; resume makes the rest"
         msg = f"{self.done} / {self.total} comparisons made ({state})"
+        eta = self.eta_seconds()
+        if eta is not None and not self.cancel.is_set():
+            msg += f", about {_duration(eta)} left"
         if self.errors:
             msg += f"; {len(self.errors)} problem(s), first: {self.errors[0]}"
         return msg
@@ -249,6 +270,8 @@ def start_job(studio, batch: str) -> JobState:
         _jobs[batch_id] = job
 
     def report(done: int, total: int) -> None:
+        if job.first_done is None:
+            job.first_done = done
         job.done, job.total = done, total
 
     def work() -> None:
@@ -263,6 +286,20 @@ def start_job(studio, batch: str) -> JobState:
 
     threading.Thread(target=work, name=f"compare-{batch_id[:8]}", daemon=True).start()
     return job
+
+
+def cancel_job(studio, batch: str) -> JobState | None:
+    """Ask the batch's running job to stop (the image in progress is abandoned); None if none runs."""
+    job = _jobs.get(resolve_batch(studio, batch))
+    if job is None or not job.running:
+        return None
+    job.cancel.set()
+    return job
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def job_status(batch_id: str) -> JobState | None:

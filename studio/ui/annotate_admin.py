@@ -46,6 +46,7 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
             with gr.Row():
                 c["gen_go"] = gr.Button("Create batch and generate", variant="primary")
                 c["gen_resume"] = gr.Button("Resume generation of the selected batch")
+                c["gen_cancel"] = gr.Button("Cancel generation of the selected batch", elem_id="annotate-gen-cancel")
             c["gen_status"] = gr.Textbox(label="Generation", interactive=False, elem_id="annotate-gen-status")
         with gr.Tab("Import existing pairs"):
             gr.Markdown("A `.jsonl`/`.csv` of rows (prompt, optional source_image, output_a, model_a, output_b, "
@@ -133,6 +134,20 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         yield from watch(job)
 
     c["gen_resume"].click(ctx.guard("annotate_generate", resume), [c["name"], c["batch"]], [c["gen_status"]], api_name="annotate_resume")
+
+    def cancel(admin_name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        if not batch:
+            raise gr.Error("Choose the batch whose generation to cancel in the batch list above.")
+        try:
+            job = generation.cancel_job(studio, batch)
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc)) from None
+        if job is None:
+            return "No generation is running for that batch; Resume makes what is missing."
+        return f"Cancelling: {job.text()}. What is made is kept; Resume makes the rest later."
+
+    c["gen_cancel"].click(ctx.guard("annotate_admin", cancel), [c["name"], c["batch"]], [c["gen_status"]],
+                          api_name="annotate_cancel_generation")
 
     def do_import(admin_name: str, batch_name: str, overlap, criteria, guidelines, upload: str | None,
                   request: gr.Request, profile: gr.OAuthProfile | None):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from PIL import Image
 
@@ -22,7 +23,14 @@ class SolidColorBackend(Backend):
         SolidColorBackend.calls.append((self.name, text))
         return Image.new("RGB", size, (h[0], h[1], h[2]))
 
+    #: set when a request with the ``hold_on`` prompt is waiting for its cancel
+    holding = threading.Event()
+
     def generate(self, request: GenerationRequest) -> ImageResult:
+        if request.prompt == self.options.get("hold_on"):  # hold until the user cancels
+            SolidColorBackend.holding.set()
+            request.cancel.wait(30)
+            request.check_cancel()
         return ImageResult(self._paint(request.prompt, request.seed, (request.width, request.height)), backend=self.name)
 
     def edit(self, request: EditRequest) -> ImageResult:

@@ -177,3 +177,28 @@ def test_a_batch_without_a_size_takes_the_backends_own_and_small_sizes_are_allow
                                   backends=["model-alpha-zq", "model-beta-kx"])
     generation.run_plan(gen_studio, small)
     assert gen_studio.images.open(service.batch_items(gen_studio, small)[0]["output_b"]).size == (16, 24)
+
+
+def test_a_cancelled_job_stops_at_once_and_a_resume_makes_only_the_rest(gen_studio):
+    import time
+
+    from backends.registry import BackendEntry
+
+    gen_studio.backends.add(BackendEntry("holding", "tests.annotation.doubles:SolidColorBackend", "holding",
+                                         options={"hold_on": "second"},
+                                         capabilities=gen_studio.backends.entry("model-alpha-zq").capabilities))
+    batch_id = generation.plan_batch(gen_studio, "cancel-me", prompts=[{"prompt": "first"}, {"prompt": "second"}],
+                                     backends=["model-alpha-zq", "holding"], width=16, height=16)
+    SolidColorBackend.holding.clear()
+    job = generation.start_job(gen_studio, batch_id)
+    assert SolidColorBackend.holding.wait(30)
+    assert generation.cancel_job(gen_studio, batch_id) is job
+    for _ in range(600):
+        if not job.running:
+            break
+        time.sleep(0.05)
+    assert not job.running and (job.done, job.total) == (1, 2) and "cancelled" in job.text()
+    gen_studio.backends.add(BackendEntry("holding", "tests.annotation.doubles:SolidColorBackend", "holding",
+                                         capabilities=gen_studio.backends.entry("model-alpha-zq").capabilities))
+    again = generation.run_plan(gen_studio, batch_id)
+    assert (again["done"], again["total"]) == (2, 2)
