@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import time
 from typing import Any
 
 import gradio as gr
@@ -112,7 +113,13 @@ def build(ctx: UIContext) -> None:
                 c["use"] = gr.Button("Use as backend")
                 c["load_run"] = gr.Button("Load config into form")
                 c["delete"] = gr.Button("Delete run", variant="stop")
+            with gr.Row():
+                c["compare_base"] = gr.Button("Compare with its base", elem_id="ft-compare-base")
+                c["compare_start"] = gr.Button("Start the comparison", variant="primary", visible=False,
+                                               elem_id="ft-compare-start")
+                c["compare_cancel"] = gr.Button("Cancel the comparison", visible=False, elem_id="ft-compare-cancel")
             c["run_info"] = gr.Markdown(elem_id="ft-run-info")  # what the buttons above did, beside them
+            c["compare_batch"] = gr.State(None)
             c["curve"] = gr.LinePlot(x="step", y="value", color="series", label="Loss", elem_id="ft-curve",
                                      height=260)
             c["samples"] = gr.Gallery(label="Samples (step 0 = before training)", columns=4, height=220)
@@ -260,6 +267,53 @@ def wire(ctx: UIContext) -> None:
     for action in ("stop", "resume", "delete", "use"):
         c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["run_info"],
                         api_name=f"finetune_{action}")
+
+    def compare_plan(run_id):
+        """Register the result and its base, and say what the comparison would make and how long it takes."""
+        from finetune.compare import plan_comparison
+
+        if not run_id:
+            return "Select a finished run first.", gr.update(visible=False)
+        try:
+            plan = plan_comparison(studio, run_id)
+        except (ResultError, ValueError) as exc:
+            return f"⚠️ {md_text(exc)}", gr.update(visible=False)
+        return (f"Ready: {md_text(plan.summary())}. Press **Start the comparison** to make the blind batch; "
+                "you can cancel and resume it later.", gr.update(visible=True))
+
+    def compare_start(run_id):
+        from finetune.compare import create_comparison, plan_comparison
+        from studio.annotation import AnnotationError, generation
+
+        try:
+            plan = plan_comparison(studio, run_id)
+            batch_id = create_comparison(studio, plan)
+        except (ResultError, AnnotationError, ValueError) as exc:
+            yield f"⚠️ {md_text(exc)}", gr.update(), gr.update(), None
+            return
+        job = generation.start_job(studio, batch_id)
+        while job.running:
+            yield (f"Comparison batch made: {md_text(job.text())}", gr.update(visible=False),
+                   gr.update(visible=True), batch_id)
+            time.sleep(0.5)
+        yield (f"Comparison batch {md_text(job.text())}. Vote on it in the **Annotate** tab (pick the batch "
+               "named after the run); its results are under Results.", gr.update(visible=False),
+               gr.update(visible=False), batch_id)
+
+    def compare_cancel(batch_id):
+        from studio.annotation import generation
+
+        job = generation.cancel_job(studio, batch_id) if batch_id else None
+        return ("Cancelling; what is made is kept, and Resume in the Annotate tab makes the rest."
+                if job else "No comparison is running.")
+
+    c["compare_base"].click(ctx.guard("finetune", compare_plan), [c["run"]], [c["run_info"], c["compare_start"]],
+                            api_name="finetune_compare_plan")
+    c["compare_start"].click(ctx.guard("annotate_generate", compare_start), [c["run"]],
+                             [c["run_info"], c["compare_start"], c["compare_cancel"], c["compare_batch"]],
+                             api_name="finetune_compare_start")
+    c["compare_cancel"].click(ctx.guard("annotate_admin", compare_cancel), [c["compare_batch"]], [c["run_info"]],
+                              api_name="finetune_compare_cancel")
 
     def load_preset(name):
         if not name:
