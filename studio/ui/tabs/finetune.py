@@ -145,7 +145,7 @@ def wire(ctx: UIContext) -> None:
     from finetune.datasets import DatasetError
     from finetune.launcher import LaunchError, Launcher, train_command
     from finetune.results import ResultError, register_completed_runs, register_result
-    from finetune.summary import RUN_COLUMNS, compare_rows, curve_rows, run_row, status_text
+    from finetune.summary import RUN_COLUMNS, compare_rows, curve_frame, curve_rows, run_row, status_text
 
     studio = ctx.studio
     c = ctx.get("finetune.components")
@@ -219,9 +219,9 @@ def wire(ctx: UIContext) -> None:
         choices = [(f"{r.name} · {r.status}", r.id) for r in runs]
         run = tracker.get(selected) if selected else None
         if run is None:  # none selected, or the selected run was deleted meanwhile
-            return table, gr.update(choices=choices, value=None), "Select a run.", pd.DataFrame(
-                columns=["step", "value", "series"]), [], ""
-        curve = pd.DataFrame(curve_rows(tracker, [run]), columns=["run", "metric", "series", "step", "value"])
+            return (table, gr.update(choices=choices, value=None),
+                    "Select a run in the list to see its loss curve, samples and log.", curve_frame([]), [], "")
+        curve = curve_frame(curve_rows(tracker, [run]))
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
         return (table, gr.update(choices=choices), status_text(run), curve, gallery,
                 launcher.log_tail(run.id, 40))
@@ -350,7 +350,7 @@ def wire(ctx: UIContext) -> None:
 
         runs = [r for r in (tracker.get(i) for i in ids or []) if r is not None]
         header, rows = compare_rows(tracker, runs)
-        curve = pd.DataFrame(curve_rows(tracker, runs), columns=["run", "metric", "series", "step", "value"])
+        curve = curve_frame(curve_rows(tracker, runs))
         return curve, pd.DataFrame(rows, columns=header)
 
     c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
