@@ -6,7 +6,6 @@ training itself runs in its own process, so closing the browser or restarting th
 from __future__ import annotations
 
 import logging
-import shlex
 import time
 from typing import Any
 
@@ -35,6 +34,9 @@ NUMBER_FIELDS = [
     ("conditioning_dropout", "Edit: conditioning dropout", 0.05, None),
     ("dataset.validation_split", "Validation split", 0.0, None),
 ]
+#: fields that mean something only for some tasks (hidden for the others)
+TASK_FIELDS = {"prompt_mask_prob": ("janus-t2i", "janus-ti2i"), "image_token_mask_prob": ("janus-ti2i",),
+               "conditioning_dropout": ("edit",)}
 
 
 def _set(d: dict[str, Any], path: str, value: Any) -> None:
@@ -87,11 +89,13 @@ def build(ctx: UIContext) -> None:
                     c["mixed_precision"] = gr.Dropdown(["no", "fp16", "bf16"], value="no", label="Mixed precision")
                     c["device"] = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", allow_custom_value=True,
                                               label="Device")
-                    c["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing")
+                    c["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing", min_width=220,
+                                                              elem_id="ft-gradient-checkpointing")
                 with gr.Row(equal_height=True):
                     for key, label, default, precision in NUMBER_FIELDS:
                         c[key] = gr.Number(default, label=label, precision=precision, min_width=140,
-                                           elem_id="ft-" + key.replace(".", "-").replace("_", "-"))
+                                           elem_id="ft-" + key.replace(".", "-").replace("_", "-"),
+                                           visible="text-to-image" in TASK_FIELDS.get(key, ("text-to-image",)))
                 c["sample_prompts"] = gr.Textbox(label="Sample prompts (one per line)", lines=3)
             c["name"] = gr.Textbox(label="Run name (optional)", elem_id="ft-run-name")
             with gr.Row():
@@ -143,7 +147,7 @@ def wire(ctx: UIContext) -> None:
     from finetune import presets as presets_mod
     from finetune.config import ConfigError
     from finetune.datasets import DatasetError
-    from finetune.launcher import LaunchError, Launcher, train_command
+    from finetune.launcher import LaunchError, Launcher, multi_gpu_command
     from finetune.results import ResultError, register_completed_runs, register_result
     from finetune.summary import RUN_COLUMNS, compare_rows, curve_frame, curve_rows, run_row, status_text
 
@@ -206,7 +210,7 @@ def wire(ctx: UIContext) -> None:
             return f"⚠️ {md_text(exc)}", gr.update(), gr.update()
         run = tracker.get(run_id)
         cfg_path = f"{run.output_dir}/config.yaml"
-        cmd = run.command + "\n" + shlex.join(train_command(cfg_path, accelerate=True, num_processes=8))
+        cmd = run.command + "\n" + multi_gpu_command(cfg_path)
         choices = [(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]
         return f"Launched **{md_text(run.name)}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
 
@@ -223,8 +227,9 @@ def wire(ctx: UIContext) -> None:
                     "Select a run in the list to see its loss curve, samples and log.", curve_frame([]), [], "")
         curve = curve_frame(curve_rows(tracker, [run]))
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
+        # as many lines as the box shows, so it opens on the latest rather than on the set-up lines
         return (table, gr.update(choices=choices), status_text(run), curve, gallery,
-                launcher.log_tail(run.id, 40))
+                launcher.log_tail(run.id, 12))
 
     def fill_lists():
         from finetune.presets import CPU_BASE_MODEL
@@ -241,6 +246,11 @@ def wire(ctx: UIContext) -> None:
     refresh = ctx.guard("finetune", refresh)
     c["timer"].tick(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
     c["run"].change(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
+    def task_fields(task):
+        return [gr.update(visible=task in tasks) for tasks in TASK_FIELDS.values()]
+
+    c["task"].change(ctx.guard("finetune", task_fields), [c["task"]], [c[k] for k in TASK_FIELDS],
+                     show_progress="hidden", api_visibility="private")
     c["validate"].click(ctx.guard("finetune", validate), inputs, c["report"], api_name="finetune_validate")
     c["launch"].click(ctx.guard("finetune", launch), inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
 
