@@ -1,6 +1,7 @@
 """The Synthesis tab through gradio_client (handlers) and once in a real browser."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -43,6 +44,12 @@ def test_preview_batch_and_coverage_through_the_api(live_app):
     batch_id = batch["value"] if isinstance(batch, dict) else batch
     md = _wait_done(client, batch_id)
     assert "6/6 done" in md
+    # looking is built in: the batch's images with their prompts, and the picker says where it stands now
+    note, gallery, picker = client.predict(batch_id, api_name="/synthesis_gallery")
+    assert note["value"] == "6 image(s) made." and len(gallery["value"]) == 6
+    assert all(g["caption"].startswith("#") for g in gallery["value"])
+    labels = {value: label for label, value in picker["choices"]}
+    assert labels[batch_id].endswith("· done · 6/6")
     plot, cov = client.predict("ui-test", api_name="/synthesis_coverage")
     rows = {r[0]: r for r in cov["data"]}
     assert rows[NODE][1] == 3 and rows["sharegpt4o/t2i/object"][1] == 3
@@ -75,6 +82,8 @@ def test_synthesis_tab_in_a_browser(live_app, page):
     page.locator("#synth-dataset textarea, #synth-dataset input").first.fill("browser")
     page.locator("#synth-run").click()
     page.locator("#synth-progress").get_by_text("done —").wait_for(timeout=60_000)
+    expect(page.locator("#synth-gallery img")).to_have_count(8, timeout=30_000)
+    expect(page.locator("#synth-batch input")).to_have_value(re.compile(r"· done · 8/8$"))
     page.get_by_label("Dataset (empty: all)").first.fill("browser")
     page.locator("#synth-coverage-btn").click()
     cov = page.locator("#synth-coverage")

@@ -92,6 +92,11 @@ def build(ctx: UIContext) -> None:
         c["cancel_btn"] = gr.Button("Cancel")
         c["resume_btn"] = gr.Button("Resume")
         c["retry_btn"] = gr.Button("Retry failed")
+    c["gallery_note"] = gr.Markdown("The images of the selected batch appear here with their prompts as they "
+                                    "are made; run a batch with an image backend, or pick one above.",
+                                    elem_id="synth-gallery-note")
+    c["gallery"] = gr.Gallery(label="Images of the selected batch", columns=6, height=360, object_fit="contain",
+                              elem_id="synth-gallery", visible=False)
     with gr.Accordion("Failed items", open=False):
         c["failures"] = gr.Dataframe(headers=["position", "node", "text", "error", "raw_output"], interactive=False, wrap=True)
     c["timer"] = gr.Timer(2.0)
@@ -137,10 +142,17 @@ def _safe_batches(studio):
         return []
 
 
+def _failed_tile():
+    from PIL import Image
+
+    return Image.new("RGB", (64, 64), (190, 190, 190))
+
+
 def wire(ctx: UIContext) -> None:
     c = ctx.components["synthesis._all"]
     studio = ctx.studio
     svc = _svc()
+    from studio.synthesis.batch_queries import batch_gallery
 
     def kplot(lam):
         try:
@@ -205,6 +217,32 @@ def wire(ctx: UIContext) -> None:
     poll = ctx.guard("synthesis_batches", poll)
     c["timer"].tick(poll, [c["batch"]], [c["progress"], c["failures"]], show_progress="hidden")
     c["batch"].change(poll, [c["batch"]], [c["progress"], c["failures"]], api_name="synthesis_status")
+
+    def look(batch_id, shown):
+        """The gallery of the batch's images and the picker's current labels, sent only when they changed."""
+        if not batch_id:
+            return gr.skip(), gr.skip(), gr.skip(), shown
+        items = batch_gallery(studio, batch_id)
+        choices = svc.batch_choices(studio)
+        key = [batch_id, [list(ch) for ch in choices], [[i["state"], i["image"]] for i in items]]
+        if key == shown:
+            return gr.skip(), gr.skip(), gr.skip(), shown
+        tiles = [(i["image"], f"#{i['position']} {i['prompt']}") for i in items if i["image"]]
+        failed = [i for i in items if i["state"] == "failed"]
+        tiles += [(_failed_tile(), f"✗ failed #{i['position']}: {i['prompt']} — {i['error'] or ''}") for i in failed]
+        note = f"{len(tiles) - len(failed)} image(s) made" + (f", {len(failed)} failed (grey tiles)" if failed else "")
+        note += (" — more come in as they are made." if any(i["state"] in ("pending", "running") for i in items)
+                 else ".")
+        if not tiles:
+            note = ("No images in this batch yet: a batch run with an image backend shows its images here as they "
+                    "are made (a prompts-only batch has none).")
+        return (gr.update(value=note), gr.update(value=tiles, visible=bool(tiles)), gr.update(choices=choices), key)
+
+    look = ctx.guard("synthesis_batches", look)
+    c["shown"] = gr.State(None)
+    look_out = [c["gallery_note"], c["gallery"], c["batch"], c["shown"]]
+    c["timer"].tick(look, [c["batch"], c["shown"]], look_out, show_progress="hidden")
+    c["batch"].change(look, [c["batch"], c["shown"]], look_out, api_name="synthesis_gallery")
     c["batch"].focus(ctx.guard("synthesis_batches", lambda: gr.Dropdown(choices=svc.batch_choices(studio))), None, [c["batch"]])
 
     def control(action):
