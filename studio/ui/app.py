@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 CSS = """
 .studio-procedural-label { font-size: 0.85em; opacity: 0.8; }
 .studio-error { color: var(--error-text-color, #b91c1c); }
+/* annotator images fill their boxes (tiny ones arrive enlarged by whole factors, see annotation/views) */
+#annotate-a img, #annotate-b img, #annotate-source img { width: 100%; height: 100%; object-fit: contain; }
 """
 
 
