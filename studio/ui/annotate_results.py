@@ -102,11 +102,18 @@ def _chart(battles: Battles | None, model: str | None, by: str, depth: float):
 def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     studio = ctx.studio
 
-    def refresh_batches(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
+    def refresh_batches(name: str, batch: str | None, shown: str | None, request: gr.Request,
+                        profile: gr.OAuthProfile | None):
+        """The batch list; the results follow the batch being annotated (else the one shown, else the
+        newest), so numbers of other batches are mixed in only when "All batches" is chosen."""
         who = current_identity(studio, name, request, profile)
         if who is None or not who.is_admin:
             return gr.update()
-        return gr.update(choices=_batches(studio))
+        choices = _batches(studio)
+        ids = [v for _, v in choices]
+        value = next((v for v in (batch, shown if shown != ALL else None) if v in ids),
+                     ids[1] if len(ids) > 1 else ALL)
+        return gr.update(choices=choices, value=value)
 
     c["refresh_results"] = refresh_batches
 

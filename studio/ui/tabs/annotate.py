@@ -242,11 +242,13 @@ def wire(ctx: UIContext) -> None:
     for event in (loaded, started):  # admins get the backend and batch lists only once signed in
         event.then(ctx.guard("annotate_admin", c["refresh_admin"]), [c["name"]], [c["gen_backends"]],
                    api_visibility="private")
-        event.then(ctx.guard("results", c["refresh_results"]), [c["name"]], [c["res_batch"]], api_visibility="private")
+        event.then(ctx.guard("results", c["refresh_results"]), [c["name"], c["batch"], c["res_batch"]], [c["res_batch"]],
+                   api_visibility="private")
     for done in c["admin_events"]:
         done.then(ctx.guard("annotate_admin", refresh_batch_list), [c["name"], c["batch"]], [c["batch"]],
                   api_visibility="private").then(
-            ctx.guard("results", c["refresh_results"]), [c["name"]], [c["res_batch"]], api_visibility="private")
+            ctx.guard("results", c["refresh_results"]), [c["name"], c["batch"], c["res_batch"]], [c["res_batch"]],
+            api_visibility="private")
 
 
 TAB = TabSpec(id="annotate", title="Annotate", order=30, build=build, wire=wire)
