@@ -62,8 +62,11 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                       interactive=False, elem_id="annotate-res-nodes")
         c["res_pairs"] = gr.Dataframe(headers=PAIR_COLUMNS, label="All pairs", interactive=False)
         with gr.Row():
-            c["res_winfrac"] = gr.Dataframe(label="Win fraction of row over column (non-tied battles)", interactive=False)
-            c["res_counts"] = gr.Dataframe(label="Battle counts", interactive=False)
+            # hidden until computed: their columns are the models, unknown before
+            c["res_winfrac"] = gr.Dataframe(label="Win fraction of row over column (non-tied battles)", interactive=False,
+                                            visible=False, elem_id="annotate-res-winfrac")
+            c["res_counts"] = gr.Dataframe(label="Battle counts", interactive=False, visible=False,
+                                           elem_id="annotate-res-counts")
         c["res_kappa"] = gr.Dataframe(headers=["annotator 1", "annotator 2", "shared items", "Cohen's kappa"],
                                       label="Agreement per annotator pair", interactive=False)
         c["res_annotators"] = gr.Dataframe(headers=ANNOTATOR_COLUMNS, label="Annotators: speed, side bias, outliers",
@@ -141,7 +144,8 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         chart, wtl = _chart(battles, model, by, depth)
         mm = ["model", *rep.matrix_models]
         return (battles, rep.quality, gr.update(choices=rep.models, value=model), chart, wtl, rep.leaderboard,
-                rep.pairs, pd.DataFrame(rep.win_matrix, columns=mm), pd.DataFrame(rep.count_matrix, columns=mm),
+                rep.pairs, gr.update(value=pd.DataFrame(rep.win_matrix, columns=mm), visible=bool(rep.matrix_models)),
+                gr.update(value=pd.DataFrame(rep.count_matrix, columns=mm), visible=bool(rep.matrix_models)),
                 [[k["annotator_1"], k["annotator_2"], k["shared_items"], k["kappa"]] for k in rep.kappas],
                 rep.annotators, rep.node_boards, rep.board_json or board)
 

@@ -50,8 +50,9 @@ def test_preview_batch_and_coverage_through_the_api(live_app):
     assert all(g["caption"].startswith("#") for g in gallery["value"])
     labels = {value: label for label, value in picker["choices"]}
     assert labels[batch_id].endswith("· done · 6/6")
-    plot, cov = client.predict("ui-test", api_name="/synthesis_coverage")
-    rows = {r[0]: r for r in cov["data"]}
+    plot, cov, note = client.predict("ui-test", api_name="/synthesis_coverage")
+    assert note == "" and cov["visible"] is True
+    rows = {r[0]: r for r in cov["value"]["data"]}
     assert rows[NODE][1] == 3 and rows["sharegpt4o/t2i/object"][1] == 3
     # the same request again into the same dataset: the preview now skips what the dataset holds
     table2, dropped2, _meta, note2 = client.predict(*args, "ui-test", api_name="/synthesis_preview")
@@ -89,3 +90,12 @@ def test_synthesis_tab_in_a_browser(live_app, page):
     cov = page.locator("#synth-coverage")
     expect(cov).to_contain_text(NODE, timeout=30_000)
     expect(cov).to_contain_text("8 of 1,000")
+
+
+def test_coverage_of_an_empty_dataset_says_how_to_fill_it_instead_of_an_empty_chart(live_app):
+    from gradio_client import Client
+
+    url, _ = live_app
+    plot, cov, note = Client(url, verbose=False).predict("nothing-here-yet", api_name="/synthesis_coverage")
+    assert plot["visible"] is False and "run a synthesis batch" in note
+    assert cov["value"]["headers"][0] == "node"  # the targets, under named columns

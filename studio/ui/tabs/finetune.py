@@ -130,8 +130,9 @@ def build(ctx: UIContext) -> None:
             c["log"] = gr.Textbox(label="Log tail", lines=8, max_lines=12, elem_id="ft-log")
             with gr.Accordion("Compare runs", open=False):
                 c["compare_ids"] = gr.Dropdown([], multiselect=True, label="Runs to compare")
-                c["compare_plot"] = gr.LinePlot(x="step", y="value", color="series", height=260)
-                c["compare_table"] = gr.Dataframe(interactive=False)
+                c["compare_note"] = gr.Markdown("Pick two or more runs: their loss curves and settings appear here.")
+                c["compare_plot"] = gr.LinePlot(x="step", y="value", color="series", height=260, visible=False)
+                c["compare_table"] = gr.Dataframe(interactive=False, visible=False)
     c["timer"] = gr.Timer(2.0)
     ctx.register("finetune.components", c)
 
@@ -361,9 +362,12 @@ def wire(ctx: UIContext) -> None:
         runs = [r for r in (tracker.get(i) for i in ids or []) if r is not None]
         header, rows = compare_rows(tracker, runs)
         curve = curve_frame(curve_rows(tracker, runs))
-        return curve, pd.DataFrame(rows, columns=header)
+        shown = bool(runs)
+        return (gr.update(value=curve, visible=shown), gr.update(value=pd.DataFrame(rows, columns=header), visible=shown),
+                "" if shown else "Pick two or more runs: their loss curves and settings appear here.")
 
-    c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
+    c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]],
+                            [c["compare_plot"], c["compare_table"], c["compare_note"]])
     c["compare_ids"].focus(ctx.guard("finetune", lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
                            ), None, c["compare_ids"], show_progress="hidden")
 

@@ -113,9 +113,11 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         c["cov_dataset"] = gr.Textbox("", label="Dataset (empty: all)")
         c["cov_btn"] = gr.Button("Refresh coverage", elem_id="synth-coverage-btn")
+    c["cov_note"] = gr.Markdown("Press **Refresh coverage** to compare the samples held per taxonomy leaf with the "
+                                "paper's target shares (a chart and a table appear here).", elem_id="synth-coverage-note")
     c["cov_plot"] = gr.BarPlot(x="node", y="value", color="series", title="Share of samples vs paper target share",
-                               x_label_angle=-60, height=320)
-    c["cov_table"] = gr.Dataframe(interactive=False, elem_id="synth-coverage")
+                               x_label_angle=-60, height=320, visible=False)
+    c["cov_table"] = gr.Dataframe(interactive=False, elem_id="synth-coverage", visible=False)
 
     gr.Markdown("### Import / export")
     with gr.Row():
@@ -289,9 +291,14 @@ def wire(ctx: UIContext) -> None:
         held = [r for r in rows if r["samples"]] or rows[:20]
         plot = pd.DataFrame([{"node": r["node"].split("/", 1)[-1], "series": s, "value": r[k] or 0}
                              for r in held for s, k in (("samples share", "share"), ("paper target share", "target share"))])
-        return plot, df
+        if not held or not any(r["samples"] for r in rows):
+            note = ("No samples in this dataset yet: run a synthesis batch (above) and refresh; the targets are "
+                    "listed below.")
+            return gr.update(visible=False), gr.update(value=df, visible=True), note
+        return gr.update(value=plot, visible=True), gr.update(value=df, visible=True), ""
 
-    c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
+    c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]],
+                       [c["cov_plot"], c["cov_table"], c["cov_note"]], api_name="synthesis_coverage")
 
     def do_import(upload, server_path, good_only, dataset, progress=gr.Progress()):
         from studio.serverpaths import ServerPathRefused, confine
