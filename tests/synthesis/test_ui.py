@@ -34,9 +34,9 @@ def test_preview_batch_and_coverage_through_the_api(live_app):
     nodes = {row[2] for row in table["data"]}
     assert nodes == {NODE, "sharegpt4o/t2i/object"}
     assert all(row[4] and "score" in row[4] for row in table["data"])  # difficulty with its reason
-    with pytest.raises(Exception, match="λ must be greater than 0"):
-        client.predict([ "sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9, False, True, "",
-                       api_name="/synthesis_preview")
+    refused, _, _, why = client.predict(["sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9,
+                                        False, True, "", api_name="/synthesis_preview")
+    assert refused["data"] == [] and "Nothing planned" in why and "λ must be greater than 0" in why
     with pytest.raises(Exception, match="no chat backend"):
         client.predict([NODE], 2, 1, "llm", "balanced", 0.5, "off", 0.9, False, True, "procedural", "(none)", "ui",
                        1, None, api_name="/synthesis_run")

@@ -174,7 +174,11 @@ def wire(ctx: UIContext) -> None:
                 if not res:
                     yield gr.skip(), gr.skip(), gr.skip(), f"Planning… {done:,} of {req.count:,} rows"
         except (svc.SynthesisError, ValueError) as exc:
-            raise gr.Error(str(exc))
+            # the old rows would read as this request's result: clear them and say what to change
+            gr.Warning(str(exc))
+            yield ([], [], {}, f"⚠️ Nothing planned: {md_text(exc)}\n\nChange the settings above and press "
+                               "Preview again.")
+            return
         note = f"{len(res['table'])} rows · dedup: {res['dedup_method']}, {len(res['dropped'])} dropped"
         if res["notices"]:
             note += "\n\n" + "\n".join(f"⚠️ {n}" for n in res["notices"])
