@@ -224,7 +224,9 @@ def wire(ctx: UIContext) -> None:
         choices = [(f"{r.name} · {r.status}", r.id) for r in runs]
         run = tracker.get(selected) if selected else None
         if run is None:  # none selected, or the selected run was deleted meanwhile
-            return (table, gr.update(choices=choices, value=None),
+            # clear the choice only when the selected run is gone: a tick that began before a launch
+            # selected the new run must not take that selection back
+            return (table, gr.update(choices=choices, value=None) if selected else gr.update(choices=choices),
                     "Select a run in the list to see its loss curve, samples and log.", curve_frame([]), [], "")
         curve = curve_frame(curve_rows(tracker, [run]))
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
