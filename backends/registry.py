@@ -92,6 +92,8 @@ class BackendEntry:
     label: str
     options: dict[str, Any] = field(default_factory=dict)
     capabilities: frozenset[Capability] | None = None
+    #: what it renders best at (width, height, steps, guidance_scale); see backends/defaults.py
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.capabilities is None:
@@ -127,12 +129,16 @@ def parse_backends_config(data: Any, source: str = "<config>") -> dict[str, Back
                 raise BackendConfigError(
                     f"{where}.capabilities: {exc}; allowed: {', '.join(c.value for c in Capability)}"
                 ) from None
+        defaults = raw.get("defaults", {}) or {}
+        if not isinstance(defaults, dict):
+            raise BackendConfigError(f"{where}.defaults: expected a mapping (width, height, steps, guidance_scale)")
         entries[str(name)] = BackendEntry(
             name=str(name),
             engine=engine,
             label=str(raw.get("label") or name),
             options=options,
             capabilities=caps,
+            defaults=defaults,
         )
     return entries
 
@@ -159,6 +165,9 @@ class BackendRegistry:
         self._locks: dict[str, threading.Lock] = {n: threading.Lock() for n in entries}
         self._guard = threading.Lock()
         self._failures: dict[str, BackendLoadError] = {}
+        #: goes up whenever the set of backends changes, so open pages can tell their lists are stale
+        self.version = 0
+        self._runtime: set[str] = set()  # added with add(), kept across reloads of the config
 
     @classmethod
     def from_file(cls, path: str | Path) -> "BackendRegistry":
@@ -185,10 +194,36 @@ class BackendRegistry:
         """Register a backend at run time (e.g. a fine-tuned adapter as a variant of a base)."""
         with self._guard:
             self._entries[entry.name] = entry
+            self._runtime.add(entry.name)
             self._locks.setdefault(entry.name, threading.Lock())
             old = self._instances.pop(entry.name, None)
+            self.version += 1
         if old is not None:
             old.close()
+
+    def reload(self, entries: dict[str, BackendEntry]) -> list[str]:
+        """Take a re-read config: changed entries are rebuilt on next use, dropped ones closed; backends
+        added at run time (finished runs) stay. Returns the names that are new or changed."""
+        with self._guard:
+            runtime = {n: e for n, e in self._entries.items() if n in self._runtime}
+            changed = [n for n, e in entries.items() if self._entries.get(n) != e]
+            gone = [n for n in self._entries if n not in entries and n not in runtime]
+            old = [self._instances.pop(n) for n in changed + gone if n in self._instances]
+            self._entries = {**entries, **runtime}
+            for n in entries:
+                self._locks.setdefault(n, threading.Lock())
+            for n in changed + gone:
+                self._failures.pop(n, None)
+            self.version += 1
+        for inst in old:
+            inst.close()
+        return changed
+
+    def defaults(self, name: str) -> dict[str, Any]:
+        """The backend's own size/steps/guidance as far as known (see backends/defaults.py)."""
+        from backends.defaults import backend_defaults
+
+        return backend_defaults(self.entry(name))
 
     # -- building --------------------------------------------------------------------------
     def get(self, name: str) -> Backend:

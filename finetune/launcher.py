@@ -41,6 +41,22 @@ def detect_device(requested: str) -> str:
     return "cuda" if Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists() else "cpu"
 
 
+def gpu_count() -> int:
+    """GPUs this machine offers (CUDA_VISIBLE_DEVICES if set, else the NVIDIA device files), without torch."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    return len([p for p in Path("/dev").glob("nvidia[0-9]*") if p.name[6:].isdigit()])
+
+
+def multi_gpu_command(config_path: str | Path) -> str:
+    """The several-GPU line for the form's command box, for the GPUs actually here (none: says so)."""
+    n = gpu_count()
+    if n < 2:
+        return f"(several GPUs: this machine has {n} GPU{'s' if n != 1 else ''}; run the line above)"
+    return shlex.join(train_command(config_path, accelerate=True, num_processes=n))
+
+
 def train_command(config_path: str | Path, *, accelerate: bool = False, num_processes: int = 1,
                   config: TrainConfig | None = None) -> list[str]:
     """The exact command that trains ``config_path`` (``accelerate launch`` for several GPUs; with

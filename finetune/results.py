@@ -18,6 +18,19 @@ def backend_name(run: RunInfo) -> str:
     return f"ft-{slug}-{run.id[:6]}"
 
 
+def run_defaults(run: RunInfo) -> dict:
+    """What the run's result renders best at: its training resolution and its sampling settings."""
+    cfg = run.config or {}
+    out = {}
+    if cfg.get("resolution"):
+        out["width"] = out["height"] = int(cfg["resolution"])
+    if cfg.get("sample_steps"):
+        out["steps"] = int(cfg["sample_steps"])
+    if cfg.get("sample_guidance_scale") is not None:
+        out["guidance_scale"] = float(cfg["sample_guidance_scale"])
+    return out
+
+
 def result_entry(run: RunInfo) -> BackendEntry:
     """The backends-config entry for a completed run (LoRA on its base, or the full weights)."""
     if run.status != "completed" or not run.result_path:
@@ -29,13 +42,19 @@ def result_entry(run: RunInfo) -> BackendEntry:
         # a Janus LoRA folder holds only the language model's adapter: load it on its base
         options = ({"model": run.base_model, "loras": [{"path": run.result_path, "scale": 1.0}]}
                    if run.method == "lora" else {"model": run.result_path})
-        return BackendEntry(name=backend_name(run), engine="janus", label=label, options=options)
+        return BackendEntry(name=backend_name(run), engine="janus", label=label, options=options,
+                            defaults=run_defaults(run))
+    # the diffusers engines read their call defaults from options; Janus takes only what it documents
+    sampling = {k: v for k, v in run_defaults(run).items() if k in ("steps", "guidance_scale")}
     if run.task == "edit":  # an InstructPix2Pix result edits but was not trained to inpaint
         return BackendEntry(name=backend_name(run), engine="diffusers-edit", label=label,
-                            options={"model": run.result_path}, capabilities=frozenset({Capability.EDIT}))
+                            options={"model": run.result_path, **sampling}, capabilities=frozenset({Capability.EDIT}),
+                            defaults=run_defaults(run))
     options = ({"model": run.base_model, "loras": [{"path": run.result_path, "scale": 1.0}]}
                if run.method == "lora" else {"model": run.result_path})
-    return BackendEntry(name=backend_name(run), engine="diffusers-text2image", label=label, options=options)
+    options.update(sampling)
+    return BackendEntry(name=backend_name(run), engine="diffusers-text2image", label=label, options=options,
+                        defaults=run_defaults(run))
 
 
 def register_result(studio, run_id: str) -> str:

@@ -54,6 +54,19 @@ def status_text(run: RunInfo) -> str:
     return "  \n".join(lines)
 
 
+CURVE_COLUMNS = ["run", "metric", "series", "step", "value"]
+
+
+def curve_frame(rows: list[dict[str, Any]]):
+    """The rows as a table whose step and value columns are numeric even when it is empty: a plot that
+    first receives untyped empty columns fixes its axes as categories and keeps them."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    return frame.astype({"run": "string", "metric": "string", "series": "string", "step": "int64",
+                         "value": "float64"})
+
+
 def curve_rows(tracker: RunTracker, runs: list[RunInfo], keys=("loss", "val_loss")) -> list[dict[str, Any]]:
     """Long-format points (run, metric, step, value) for overlaid curves."""
     points = []

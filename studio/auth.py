@@ -56,6 +56,7 @@ POLICY: dict[str, Action] = {
     "reason_run":         Action("annotator", per_user=1, time_limit_s=900),  # ask the reasoner, render a rationale
     "synthesis_preview":  Action("annotator", per_user=1, time_limit_s=300),
     "backend_check":      Action("annotator", per_user=1, time_limit_s=600),
+    "backend_reload":     Action("admin"),      # re-read the backends config (changes every user's lists)
     "annotate_admin":     Action("admin", quiet=True),  # import batches, their settings, admin lists
     "annotate_generate":  Action("admin", per_user=1, time_limit_s=3600),  # generate or resume a batch
     "results":            Action("admin", quiet=True),  # leaderboards, revealed pairs, vote exports

@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path, PurePath
 
+from studio.settings import ASSETS_DIR
+
 REFUSED = ("cannot read {raw!r}: a path on the server must name a readable file or folder inside the data "
            "folder or a folder listed in STUDIO_SERVER_READ_DIRS (or upload the file instead)")
 
@@ -18,10 +20,14 @@ class ServerPathRefused(ValueError):
     """The path is missing, unreadable or outside the allowed folders (one message for all three)."""
 
 
+#: data the studio ships (the CPU presets' datasets): readable by anyone, so a built-in preset launches
+SHIPPED_DATASETS = ASSETS_DIR / "datasets"
+
+
 def allowed_dirs(settings) -> list[Path]:
-    """The data folder and the folders of ``settings.server_read_dirs``, resolved."""
+    """The data folder, the studio's shipped datasets and the folders of ``settings.server_read_dirs``, resolved."""
     named = [d.strip() for d in re.split(r"[:,]", settings.server_read_dirs or "") if d.strip()]
-    return [Path(d).expanduser().resolve() for d in [settings.data_dir, *named]]
+    return [Path(d).expanduser().resolve() for d in [settings.data_dir, SHIPPED_DATASETS, *named]]
 
 
 def confine(settings, raw: str) -> Path:

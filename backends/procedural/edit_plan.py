@@ -158,10 +158,13 @@ def _change(rest: str, chunk: str) -> EditOp:
     if style and (target.cls is None or target.pronoun):
         return EditOp("style", chunk, args={"styles": [style]})
     if target.cls is None:
+        # "make the sky brighter": a region the engine does not draw apart is adjusted with the whole image
+        adj = _adjust(dest)
+        if adj is not None and not sep:
+            return adj
         bg = _background(dest, chunk) if (first_of(lx.SETTINGS, dest) or first_of(lx.TIMES, dest)) else None
         if bg is not None:
             return bg
-        adj = _adjust(dest)
         if adj is not None:
             return adj
     if target.cls and style:

@@ -239,6 +239,9 @@ STYLES: dict[str, str] = {
     "neon": "neon", "cyberpunk": "neon", "synthwave": "neon", "mosaic": "mosaic", "tiled": "mosaic",
     "stained glass": "mosaic", "cartoon": "cartoon", "comic": "cartoon", "pop art": "pop-art",
     "oil painting": "oil-paint", "impressionist": "oil-paint", "blueprint": "blueprint",
+    # painters users name for a look the engine has: their closest global style
+    "van gogh": "oil-paint", "van gogh painting": "oil-paint", "starry night": "oil-paint", "monet": "oil-paint", "renoir": "oil-paint",
+    "impressionism": "oil-paint", "warhol": "pop-art", "lichtenstein": "pop-art",
 }
 STYLE_NAMES = sorted(set(STYLES.values()))
 

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -20,13 +21,14 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from backends.base import BackendError, BackendLoadError, Capability, EditRequest, GenerationRequest
+from backends.base import BackendError, BackendLoadError, Cancelled, Capability, EditRequest, GenerationRequest
 from studio.annotation import AnnotationError
 from studio.annotation.models import ComparisonBatch, ComparisonItem
 from studio.annotation.service import add_comparison, create_batch, resolve_batch
 
 log = logging.getLogger(__name__)
 MAX_PROMPTS = 5000
+MIN_SIDE, MAX_SIDE = 8, 2048
 
 
 def prompts_from_text(text: str) -> list[dict[str, Any]]:
@@ -102,14 +104,18 @@ def plan_batch(
     backends: list[str],
     task: str = "text-to-image",
     seed: int = 0,
-    width: int = 512,
-    height: int = 512,
+    width: int | None = None,
+    height: int | None = None,
     source_image: str | None = None,
     overlap: int = 1,
     criteria=("overall",),
     guidelines: str = "",
 ) -> str:
-    """Validate and store a generation plan as a new comparison batch (no images yet); returns its id."""
+    """Validate and store a generation plan as a new comparison batch (no images yet); returns its id.
+
+    A size left out is the smallest the backends declare as their own (backends/defaults.py), so a
+    32-px model is not asked for 512 px; a given size may be anything from MIN_SIDE to MAX_SIDE.
+    """
     backends = [b for b in dict.fromkeys(x.strip() for x in backends) if b]
     if len(backends) < 2:
         raise AnnotationError("pick at least two backends to compare")
@@ -134,8 +140,13 @@ def plan_batch(
             raise AnnotationError("edit comparisons need a source image (upload one or use samples that have one)")
         clean.append({"prompt": str(p["prompt"]), "source_image": src if task == "edit" else None,
                       "taxonomy_id": p.get("taxonomy_id")})
-    if not 64 <= int(width) <= 2048 or not 64 <= int(height) <= 2048:
-        raise AnnotationError("width and height must be between 64 and 2048")
+    if not width or not height:
+        from backends.defaults import common_size
+
+        own_w, own_h = common_size([studio.backends.defaults(b) for b in backends])
+        width, height = width or own_w, height or own_h
+    if not MIN_SIDE <= int(width) <= MAX_SIDE or not MIN_SIDE <= int(height) <= MAX_SIDE:
+        raise AnnotationError(f"width and height must be between {MIN_SIDE} and {MAX_SIDE} pixels")
     plan = {"prompts": clean, "backends": backends, "task": task, "seed": int(seed),
             "width": int(width), "height": int(height)}
     return create_batch(studio, name, overlap=overlap, criteria=criteria, guidelines=guidelines,
@@ -171,7 +182,9 @@ def run_plan(studio, batch: str, *, progress: Callable[[int, int], None] | None 
         outputs: dict[str, str] = {}
         for name in dict.fromkeys(x for pair in missing for x in pair):
             try:
-                outputs[name] = _generate_one(studio, name, plan, p, plan["seed"] + i)
+                outputs[name] = _generate_one(studio, name, plan, p, plan["seed"] + i, cancel)
+            except Cancelled:  # the prompt's pairs stay missing; resuming makes them
+                return {"done": done, "total": total, "errors": errors}
             except BackendLoadError as exc:
                 errors.append(str(exc))
                 log.warning("comparison generation stopped: %s", exc)
@@ -191,15 +204,19 @@ def run_plan(studio, batch: str, *, progress: Callable[[int, int], None] | None 
     return {"done": done, "total": total, "errors": errors}
 
 
-def _generate_one(studio, backend_name: str, plan: dict[str, Any], p: dict[str, Any], seed: int) -> str:
+def _generate_one(studio, backend_name: str, plan: dict[str, Any], p: dict[str, Any], seed: int,
+                  cancel: threading.Event | None = None) -> str:
     """One output of one backend for one prompt, stored; returns its SHA-256."""
     backend = studio.backends.get(backend_name)
+    own = studio.backends.defaults(backend_name)  # each backend samples with its own steps and guidance
     if plan["task"] == "edit":
         source = studio.images.open(p["source_image"])
-        result = backend.edit(EditRequest(image=source, instruction=p["prompt"], seed=seed))
+        result = backend.edit(EditRequest(image=source, instruction=p["prompt"], seed=seed, steps=own.get("steps"),
+                                         cancel=cancel))
     else:
-        result = backend.generate(GenerationRequest(prompt=p["prompt"], seed=seed,
-                                                    width=plan["width"], height=plan["height"]))
+        result = backend.generate(GenerationRequest(prompt=p["prompt"], seed=seed, width=plan["width"],
+                                                    height=plan["height"], steps=own.get("steps"),
+                                                    guidance_scale=own.get("guidance_scale"), cancel=cancel))
     return studio.samples.store_image(result.image)
 
 
@@ -213,10 +230,26 @@ class JobState:
     errors: list[str] = field(default_factory=list)
     running: bool = True
     cancel: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    first_done: int | None = None  # items already there when the job started (a resume)
+
+    def eta_seconds(self) -> float | None:
+        """Time left at the pace of this job so far (None until it has made an item)."""
+        made = self.done - (self.first_done or 0)
+        if not self.running or made <= 0:
+            return None
+        return (time.monotonic() - self.started) / made * (self.total - self.done)
 
     def text(self) -> str:
-        state = "running" if self.running else "stopped" if self.done < self.total else "finished"
+        if self.running:
+            state = "cancelling" if self.cancel.is_set() else "running"
+        else:
+            state = "finished" if self.done >= self.total else \
+                "cancelled; resume makes the rest" if self.cancel.is_set() else "stopped; resume makes the rest"
         msg = f"{self.done} / {self.total} comparisons made ({state})"
+        eta = self.eta_seconds()
+        if eta is not None and not self.cancel.is_set():
+            msg += f", about {_duration(eta)} left"
         if self.errors:
             msg += f"; {len(self.errors)} problem(s), first: {self.errors[0]}"
         return msg
@@ -237,6 +270,8 @@ def start_job(studio, batch: str) -> JobState:
         _jobs[batch_id] = job
 
     def report(done: int, total: int) -> None:
+        if job.first_done is None:
+            job.first_done = done
         job.done, job.total = done, total
 
     def work() -> None:
@@ -251,6 +286,20 @@ def start_job(studio, batch: str) -> JobState:
 
     threading.Thread(target=work, name=f"compare-{batch_id[:8]}", daemon=True).start()
     return job
+
+
+def cancel_job(studio, batch: str) -> JobState | None:
+    """Ask the batch's running job to stop (the image in progress is abandoned); None if none runs."""
+    job = _jobs.get(resolve_batch(studio, batch))
+    if job is None or not job.running:
+        return None
+    job.cancel.set()
+    return job
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
 def job_status(batch_id: str) -> JobState | None:

@@ -25,6 +25,9 @@ from PIL import Image, ImageOps
 
 VIEW_DIR = Path(tempfile.gettempdir()) / "studio-annotate-view"
 BACKGROUND = (128, 128, 128)
+#: a canvas smaller than this is enlarged by a whole factor with nearest-neighbour, so a 32-px model's
+#: pixels fill the annotator's box as sharp squares instead of a blur or a stamp
+MIN_VIEW_SIDE = 256
 _KEY = secrets.token_bytes(32)
 
 
@@ -34,6 +37,9 @@ def view_image(studio, sha: str, canvas: tuple[int, int] | None = None) -> Image
         rgb = img.convert("RGB")
     if canvas is not None and rgb.size != tuple(canvas):
         rgb = ImageOps.pad(rgb, tuple(canvas), method=Image.Resampling.LANCZOS, color=BACKGROUND)
+    factor = MIN_VIEW_SIDE // max(rgb.size)
+    if factor >= 2:  # the same factor for both sides: they share the canvas
+        rgb = rgb.resize((rgb.width * factor, rgb.height * factor), Image.Resampling.NEAREST)
     return Image.frombytes("RGB", rgb.size, rgb.tobytes())  # a new image: no info carried over
 
 

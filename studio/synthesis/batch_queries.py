@@ -127,3 +127,22 @@ def batch_items(studio, batch_id: str, state: str | None = None, limit: int = 20
                 for it in items]
 
 
+
+
+def batch_gallery(studio, batch_id: str, limit: int = 60) -> list[dict[str, Any]]:
+    """The batch's items in order with what to look at: the made image's path (None when the item has
+    none: prompts only, failed or not made yet), the prompt, the state and the error."""
+    from studio.db.models import Sample
+
+    stmt = (select(SynthesisItem, Sample).outerjoin(Sample, Sample.id == SynthesisItem.sample_id)
+            .where(SynthesisItem.batch_id == batch_id).order_by(SynthesisItem.position).limit(limit))
+    out = []
+    with studio.db.session() as s:
+        for item, sample in s.execute(stmt).all():
+            sha = sample.output_image if sample is not None else None
+            path = studio.images.path_for(sha) if sha else None
+            out.append({"position": item.position, "state": item.state, "error": item.error,
+                        "prompt": (sample.prompt if sample is not None else None)
+                        or PlannedRow.from_dict(item.spec).preview_text(),
+                        "image": str(path) if path is not None and path.exists() else None})
+    return out

@@ -74,8 +74,8 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
         raise SynthesisError("concurrency must be between 1 and 64")
     if options.requests_per_minute is not None and options.requests_per_minute <= 0:
         raise SynthesisError("requests per minute must be positive (or empty for no limit)")
-    if not (64 <= options.width <= 2048 and 64 <= options.height <= 2048):
-        raise SynthesisError("image size must be between 64 and 2048 pixels per side")
+    if not (8 <= options.width <= 2048 and 8 <= options.height <= 2048):
+        raise SynthesisError("image size must be between 8 and 2048 pixels per side")
 
 
 def existing_prompts(studio, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:

@@ -36,13 +36,17 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                               type="filepath", sources=["upload"])
             c["gen_backends"] = gr.Dropdown([], multiselect=True, allow_custom_value=True, elem_id="annotate-gen-backends",
                                             label="Backends to compare (two or more; all pairs are made)")
+            ctx.follow_backends(c["gen_backends"], lambda: gr.update(choices=ctx.studio.backends.names()))
             with gr.Row():
                 c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
-                c["gen_width"] = gr.Number(512, label="Width", precision=0)
-                c["gen_height"] = gr.Number(512, label="Height", precision=0)
+                c["gen_width"] = gr.Number(None, label="Width (empty: the backends' own size)", precision=0,
+                                           elem_id="annotate-gen-width")
+                c["gen_height"] = gr.Number(None, label="Height (empty: the backends' own size)", precision=0,
+                                            elem_id="annotate-gen-height")
             with gr.Row():
                 c["gen_go"] = gr.Button("Create batch and generate", variant="primary")
                 c["gen_resume"] = gr.Button("Resume generation of the selected batch")
+                c["gen_cancel"] = gr.Button("Cancel generation of the selected batch", elem_id="annotate-gen-cancel")
             c["gen_status"] = gr.Textbox(label="Generation", interactive=False, elem_id="annotate-gen-status")
         with gr.Tab("Import existing pairs"):
             gr.Markdown("A `.jsonl`/`.csv` of rows (prompt, optional source_image, output_a, model_a, output_b, "
@@ -104,7 +108,7 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
                 src_sha = studio.samples.store_image(img)
             batch_id = generation.plan_batch(
                 studio, batch_name, prompts=_prompts(studio, source, text, file, dataset), backends=backends or [],
-                task=task, seed=int(seed or 0), width=int(width or 512), height=int(height or 512),
+                task=task, seed=int(seed or 0), width=int(width) if width else None, height=int(height) if height else None,
                 source_image=src_sha, overlap=int(overlap or 1), criteria=criteria or ["overall"],
                 guidelines=guidelines or "")
         except USER_ERRORS as exc:
@@ -130,6 +134,20 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         yield from watch(job)
 
     c["gen_resume"].click(ctx.guard("annotate_generate", resume), [c["name"], c["batch"]], [c["gen_status"]], api_name="annotate_resume")
+
+    def cancel(admin_name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
+        if not batch:
+            raise gr.Error("Choose the batch whose generation to cancel in the batch list above.")
+        try:
+            job = generation.cancel_job(studio, batch)
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc)) from None
+        if job is None:
+            return "No generation is running for that batch; Resume makes what is missing."
+        return f"Cancelling: {job.text()}. What is made is kept; Resume makes the rest later."
+
+    c["gen_cancel"].click(ctx.guard("annotate_admin", cancel), [c["name"], c["batch"]], [c["gen_status"]],
+                          api_name="annotate_cancel_generation")
 
     def do_import(admin_name: str, batch_name: str, overlap, criteria, guidelines, upload: str | None,
                   request: gr.Request, profile: gr.OAuthProfile | None):

@@ -62,8 +62,11 @@ def build(ctx: UIContext, c: dict[str, Any]) -> None:
                                       interactive=False, elem_id="annotate-res-nodes")
         c["res_pairs"] = gr.Dataframe(headers=PAIR_COLUMNS, label="All pairs", interactive=False)
         with gr.Row():
-            c["res_winfrac"] = gr.Dataframe(label="Win fraction of row over column (non-tied battles)", interactive=False)
-            c["res_counts"] = gr.Dataframe(label="Battle counts", interactive=False)
+            # hidden until computed: their columns are the models, unknown before
+            c["res_winfrac"] = gr.Dataframe(label="Win fraction of row over column (non-tied battles)", interactive=False,
+                                            visible=False, elem_id="annotate-res-winfrac")
+            c["res_counts"] = gr.Dataframe(label="Battle counts", interactive=False, visible=False,
+                                           elem_id="annotate-res-counts")
         c["res_kappa"] = gr.Dataframe(headers=["annotator 1", "annotator 2", "shared items", "Cohen's kappa"],
                                       label="Agreement per annotator pair", interactive=False)
         c["res_annotators"] = gr.Dataframe(headers=ANNOTATOR_COLUMNS, label="Annotators: speed, side bias, outliers",
@@ -102,11 +105,18 @@ def _chart(battles: Battles | None, model: str | None, by: str, depth: float):
 def wire(ctx: UIContext, c: dict[str, Any]) -> None:
     studio = ctx.studio
 
-    def refresh_batches(name: str, request: gr.Request, profile: gr.OAuthProfile | None):
+    def refresh_batches(name: str, batch: str | None, shown: str | None, request: gr.Request,
+                        profile: gr.OAuthProfile | None):
+        """The batch list; the results follow the batch being annotated (else the one shown, else the
+        newest), so numbers of other batches are mixed in only when "All batches" is chosen."""
         who = current_identity(studio, name, request, profile)
         if who is None or not who.is_admin:
             return gr.update()
-        return gr.update(choices=_batches(studio))
+        choices = _batches(studio)
+        ids = [v for _, v in choices]
+        value = next((v for v in (batch, shown if shown != ALL else None) if v in ids),
+                     ids[1] if len(ids) > 1 else ALL)
+        return gr.update(choices=choices, value=value)
 
     c["refresh_results"] = refresh_batches
 
@@ -134,7 +144,8 @@ def wire(ctx: UIContext, c: dict[str, Any]) -> None:
         chart, wtl = _chart(battles, model, by, depth)
         mm = ["model", *rep.matrix_models]
         return (battles, rep.quality, gr.update(choices=rep.models, value=model), chart, wtl, rep.leaderboard,
-                rep.pairs, pd.DataFrame(rep.win_matrix, columns=mm), pd.DataFrame(rep.count_matrix, columns=mm),
+                rep.pairs, gr.update(value=pd.DataFrame(rep.win_matrix, columns=mm), visible=bool(rep.matrix_models)),
+                gr.update(value=pd.DataFrame(rep.count_matrix, columns=mm), visible=bool(rep.matrix_models)),
                 [[k["annotator_1"], k["annotator_2"], k["shared_items"], k["kappa"]] for k in rep.kappas],
                 rep.annotators, rep.node_boards, rep.board_json or board)
 

@@ -9,7 +9,7 @@ import gradio as gr
 
 from studio import __version__
 from studio.core import Studio
-from studio.ui import backends_panel
+from studio.ui import backends_panel, live_backends
 from studio.ui.context import UIContext
 from studio.ui.tabs import discover_tabs
 
@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 CSS = """
 .studio-procedural-label { font-size: 0.85em; opacity: 0.8; }
 .studio-error { color: var(--error-text-color, #b91c1c); }
+/* annotator images fill their boxes (tiny ones arrive enlarged by whole factors, see annotation/views) */
+#annotate-a img, #annotate-b img, #annotate-source img { width: 100%; height: 100%; object-fit: contain; }
 """
 
 
@@ -51,6 +53,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         for spec in specs:
             if spec.wire is not None:
                 spec.wire(ctx)
+        live_backends.wire(ctx, demo)
     demo.failed_tabs = failed  # type: ignore[attr-defined]
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]

@@ -23,6 +23,9 @@ def build(ctx: UIContext) -> None:
             pick = gr.Dropdown(registry.names(), label="Backend", value=None, scale=3)
             check = gr.Button("Load and check", scale=1)
         result = gr.Markdown(elem_id="backends-check")
+        with gr.Row():
+            reload = gr.Button("Reload the backends config", scale=1, elem_id="backends-reload")
+            reloaded = gr.Markdown(elem_id="backends-reloaded")
 
     def on_check(name: str | None):
         message = path_free(check_backend(registry, name or ""))
@@ -30,4 +33,19 @@ def build(ctx: UIContext) -> None:
         return message, rows
 
     check.click(ctx.guard("backend_check", on_check), [pick], [result, table], api_name="check_backend")
+    def on_reload():
+        from backends.registry import BackendConfigError, load_backends_config
+
+        try:
+            changed = registry.reload(load_backends_config(ctx.studio.settings.backends_config))
+        except BackendConfigError as exc:
+            return (f"⚠️ {path_free(str(exc))} — fix the file and reload again; the backends in use are kept.",
+                    gr.update(), gr.update())
+        what = ", ".join(f"`{n}`" for n in changed) or "nothing changed"
+        return (f"✅ Reloaded ({what}); every tab's backend list has it on the next tab change.",
+                backend_table(registry), gr.update(choices=registry.names()))
+
+    reload.click(ctx.guard("backend_reload", on_reload), None, [reloaded, table, pick], api_name="reload_backends")
+    ctx.follow_backends(table, lambda: gr.update(value=backend_table(registry)))
+    ctx.follow_backends(pick, lambda: gr.update(choices=registry.names()))
     ctx.register("shell.backends_table", table)

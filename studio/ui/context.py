@@ -29,6 +29,8 @@ class UIContext:
     components: dict[str, Any] = field(default_factory=dict)
     tabs: Any = None  # the gr.Tabs container, to switch tabs programmatically
     tab_ids: list[str] = field(default_factory=list)
+    #: (component, fn returning its update) to redo when the set of backends changes; see live_backends
+    backend_views: list[tuple[Any, Callable[[], Any]]] = field(default_factory=list)
 
     def register(self, name: str, component: Any) -> Any:
         if name in self.components:
@@ -41,6 +43,12 @@ class UIContext:
 
     def has_tab(self, tab_id: str) -> bool:
         return tab_id in self.tab_ids
+
+    def follow_backends(self, component: Any, update: Callable[[], Any]) -> Any:
+        """Keep ``component`` in step with the backends registry: ``update()`` (a ``gr.update``) is
+        sent to open pages on load and on a tab change after a backend was added or reloaded."""
+        self.backend_views.append((component, update))
+        return component
 
     def guard(self, action: str, fn: Callable) -> Callable:
         """``fn`` behind the access policy of ``action`` (every event handler is registered this way)."""

@@ -31,6 +31,18 @@ def _image_message(studio, sha: str | None, caption: str, alt: str) -> dict[str,
     return {"role": "assistant", "content": content}
 
 
+#: failures of the moment (a timeout, a stop, an engine that crashed or could not load): the same turn
+#: may work on a second try, as may one whose backend says to retry. A backend's reasoned refusal
+#: ("cannot do X — do Y") would only repeat.
+_PASSING_FAILURES = ("timed out", "was cancelled", "failed to load", " failed: ", "returned no image",
+                     "server stopped", "interrupted", "retry", "try again")
+
+
+def retry_can_help(error: str | None) -> bool:
+    text = (error or "").lower()
+    return any(mark in text for mark in _PASSING_FAILURES)
+
+
 def turn_caption(t: TurnView) -> str:
     """One paragraph under a turn's image: backend, honored/ignored, notices, drift, time."""
     parts = [f"**#{t.seq}** · {t.backend}"]
@@ -39,7 +51,9 @@ def turn_caption(t: TurnView) -> str:
     if t.attempts > 1:
         parts[0] += f" · attempt {t.attempts}"
     if t.status == "failed":
-        parts.append(f"✗ **failed**: {md_text(path_free(t.error))} — pick the turn and press *Retry*, or send a new instruction")
+        what_next = ("pick the turn and press *Retry*, or send a new instruction" if retry_can_help(t.error)
+                     else "the same request would fail again: rephrase the instruction or pick another backend")
+        parts.append(f"✗ **failed**: {md_text(path_free(t.error))} — {what_next}")
         return "\n\n".join(parts)
     if t.status == "running":
         parts.append("… working")

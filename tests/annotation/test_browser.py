@@ -90,8 +90,9 @@ def test_annotator_votes_with_keys_undoes_reloads_and_continues_then_admin_sees_
     admin.set_default_timeout(20_000)
     _sign_in(admin, url, "boss")
     assert admin.locator("#annotate-admin").is_visible()
-    admin.locator("#annotate-res-batch input").click()
-    admin.get_by_role("option", name="browser-batch", exact=True).click()
+    _choose_batch(admin, "browser-batch")  # the results follow the batch being annotated, not "All batches"
+    admin.wait_for_function(
+        "() => (document.querySelector('#annotate-res-batch input')||{}).value === 'browser-batch'")
     admin.locator("#annotate-res-go").click()
     admin.wait_for_function(
         "() => (document.querySelector('#annotate-res-summary textarea')||{}).value?.includes('2 votes')")

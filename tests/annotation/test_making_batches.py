@@ -160,3 +160,45 @@ def test_zip_with_unsafe_paths_is_refused(tmp_path):
     with pytest.raises(AnnotationError, match="unsafe path"):
         importer.extract_upload(zpath, tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_batch_without_a_size_takes_the_backends_own_and_small_sizes_are_allowed(gen_studio):
+    from backends.registry import BackendEntry
+
+    gen_studio.backends.add(BackendEntry("tiny-32", "tests.support.fake_backends:SolidColor", "tiny",
+                                         capabilities=gen_studio.backends.entry("model-alpha-zq").capabilities,
+                                         defaults={"width": 32, "height": 32, "steps": 4}))
+    batch_id = generation.plan_batch(gen_studio, "own-size", prompts=[{"prompt": "a red cube"}],
+                                     backends=["tiny-32", "model-alpha-zq"])
+    generation.run_plan(gen_studio, batch_id)
+    item = service.batch_items(gen_studio, batch_id)[0]
+    assert gen_studio.images.open(item["output_a"]).size == (32, 32)
+    small = generation.plan_batch(gen_studio, "small", prompts=[{"prompt": "x"}], width=16, height=24,
+                                  backends=["model-alpha-zq", "model-beta-kx"])
+    generation.run_plan(gen_studio, small)
+    assert gen_studio.images.open(service.batch_items(gen_studio, small)[0]["output_b"]).size == (16, 24)
+
+
+def test_a_cancelled_job_stops_at_once_and_a_resume_makes_only_the_rest(gen_studio):
+    import time
+
+    from backends.registry import BackendEntry
+
+    gen_studio.backends.add(BackendEntry("holding", "tests.support.fake_backends:SolidColor", "holding",
+                                         options={"hold_on": "second"},
+                                         capabilities=gen_studio.backends.entry("model-alpha-zq").capabilities))
+    batch_id = generation.plan_batch(gen_studio, "cancel-me", prompts=[{"prompt": "first"}, {"prompt": "second"}],
+                                     backends=["model-alpha-zq", "holding"], width=16, height=16)
+    SolidColor.holding.clear()
+    job = generation.start_job(gen_studio, batch_id)
+    assert SolidColor.holding.wait(30)
+    assert generation.cancel_job(gen_studio, batch_id) is job
+    for _ in range(600):
+        if not job.running:
+            break
+        time.sleep(0.05)
+    assert not job.running and (job.done, job.total) == (1, 2) and "cancelled" in job.text()
+    gen_studio.backends.add(BackendEntry("holding", "tests.support.fake_backends:SolidColor", "holding",
+                                         capabilities=gen_studio.backends.entry("model-alpha-zq").capabilities))
+    again = generation.run_plan(gen_studio, batch_id)
+    assert (again["done"], again["total"]) == (2, 2)

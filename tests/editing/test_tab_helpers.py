@@ -33,3 +33,16 @@ def test_a_turn_cut_off_by_a_server_stop_shows_as_failed_and_can_be_retried(edit
     [turn] = editing.get_session(edit_studio, "ann", view.id).turns.values()
     assert turn.status == "failed" and turn.error.startswith("interrupted")
     assert editing.retry_turn(edit_studio, "ann", view.id, turn.id).turn.status == "done"
+
+
+def test_a_refusal_does_not_offer_retry_but_a_passing_failure_does(edit_studio):
+    from studio.ui.edit_render import turn_caption
+
+    view, _ = editing.start_from_upload(edit_studio, "ann", png_bytes(picture()), name="pic.png")
+    out = editing.submit_turn(edit_studio, "ann", view.id, "fail: a change this backend cannot make", "painter",
+                              shown=None)
+    assert out.turn.status == "failed"
+    refusal = turn_caption(out.turn)
+    assert "Retry" not in refusal and "rephrase the instruction or pick another backend" in refusal
+    timed_out = out.turn.__class__(**{**out.turn.__dict__, "error": "backend 'x' timed out after 5 s"})
+    assert "press *Retry*" in turn_caption(timed_out)

@@ -87,3 +87,13 @@ def test_a_run_that_ends_on_its_own_leaves_no_zombie(studio, tiny_pipeline, t2i_
             return True
 
     wait_for(reaped)
+
+
+def test_the_several_gpu_command_counts_the_gpus_that_are_here(monkeypatch):
+    from finetune.launcher import multi_gpu_command
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert "--num_processes" not in multi_gpu_command("run/config.yaml")
+    assert "0 GPUs" in multi_gpu_command("run/config.yaml")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,3")
+    assert "--num_processes 3 " in multi_gpu_command("run/config.yaml")

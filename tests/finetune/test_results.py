@@ -34,3 +34,24 @@ def test_full_results_stand_alone(tmp_path):
 def test_unfinished_run_has_no_result(tmp_path):
     with pytest.raises(ResultError, match="only a completed run"):
         result_entry(run(tmp_path, "text-to-image", "lora", status="running"))
+
+
+def test_a_tiny_run_renders_at_its_training_size_and_steps(tmp_path):
+    tiny = run(tmp_path, "text-to-image", "lora")
+    tiny.config.update({"resolution": 32, "sample_steps": 6, "sample_guidance_scale": 4.0})
+    entry = result_entry(tiny)
+    from backends.defaults import backend_defaults
+
+    assert backend_defaults(entry) == {"width": 32, "height": 32, "steps": 6, "guidance_scale": 4.0}
+    assert entry.options["steps"] == 6  # what the engine samples with when a tab leaves steps empty
+
+
+def test_a_model_folder_tells_its_own_size():
+    from backends.defaults import model_folder_size
+    from backends.registry import BackendEntry, BackendRegistry
+    from finetune.presets import CPU_BASE_MODEL
+
+    assert model_folder_size(CPU_BASE_MODEL) == 32
+    reg = BackendRegistry({"tiny": BackendEntry("tiny", "diffusers-text2image", "tiny",
+                                                options={"model": str(CPU_BASE_MODEL)})})
+    assert reg.defaults("tiny") == {"width": 32, "height": 32}

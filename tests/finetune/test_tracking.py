@@ -75,3 +75,16 @@ def test_curve_thins_sparse_steps_evenly(tmp_path):
     assert curve[0] == (3, pytest.approx(1 / 3)) and curve[1][0] == 15
     assert len(tracker.curve(run_id, "loss", max_points=5000)) == 1000
     db.dispose()
+
+
+def test_an_empty_loss_curve_keeps_numeric_axes_for_the_points_that_come_later():
+    import gradio as gr
+
+    from finetune.summary import curve_frame
+
+    plot = gr.LinePlot(x="step", y="value", color="series")
+    empty = plot.postprocess(curve_frame([])).model_dump()
+    assert empty["datatypes"]["step"] == "quantitative" and empty["datatypes"]["value"] == "quantitative"
+    full = plot.postprocess(curve_frame([{"run": "r", "metric": "loss", "series": "r · loss", "step": 3,
+                                          "value": 0.5}])).model_dump()
+    assert full["datatypes"]["step"] == "quantitative"

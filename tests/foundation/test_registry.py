@@ -119,3 +119,17 @@ def test_engine_modules_import_no_heavy_library():
             + "print(sorted(k for k in ('torch', 'transformers', 'diffusers', 'openai') if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+def test_reload_takes_a_changed_config_and_keeps_backends_added_at_run_time(tmp_path):
+    from backends.registry import BackendEntry, BackendRegistry, load_backends_config
+
+    cfg = tmp_path / "backends.yaml"
+    cfg.write_text("backends:\n  procedural:\n    engine: procedural\n")
+    reg = BackendRegistry.from_file(cfg)
+    reg.add(BackendEntry("ft-run", "procedural", "run", defaults={"width": 32, "height": 32}))
+    seen = reg.version
+    cfg.write_text("backends:\n  procedural:\n    engine: procedural\n  second:\n    engine: procedural\n"
+                   "    defaults: {width: 48, height: 40, steps: 3}\n")
+    assert reg.reload(load_backends_config(cfg)) == ["second"]
+    assert reg.version > seen and set(reg.names()) == {"procedural", "second", "ft-run"}
+    assert reg.defaults("second") == {"width": 48, "height": 40, "steps": 3}

@@ -198,3 +198,21 @@ def test_hostile_scene_graph_chunks_are_treated_as_photos(engine, base, mutate):
     img.info["scene_graph"] = __import__("json").dumps(sg)
     res = edit(engine, img, "make it sepia")
     assert res.scene_graph is None and any("not a valid procedural scene" in n for n in res.notices)
+
+
+@pytest.mark.parametrize("instruction, kind, args", [
+    ("make the sky brighter", "adjust", {"what": "brightness", "value": 1.3}),
+    ("make the grass darker", "adjust", {"what": "brightness", "value": 0.7}),
+    ("in the style of Van Gogh", "style", {"styles": ["oil-paint"]}),
+    ("make it look like a Van Gogh painting", "style", {"styles": ["oil-paint"]}),
+])
+def test_regions_and_painters_the_engine_supports_globally_are_understood(instruction, kind, args):
+    from backends.procedural.edit_plan import plan_edit
+
+    assert [(op.kind, op.args) for op in plan_edit(instruction)] == [(kind, args)]
+
+
+def test_a_van_gogh_edit_changes_the_image(engine, base):
+    out = edit(engine, base.image, "in the style of Van Gogh")
+    assert out.honored == ["in the style of Van Gogh"] and out.ignored == []
+    assert out.image.size == base.image.size and list(out.image.getdata()) != list(base.image.getdata())

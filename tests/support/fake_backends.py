@@ -17,12 +17,14 @@ CONSTRUCTED: list[str] = []
 
 class SolidColor(Backend):
     """Fills the canvas with its ``color`` option, or with a colour derived from (name, prompt, seed) when
-    it has none. With ``fragile: true`` a prompt containing "FAIL" is refused. Records its builds
-    (``CONSTRUCTED``) and its calls (``calls``: (name, prompt))."""
+    it has none. With ``fragile: true`` a prompt containing "FAIL" is refused; with ``hold_on: PROMPT`` a
+    request for that prompt waits until it is cancelled (``holding`` is set while it waits). Records its
+    builds (``CONSTRUCTED``) and its calls (``calls``: (name, prompt))."""
 
     engine = "tests.support.fake_backends:SolidColor"
     capabilities = frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT})
     calls: list[tuple[str, str]] = []
+    holding = threading.Event()
 
     def __init__(self, name: str, color: str | None = None, **options) -> None:
         super().__init__(name, color=color, **options)
@@ -39,6 +41,10 @@ class SolidColor(Backend):
         return Image.new("RGB", size, (h[0], h[1], h[2]))
 
     def generate(self, request: GenerationRequest) -> ImageResult:
+        if request.prompt == self.options.get("hold_on"):  # hold until the user cancels
+            SolidColor.holding.set()
+            request.cancel.wait(30)
+            request.check_cancel()
         return ImageResult(self._paint(request.prompt, request.seed, (request.width, request.height)), backend=self.name)
 
     def edit(self, request: EditRequest) -> ImageResult:

@@ -1,6 +1,7 @@
 """The Synthesis tab through gradio_client (handlers) and once in a real browser."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -33,9 +34,9 @@ def test_preview_batch_and_coverage_through_the_api(live_app):
     nodes = {row[2] for row in table["data"]}
     assert nodes == {NODE, "sharegpt4o/t2i/object"}
     assert all(row[4] and "score" in row[4] for row in table["data"])  # difficulty with its reason
-    with pytest.raises(Exception, match="λ must be greater than 0"):
-        client.predict([ "sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9, False, True, "",
-                       api_name="/synthesis_preview")
+    refused, _, _, why = client.predict(["sharegpt4o/t2i/object"], 2, 1, "attributes", "natural", -1, "off", 0.9,
+                                        False, True, "", api_name="/synthesis_preview")
+    assert refused["data"] == [] and "Nothing planned" in why and "λ must be greater than 0" in why
     with pytest.raises(Exception, match="no chat backend"):
         client.predict([NODE], 2, 1, "llm", "balanced", 0.5, "off", 0.9, False, True, "procedural", "(none)", "ui",
                        1, None, api_name="/synthesis_run")
@@ -43,8 +44,15 @@ def test_preview_batch_and_coverage_through_the_api(live_app):
     batch_id = batch["value"] if isinstance(batch, dict) else batch
     md = _wait_done(client, batch_id)
     assert "6/6 done" in md
-    plot, cov = client.predict("ui-test", api_name="/synthesis_coverage")
-    rows = {r[0]: r for r in cov["data"]}
+    # looking is built in: the batch's images with their prompts, and the picker says where it stands now
+    note, gallery, picker = client.predict(batch_id, api_name="/synthesis_gallery")
+    assert note["value"] == "6 image(s) made." and len(gallery["value"]) == 6
+    assert all(g["caption"].startswith("#") for g in gallery["value"])
+    labels = {value: label for label, value in picker["choices"]}
+    assert labels[batch_id].endswith("· done · 6/6")
+    plot, cov, note = client.predict("ui-test", api_name="/synthesis_coverage")
+    assert note == "" and cov["visible"] is True
+    rows = {r[0]: r for r in cov["value"]["data"]}
     assert rows[NODE][1] == 3 and rows["sharegpt4o/t2i/object"][1] == 3
     # the same request again into the same dataset: the preview now skips what the dataset holds
     table2, dropped2, _meta, note2 = client.predict(*args, "ui-test", api_name="/synthesis_preview")
@@ -75,8 +83,19 @@ def test_synthesis_tab_in_a_browser(live_app, page):
     page.locator("#synth-dataset textarea, #synth-dataset input").first.fill("browser")
     page.locator("#synth-run").click()
     page.locator("#synth-progress").get_by_text("done —").wait_for(timeout=60_000)
+    expect(page.locator("#synth-gallery img")).to_have_count(8, timeout=30_000)
+    expect(page.locator("#synth-batch input")).to_have_value(re.compile(r"· done · 8/8$"))
     page.get_by_label("Dataset (empty: all)").first.fill("browser")
     page.locator("#synth-coverage-btn").click()
     cov = page.locator("#synth-coverage")
     expect(cov).to_contain_text(NODE, timeout=30_000)
     expect(cov).to_contain_text("8 of 1,000")
+
+
+def test_coverage_of_an_empty_dataset_says_how_to_fill_it_instead_of_an_empty_chart(live_app):
+    from gradio_client import Client
+
+    url, _ = live_app
+    plot, cov, note = Client(url, verbose=False).predict("nothing-here-yet", api_name="/synthesis_coverage")
+    assert plot["visible"] is False and "run a synthesis batch" in note
+    assert cov["value"]["headers"][0] == "node"  # the targets, under named columns

@@ -75,3 +75,13 @@ def test_broken_files_then_fixes_then_escaped_text_through_reload(tmp_path, data
         assert [r[1] for r in _rows(table)] == ["mine", "mine/sub"]
         assert "2 nodes in 1 taxonomies from 2 files" in status
         assert "target 5 but the listed children" in card
+
+
+def test_a_module_with_nothing_to_draw_says_so_instead_of_an_empty_chart(live_app):
+    from gradio_client import Client
+
+    url, _ = live_app
+    client = Client(url, verbose=False)
+    card, heading, chart = client.predict("sharegpt4o/t2i/object", "(all datasets)", api_name="/taxonomy_select")
+    assert "No samples under" in heading and "Synthesize prompts" in heading
+    assert chart.get("visible") is False

@@ -76,7 +76,8 @@ def build(ctx: UIContext) -> None:
     c["whoami"] = gr.Textbox(label="Signed in as", interactive=False, elem_id="annotate-whoami")
     c["remember"] = gr.BrowserState({"name": "", "batch": ""}, storage_key="studio-annotate")
     with gr.Column(elem_id="annotate-vote-panel"):
-        c["guidelines"] = gr.Textbox(label="Guidelines", interactive=False, lines=2, elem_id="annotate-guidelines")
+        c["guidelines"] = gr.Textbox(label="Guidelines", interactive=False, lines=1, max_lines=3,
+                                     elem_id="annotate-guidelines")
         c["prompt"] = gr.Textbox(label="Prompt / instruction", interactive=False, lines=2, elem_id="annotate-prompt")
         with gr.Row():
             c["source"] = gr.Image(label="Source image", type="pil", format="png", interactive=False,
@@ -191,6 +192,8 @@ def wire(ctx: UIContext) -> None:
     started = c["start"].click(ctx.guard("annotate", on_start), [c["name"], c["batch"]],
                                [c["batch"], c["whoami"], c["admin_col"], c["remember"], *item_out],
                                api_name="annotate_start")
+    # the item, its images and the vote buttons fill the window together (1366×768 included)
+    started.then(None, js="() => { document.getElementById('annotate-vote-panel')?.scrollIntoView({block: 'start'}); }")
 
     def make_vote(choice: str):
         def on_vote(name, batch, token, c1, c2, c3, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -239,11 +242,13 @@ def wire(ctx: UIContext) -> None:
     for event in (loaded, started):  # admins get the backend and batch lists only once signed in
         event.then(ctx.guard("annotate_admin", c["refresh_admin"]), [c["name"]], [c["gen_backends"]],
                    api_visibility="private")
-        event.then(ctx.guard("results", c["refresh_results"]), [c["name"]], [c["res_batch"]], api_visibility="private")
+        event.then(ctx.guard("results", c["refresh_results"]), [c["name"], c["batch"], c["res_batch"]], [c["res_batch"]],
+                   api_visibility="private")
     for done in c["admin_events"]:
         done.then(ctx.guard("annotate_admin", refresh_batch_list), [c["name"], c["batch"]], [c["batch"]],
                   api_visibility="private").then(
-            ctx.guard("results", c["refresh_results"]), [c["name"]], [c["res_batch"]], api_visibility="private")
+            ctx.guard("results", c["refresh_results"]), [c["name"], c["batch"], c["res_batch"]], [c["res_batch"]],
+            api_visibility="private")
 
 
 TAB = TabSpec(id="annotate", title="Annotate", order=30, build=build, wire=wire)

@@ -94,6 +94,7 @@ def build(ctx: UIContext) -> None:
                     c["t2i"] = gr.Dropdown(t2i_choices, label="Text-to-image backend",
                                            value=t2i_choices[0][1] if t2i_choices else None)
                     c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
+                    ctx.follow_backends(c["t2i"], lambda: gr.update(choices=editing.runner.generate_backends(studio)))
                     c["start_prompt"] = gr.Button("Generate and start")
                 with gr.Tab("From a sample"):
                     c["sample"] = gr.Dropdown([], label="Sample", allow_custom_value=True)
@@ -129,6 +130,7 @@ def build(ctx: UIContext) -> None:
             with gr.Accordion("Backend and parameters", open=False):
                 c["backend"] = gr.Dropdown(edit_choices, value=default_backend, label="Edit backend",
                                            elem_id="edit-backend")
+                ctx.follow_backends(c["backend"], lambda: gr.update(choices=editing.edit_backends(studio)))
                 with gr.Row():
                     c["seed"] = gr.Number(None, label="Seed", precision=0)
                     c["steps"] = gr.Number(None, label="Steps", precision=0)

@@ -27,6 +27,9 @@ def build(ctx: UIContext) -> None:
         c["name"] = gr.Textbox(label="Run name", max_lines=1, elem_id="eval-name")
         c["backends"] = gr.Dropdown(makers, multiselect=True, label="Backends", elem_id="eval-backends")
         c["judge"] = gr.Dropdown(judge_names(studio.backends), label="Judge", elem_id="eval-judge")
+        ctx.follow_backends(c["backends"], lambda: gr.update(choices=sorted(
+            {e.name for cap in (Capability.TEXT_TO_IMAGE, Capability.EDIT) for e in studio.backends.by_capability(cap)})))
+        ctx.follow_backends(c["judge"], lambda: gr.update(choices=judge_names(studio.backends)))
         c["rubric"] = gr.Dropdown([(r.title, r.name) for r in RUBRICS.values()], value="geneval", label="Rubric",
                                   elem_id="eval-rubric")
     with gr.Row():
@@ -37,7 +40,7 @@ def build(ctx: UIContext) -> None:
         c["file"] = gr.File(label="GenEval evaluation_metadata.jsonl or prompts (.jsonl/.csv/.txt)",
                             file_types=[".jsonl", ".csv", ".txt", ".json"], type="filepath")
     with gr.Row():
-        c["size"] = gr.Number(512, precision=0, minimum=64, maximum=2048, label="Image size")
+        c["size"] = gr.Number(512, precision=0, minimum=8, maximum=2048, label="Image size")
         c["seed"] = gr.Number(0, precision=0, label="Seed")
         c["concurrency"] = gr.Number(4, precision=0, minimum=1, maximum=32, label="Items in flight")
     with gr.Row():

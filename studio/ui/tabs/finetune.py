@@ -6,7 +6,7 @@ training itself runs in its own process, so closing the browser or restarting th
 from __future__ import annotations
 
 import logging
-import shlex
+import time
 from typing import Any
 
 import gradio as gr
@@ -42,6 +42,9 @@ NUMBER_FIELDS = [
     ("num_processes", "GPUs (processes)", 1, 0),
     ("beta_dpo", "Diffusion-DPO β", 5000.0, None),
 ]
+#: fields that mean something only for some tasks (hidden for the others)
+TASK_FIELDS = {"prompt_mask_prob": ("janus-t2i", "janus-ti2i"), "image_token_mask_prob": ("janus-ti2i",),
+               "conditioning_dropout": ("edit",)}
 
 
 def _set(d: dict[str, Any], path: str, value: Any) -> None:
@@ -94,14 +97,16 @@ def build(ctx: UIContext) -> None:
                     c["mixed_precision"] = gr.Dropdown(["no", "fp16", "bf16"], value="no", label="Mixed precision")
                     c["device"] = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", allow_custom_value=True,
                                               label="Device")
-                    c["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing")
+                    c["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing", min_width=220,
+                                                              elem_id="ft-gradient-checkpointing")
                     c["sharding"] = gr.Dropdown([("none (DDP)", "none"), ("FSDP full shard", "fsdp"),
                                                  ("DeepSpeed ZeRO-2", "zero2")], value="none",
                                                 label="Sharding across GPUs")
                 with gr.Row(equal_height=True):
                     for key, label, default, precision in NUMBER_FIELDS:
                         c[key] = gr.Number(default, label=label, precision=precision, min_width=140,
-                                           elem_id="ft-" + key.replace(".", "-").replace("_", "-"))
+                                           elem_id="ft-" + key.replace(".", "-").replace("_", "-"),
+                                           visible="text-to-image" in TASK_FIELDS.get(key, ("text-to-image",)))
                 c["sample_prompts"] = gr.Textbox(label="Sample prompts (one per line)", lines=3)
             c["name"] = gr.Textbox(label="Run name (optional)", elem_id="ft-run-name")
             with gr.Row():
@@ -123,14 +128,22 @@ def build(ctx: UIContext) -> None:
                 c["use"] = gr.Button("Use as backend")
                 c["load_run"] = gr.Button("Load config into form")
                 c["delete"] = gr.Button("Delete run", variant="stop")
+            with gr.Row():
+                c["compare_base"] = gr.Button("Compare with its base", elem_id="ft-compare-base")
+                c["compare_start"] = gr.Button("Start the comparison", variant="primary", visible=False,
+                                               elem_id="ft-compare-start")
+                c["compare_cancel"] = gr.Button("Cancel the comparison", visible=False, elem_id="ft-compare-cancel")
+            c["run_info"] = gr.Markdown(elem_id="ft-run-info")  # what the buttons above did, beside them
+            c["compare_batch"] = gr.State(None)
             c["curve"] = gr.LinePlot(x="step", y="value", color="series", label="Loss", elem_id="ft-curve",
                                      height=260)
             c["samples"] = gr.Gallery(label="Samples (step 0 = before training)", columns=4, height=220)
             c["log"] = gr.Textbox(label="Log tail", lines=8, max_lines=12, elem_id="ft-log")
             with gr.Accordion("Compare runs", open=False):
                 c["compare_ids"] = gr.Dropdown([], multiselect=True, label="Runs to compare")
-                c["compare_plot"] = gr.LinePlot(x="step", y="value", color="series", height=260)
-                c["compare_table"] = gr.Dataframe(interactive=False)
+                c["compare_note"] = gr.Markdown("Pick two or more runs: their loss curves and settings appear here.")
+                c["compare_plot"] = gr.LinePlot(x="step", y="value", color="series", height=260, visible=False)
+                c["compare_table"] = gr.Dataframe(interactive=False, visible=False)
     c["timer"] = gr.Timer(2.0)
     ctx.register("finetune.components", c)
 
@@ -146,9 +159,9 @@ def wire(ctx: UIContext) -> None:
     from finetune import presets as presets_mod
     from finetune.config import ConfigError
     from finetune.datasets import DatasetError
-    from finetune.launcher import LaunchError, Launcher, memory_estimate, train_command
+    from finetune.launcher import LaunchError, Launcher, memory_estimate, multi_gpu_command
     from finetune.results import ResultError, register_completed_runs, register_result
-    from finetune.summary import RUN_COLUMNS, compare_rows, curve_rows, run_row, status_text
+    from finetune.summary import RUN_COLUMNS, compare_rows, curve_frame, curve_rows, run_row, status_text
 
     studio = ctx.studio
     c = ctx.get("finetune.components")
@@ -211,7 +224,7 @@ def wire(ctx: UIContext) -> None:
             return f"⚠️ {md_text(exc)}", gr.update(), gr.update()
         run = tracker.get(run_id)
         cfg_path = f"{run.output_dir}/config.yaml"
-        cmd = run.command + "\n" + shlex.join(train_command(cfg_path, accelerate=True, num_processes=8))
+        cmd = run.command + "\n" + multi_gpu_command(cfg_path)
         choices = [(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]
         return f"Launched **{md_text(run.name)}** ({run.status}).", cmd, gr.update(choices=choices, value=run_id)
 
@@ -224,12 +237,15 @@ def wire(ctx: UIContext) -> None:
         choices = [(f"{r.name} · {r.status}", r.id) for r in runs]
         run = tracker.get(selected) if selected else None
         if run is None:  # none selected, or the selected run was deleted meanwhile
-            return table, gr.update(choices=choices, value=None), "Select a run.", pd.DataFrame(
-                columns=["step", "value", "series"]), [], ""
-        curve = pd.DataFrame(curve_rows(tracker, [run]), columns=["run", "metric", "series", "step", "value"])
+            # clear the choice only when the selected run is gone: a tick that began before a launch
+            # selected the new run must not take that selection back
+            return (table, gr.update(choices=choices, value=None) if selected else gr.update(choices=choices),
+                    "Select a run in the list to see its loss curve, samples and log.", curve_frame([]), [], "")
+        curve = curve_frame(curve_rows(tracker, [run]))
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in tracker.samples(run.id)]
+        # as many lines as the box shows, so it opens on the latest rather than on the set-up lines
         return (table, gr.update(choices=choices), status_text(run), curve, gallery,
-                launcher.log_tail(run.id, 40))
+                launcher.log_tail(run.id, 12))
 
     def fill_lists():
         from finetune.presets import CPU_BASE_MODEL
@@ -246,6 +262,11 @@ def wire(ctx: UIContext) -> None:
     refresh = ctx.guard("finetune", refresh)
     c["timer"].tick(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
     c["run"].change(refresh, [c["run"]], refresh_outputs, show_progress="hidden")
+    def task_fields(task):
+        return [gr.update(visible=task in tasks) for tasks in TASK_FIELDS.values()]
+
+    c["task"].change(ctx.guard("finetune", task_fields), [c["task"]], [c[k] for k in TASK_FIELDS],
+                     show_progress="hidden", api_visibility="private")
     c["validate"].click(ctx.guard("finetune", validate), inputs, c["report"], api_name="finetune_validate")
     c["launch"].click(ctx.guard("finetune", launch), inputs, [c["report"], c["command"], c["run"]], api_name="finetune_launch")
 
@@ -263,15 +284,62 @@ def wire(ctx: UIContext) -> None:
                 return "Run deleted with its files."
             if action == "use":
                 name = register_result(studio, run_id)
-                return f"Backend **{md_text(name)}** added: pick it in the other tabs."
+                return f"✅ Backend **{md_text(name)}** added: every tab lists it now (it renders at its training size)."
         except (LaunchError, ResultError) as exc:
             gr.Warning(str(exc))
             return f"⚠️ {md_text(exc)}"
         return gr.update()
 
     for action in ("stop", "resume", "delete", "use"):
-        c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["report"],
+        c[action].click(ctx.guard("finetune", lambda run_id, a=action: act(a, run_id)), [c["run"]], c["run_info"],
                         api_name=f"finetune_{action}")
+
+    def compare_plan(run_id):
+        """Register the result and its base, and say what the comparison would make and how long it takes."""
+        from finetune.compare import plan_comparison
+
+        if not run_id:
+            return "Select a finished run first.", gr.update(visible=False)
+        try:
+            plan = plan_comparison(studio, run_id)
+        except (ResultError, ValueError) as exc:
+            return f"⚠️ {md_text(exc)}", gr.update(visible=False)
+        return (f"Ready: {md_text(plan.summary())}. Press **Start the comparison** to make the blind batch; "
+                "you can cancel and resume it later.", gr.update(visible=True))
+
+    def compare_start(run_id):
+        from finetune.compare import create_comparison, plan_comparison
+        from studio.annotation import AnnotationError, generation
+
+        try:
+            plan = plan_comparison(studio, run_id)
+            batch_id = create_comparison(studio, plan)
+        except (ResultError, AnnotationError, ValueError) as exc:
+            yield f"⚠️ {md_text(exc)}", gr.update(), gr.update(), None
+            return
+        job = generation.start_job(studio, batch_id)
+        while job.running:
+            yield (f"Comparison batch made: {md_text(job.text())}", gr.update(visible=False),
+                   gr.update(visible=True), batch_id)
+            time.sleep(0.5)
+        yield (f"Comparison batch {md_text(job.text())}. Vote on it in the **Annotate** tab (pick the batch "
+               "named after the run); its results are under Results.", gr.update(visible=False),
+               gr.update(visible=False), batch_id)
+
+    def compare_cancel(batch_id):
+        from studio.annotation import generation
+
+        job = generation.cancel_job(studio, batch_id) if batch_id else None
+        return ("Cancelling; what is made is kept, and Resume in the Annotate tab makes the rest."
+                if job else "No comparison is running.")
+
+    c["compare_base"].click(ctx.guard("finetune", compare_plan), [c["run"]], [c["run_info"], c["compare_start"]],
+                            api_name="finetune_compare_plan")
+    c["compare_start"].click(ctx.guard("annotate_generate", compare_start), [c["run"]],
+                             [c["run_info"], c["compare_start"], c["compare_cancel"], c["compare_batch"]],
+                             api_name="finetune_compare_start")
+    c["compare_cancel"].click(ctx.guard("annotate_admin", compare_cancel), [c["compare_batch"]], [c["run_info"]],
+                              api_name="finetune_compare_cancel")
 
     def load_preset(name):
         if not name:
@@ -311,10 +379,13 @@ def wire(ctx: UIContext) -> None:
 
         runs = [r for r in (tracker.get(i) for i in ids or []) if r is not None]
         header, rows = compare_rows(tracker, runs)
-        curve = pd.DataFrame(curve_rows(tracker, runs), columns=["run", "metric", "series", "step", "value"])
-        return curve, pd.DataFrame(rows, columns=header)
+        curve = curve_frame(curve_rows(tracker, runs))
+        shown = bool(runs)
+        return (gr.update(value=curve, visible=shown), gr.update(value=pd.DataFrame(rows, columns=header), visible=shown),
+                "" if shown else "Pick two or more runs: their loss curves and settings appear here.")
 
-    c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]], [c["compare_plot"], c["compare_table"]])
+    c["compare_ids"].change(ctx.guard("finetune", compare), [c["compare_ids"]],
+                            [c["compare_plot"], c["compare_table"], c["compare_note"]])
     c["compare_ids"].focus(ctx.guard("finetune", lambda: gr.update(choices=[(f"{r.name} · {r.status}", r.id) for r in tracker.list_runs()]),
                            ), None, c["compare_ids"], show_progress="hidden")
 

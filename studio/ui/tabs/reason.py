@@ -39,6 +39,17 @@ def _image_choices(studio) -> list[tuple[str, str]]:
     return out
 
 
+def _example_choices(studio) -> list[tuple[str, str]]:
+    """Worked examples; one that needs a model the studio lacks says so in its name, before it is loaded."""
+    critic = bool(studio.backends.by_capability(Capability.VISION_LANGUAGE))
+    return [(e.label if e.mode != "correction" or critic
+             else f"{e.label} — needs a vision-language critic (none configured)", e.id) for e in load_examples()]
+
+
+def _has_reasoner(studio) -> bool:
+    return bool(studio.backends.by_capability(Capability.CHAT))
+
+
 def _run_choices(studio) -> list[tuple[str, str]]:
     return [(r.label, r.id) for r in RunStore(studio).recent(100)]
 
@@ -68,6 +79,11 @@ def build(ctx: UIContext) -> None:
         c["critic"] = gr.Dropdown(critics, value=critics[0][1] if critics else None,
                                   label="Critic (vision-language, for image correction)", elem_id="reason-critic")
     c["mode_hint"] = gr.Markdown(f"*{MODES['implicit'].hint}*")
+    ctx.follow_backends(c["help"], lambda: gr.update(value=backends_help(studio.backends)))
+    ctx.follow_backends(c["reasoner"], lambda: gr.update(
+        choices=_choices(studio, Capability.CHAT) + [(NO_REASONER, "")]))
+    ctx.follow_backends(c["image_backend"], lambda: gr.update(choices=_image_choices(studio)))
+    ctx.follow_backends(c["critic"], lambda: gr.update(choices=_choices(studio, Capability.VISION_LANGUAGE)))
     gr.Markdown(" ".join(f"Not offered: {why}" for why in NOT_OFFERED.values()))
     with gr.Row():
         c["max_images"] = gr.Slider(1, MAX_IMAGES_LIMIT, value=DEFAULT_MAX_IMAGES, step=1,
@@ -84,14 +100,20 @@ def build(ctx: UIContext) -> None:
                                   elem_id="reason-image")
     with gr.Accordion("Rationale: write, paste, or load an example", open=False):
         with gr.Row():
-            c["example"] = gr.Dropdown([(e.label, e.id) for e in load_examples()], label="Worked example (studio wording, modelled on a paper example)",
+            c["example"] = gr.Dropdown(_example_choices(studio), label="Worked example (studio wording, modelled on a paper example)",
                                        elem_id="reason-example")
             c["load"] = gr.Button("Load example", elem_id="reason-load")
+            ctx.follow_backends(c["example"], lambda: gr.update(choices=_example_choices(studio)))
         c["rationale"] = gr.Textbox(lines=8, label="Rationale with [image: …] parts (or [crop: x1, y1, x2, y2] in mode 4)",
                                     elem_id="reason-rationale")
     with gr.Row():
-        c["ask"] = gr.Button("Ask the reasoner", variant="primary", elem_id="reason-ask")
-        c["render"] = gr.Button("Render this rationale", elem_id="reason-render")
+        # the primary button is the one that can work with the configured backends
+        reasoner = _has_reasoner(studio)
+        c["ask"] = gr.Button("Ask the reasoner", variant="primary" if reasoner else "secondary", elem_id="reason-ask")
+        c["render"] = gr.Button("Render this rationale", variant="secondary" if reasoner else "primary",
+                                elem_id="reason-render")
+        ctx.follow_backends(c["ask"], lambda: gr.update(variant="primary" if _has_reasoner(studio) else "secondary"))
+        ctx.follow_backends(c["render"], lambda: gr.update(variant="secondary" if _has_reasoner(studio) else "primary"))
         c["stop"] = gr.Button("Stop", variant="stop", elem_id="reason-stop")
     c["stream"] = gr.Chatbot(label="Interleaved answer", height=620, elem_id="reason-stream")
     c["status"] = gr.Markdown(elem_id="reason-status")
@@ -212,8 +234,14 @@ def wire(ctx: UIContext) -> None:
         ex = get_example(example_id)
         path = ex.image_path()
         note = f"Loaded **{ex.id}** ({ex.source})."
-        if ex.mode == "correction":
+        if ex.mode == "correction" and not studio.backends.by_capability(Capability.VISION_LANGUAGE):
+            note += (" It cannot run here: image correction needs a vision-language critic and none is configured "
+                     "(add an `openai-chat` or `transformers-chat` backend with vision to the backends config, then "
+                     "*Reload the backends config* in the Backends panel).")
+        elif ex.mode == "correction":
             note += " Image correction needs a vision-language critic: pick one and press *Ask the reasoner*."
+        elif not _has_reasoner(studio):
+            note += " Press *Render this rationale* to render it (no reasoner is configured to ask)."
         else:
             note += " Press *Render this rationale* to render it without a reasoner, or *Ask the reasoner*."
         return ex.mode, ex.question, str(path) if path else None, ex.rationale, note

@@ -76,6 +76,10 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         c["images"] = gr.Dropdown(t2i, value=t2i[1] if len(t2i) > 1 else t2i[0], label="Image backend", elem_id="synth-images")
         c["chat"] = gr.Dropdown(chat, value=chat[1] if len(chat) > 1 else chat[0], label="Chat backend (LLM method)")
+        ctx.follow_backends(c["images"], lambda: gr.update(
+            choices=["(prompts only)"] + [e.name for e in studio.backends.by_capability("text-to-image")]))
+        ctx.follow_backends(c["chat"], lambda: gr.update(
+            choices=["(none)"] + [e.name for e in studio.backends.by_capability("chat")]))
         c["dataset"] = gr.Textbox("synthesis", label="Dataset name", elem_id="synth-dataset")
         c["concurrency"] = gr.Number(4, precision=0, label="Concurrency")
         c["rpm"] = gr.Number(0, label="LLM requests/minute (0: no limit)", minimum=0)
@@ -88,6 +92,11 @@ def build(ctx: UIContext) -> None:
         c["cancel_btn"] = gr.Button("Cancel")
         c["resume_btn"] = gr.Button("Resume")
         c["retry_btn"] = gr.Button("Retry failed")
+    c["gallery_note"] = gr.Markdown("The images of the selected batch appear here with their prompts as they "
+                                    "are made; run a batch with an image backend, or pick one above.",
+                                    elem_id="synth-gallery-note")
+    c["gallery"] = gr.Gallery(label="Images of the selected batch", columns=6, height=360, object_fit="contain",
+                              elem_id="synth-gallery", visible=False)
     with gr.Accordion("Failed items", open=False):
         c["failures"] = gr.Dataframe(headers=["position", "node", "text", "error", "raw_output"], interactive=False, wrap=True)
     c["timer"] = gr.Timer(2.0)
@@ -104,9 +113,11 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         c["cov_dataset"] = gr.Textbox("", label="Dataset (empty: all)")
         c["cov_btn"] = gr.Button("Refresh coverage", elem_id="synth-coverage-btn")
+    c["cov_note"] = gr.Markdown("Press **Refresh coverage** to compare the samples held per taxonomy leaf with the "
+                                "paper's target shares (a chart and a table appear here).", elem_id="synth-coverage-note")
     c["cov_plot"] = gr.BarPlot(x="node", y="value", color="series", title="Share of samples vs paper target share",
-                               x_label_angle=-60, height=320)
-    c["cov_table"] = gr.Dataframe(interactive=False, elem_id="synth-coverage")
+                               x_label_angle=-60, height=320, visible=False)
+    c["cov_table"] = gr.Dataframe(interactive=False, elem_id="synth-coverage", visible=False)
 
     gr.Markdown("### Import / export")
     with gr.Row():
@@ -133,10 +144,17 @@ def _safe_batches(studio):
         return []
 
 
+def _failed_tile():
+    from PIL import Image
+
+    return Image.new("RGB", (64, 64), (190, 190, 190))
+
+
 def wire(ctx: UIContext) -> None:
     c = ctx.components["synthesis._all"]
     studio = ctx.studio
     svc = _svc()
+    from studio.synthesis.batch_queries import batch_gallery
 
     def kplot(lam):
         try:
@@ -156,7 +174,11 @@ def wire(ctx: UIContext) -> None:
                 if not res:
                     yield gr.skip(), gr.skip(), gr.skip(), f"Planning… {done:,} of {req.count:,} rows"
         except (svc.SynthesisError, ValueError) as exc:
-            raise gr.Error(str(exc))
+            # the old rows would read as this request's result: clear them and say what to change
+            gr.Warning(str(exc))
+            yield ([], [], {}, f"⚠️ Nothing planned: {md_text(exc)}\n\nChange the settings above and press "
+                               "Preview again.")
+            return
         note = f"{len(res['table'])} rows · dedup: {res['dedup_method']}, {len(res['dropped'])} dropped"
         if res["notices"]:
             note += "\n\n" + "\n".join(f"⚠️ {n}" for n in res["notices"])
@@ -201,6 +223,32 @@ def wire(ctx: UIContext) -> None:
     poll = ctx.guard("synthesis_batches", poll)
     c["timer"].tick(poll, [c["batch"]], [c["progress"], c["failures"]], show_progress="hidden")
     c["batch"].change(poll, [c["batch"]], [c["progress"], c["failures"]], api_name="synthesis_status")
+
+    def look(batch_id, shown):
+        """The gallery of the batch's images and the picker's current labels, sent only when they changed."""
+        if not batch_id:
+            return gr.skip(), gr.skip(), gr.skip(), shown
+        items = batch_gallery(studio, batch_id)
+        choices = svc.batch_choices(studio)
+        key = [batch_id, [list(ch) for ch in choices], [[i["state"], i["image"]] for i in items]]
+        if key == shown:
+            return gr.skip(), gr.skip(), gr.skip(), shown
+        tiles = [(i["image"], f"#{i['position']} {i['prompt']}") for i in items if i["image"]]
+        failed = [i for i in items if i["state"] == "failed"]
+        tiles += [(_failed_tile(), f"✗ failed #{i['position']}: {i['prompt']} — {i['error'] or ''}") for i in failed]
+        note = f"{len(tiles) - len(failed)} image(s) made" + (f", {len(failed)} failed (grey tiles)" if failed else "")
+        note += (" — more come in as they are made." if any(i["state"] in ("pending", "running") for i in items)
+                 else ".")
+        if not tiles:
+            note = ("No images in this batch yet: a batch run with an image backend shows its images here as they "
+                    "are made (a prompts-only batch has none).")
+        return (gr.update(value=note), gr.update(value=tiles, visible=bool(tiles)), gr.update(choices=choices), key)
+
+    look = ctx.guard("synthesis_batches", look)
+    c["shown"] = gr.State(None)
+    look_out = [c["gallery_note"], c["gallery"], c["batch"], c["shown"]]
+    c["timer"].tick(look, [c["batch"], c["shown"]], look_out, show_progress="hidden")
+    c["batch"].change(look, [c["batch"], c["shown"]], look_out, api_name="synthesis_gallery")
     c["batch"].focus(ctx.guard("synthesis_batches", lambda: gr.Dropdown(choices=svc.batch_choices(studio))), None, [c["batch"]])
 
     def control(action):
@@ -247,9 +295,14 @@ def wire(ctx: UIContext) -> None:
         held = [r for r in rows if r["samples"]] or rows[:20]
         plot = pd.DataFrame([{"node": r["node"].split("/", 1)[-1], "series": s, "value": r[k] or 0}
                              for r in held for s, k in (("samples share", "share"), ("paper target share", "target share"))])
-        return plot, df
+        if not held or not any(r["samples"] for r in rows):
+            note = ("No samples in this dataset yet: run a synthesis batch (above) and refresh; the targets are "
+                    "listed below.")
+            return gr.update(visible=False), gr.update(value=df, visible=True), note
+        return gr.update(value=plot, visible=True), gr.update(value=df, visible=True), ""
 
-    c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]], [c["cov_plot"], c["cov_table"]], api_name="synthesis_coverage")
+    c["cov_btn"].click(ctx.guard("synthesis_batches", coverage), [c["cov_dataset"]],
+                       [c["cov_plot"], c["cov_table"], c["cov_note"]], api_name="synthesis_coverage")
 
     def do_import(upload, server_path, good_only, dataset, progress=gr.Progress()):
         from studio.serverpaths import ServerPathRefused, confine

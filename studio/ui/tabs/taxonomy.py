@@ -6,6 +6,7 @@ samples added by other tabs show up. The taxonomy files can be reloaded after ed
 from __future__ import annotations
 
 import html
+from typing import Any
 
 import pandas as pd
 
@@ -59,17 +60,22 @@ def _status_html(forest: TaxonomyForest, unknown: dict[str, int], extra: str = "
     return "<p>" + " ".join(parts) + "</p>"
 
 
-def _chart(forest: TaxonomyForest | None, node_id: str | None, coverage) -> tuple[str, pd.DataFrame | None]:
+def _chart(forest: TaxonomyForest | None, node_id: str | None, coverage) -> tuple[str, Any]:
     """(heading HTML, bar data) for the module of the selection.
 
     The heading is a separate component: Gradio's BarPlot does not redraw its data when an update
     also changes its title, so the plot only ever receives data.
     """
     if forest is None or not node_id or node_id not in forest:
-        return "", None
+        return "", gr.update(value=None, visible=False)
     module = chart_module(forest, node_id)
+    frame = chart_frame(forest, node_id, coverage)
+    if not frame["samples"].sum():  # nothing held and no target: an empty frame says nothing
+        hint = (f"No samples under {module.title} ({module.id}) yet. Synthesize prompts for one of its nodes "
+                "(the button on the left) and this chart shows samples held against the paper's target.")
+        return f"<p>{html.escape(hint)}</p>", gr.update(value=None, visible=False)
     heading = f"Coverage of {module.title} ({module.id}): samples held vs the paper's target, per child"
-    return f"<h4 style='margin:0'>{html.escape(heading)}</h4>", chart_frame(forest, node_id, coverage)
+    return f"<h4 style='margin:0'>{html.escape(heading)}</h4>", gr.update(value=frame, visible=True)
 
 
 def _details(studio: Studio, node_id: str | None, dataset: str | None):
