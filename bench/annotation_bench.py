@@ -7,7 +7,8 @@ and leaderboard time for many votes.
 1. The real app (all tabs) runs in its own process on a temp data folder (SQLite) with one extra
    endpoint, ``noop``: registered like the vote buttons (the vote's very input components, the same
    handler signature with the request and the sign-in profile, sync or async as the vote handler is,
-   the vote's concurrency limit and postprocessing setting) but returning one text without doing
+   behind the same access-policy guard as the vote, which every event of the app passes, with the
+   vote's concurrency limit and postprocessing setting) but returning one text without doing
    anything. ``--clients`` annotators call ``vote_left`` (store the vote, then assign and return the
    next item with its two 512×512 images) or ``noop``, ``--requests`` times each, alternating for
    ``--rounds`` rounds so drifting machine load hits both alike. Reported: requests/s and p50/p99
@@ -55,6 +56,7 @@ import inspect, sys, gradio as gr
 sys.path.insert(0, {root!r})
 from studio.core import Studio
 from studio.settings import load_settings
+from studio.ui.access import guard
 from studio.ui.app import CSS, build_app, serve
 studio = Studio(load_settings(data_dir={data!r}))
 demo = build_app(studio)
@@ -75,7 +77,7 @@ vote = next(fn for fn in demo.fns.values() if fn.api_name == "vote_left")
 # an async handler runs on the event loop, a plain one in a worker thread: the no-op is the same kind
 noop_fn = async_noop if inspect.iscoroutinefunction(vote.fn) else noop
 with demo:
-    gr.Button(visible=False).click(noop_fn, vote_inputs, by_id["annotate-status"], api_name="noop",
+    gr.Button(visible=False).click(guard(studio, "annotate", noop_fn), vote_inputs, by_id["annotate-status"], api_name="noop",
                                    concurrency_limit=vote.concurrency_limit, postprocess=vote.postprocess)
 serve(demo.queue(default_concurrency_limit=8), server_name="127.0.0.1", server_port={port}, quiet=True, css=CSS)
 """

@@ -15,6 +15,7 @@ may do; a test fails when an event of the app has no entry.
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import threading
@@ -123,8 +124,12 @@ class Identity:
         return self.role == "admin"
 
 
+@functools.lru_cache(maxsize=8)
 def parse_users(spec: str) -> dict[str, tuple[str, str]]:
-    """``"alice:pw:admin,bob:pw2"`` -> {name: (password, role)}; the role defaults to annotator."""
+    """``"alice:pw:admin,bob:pw2"`` -> {name: (password, role)}; the role defaults to annotator.
+
+    Parsed once per spec: every guarded event asks for the caller's role. Callers must not change
+    the dict returned."""
     users: dict[str, tuple[str, str]] = {}
     for raw in (spec or "").split(","):
         raw = raw.strip()
@@ -140,8 +145,13 @@ def parse_users(spec: str) -> dict[str, tuple[str, str]]:
     return users
 
 
-def _admins(settings) -> set[str]:
-    return {a.strip() for a in (settings.admins or "").split(",") if a.strip()}
+def _admins(settings) -> frozenset[str]:
+    return _parse_admins(settings.admins or "")
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_admins(spec: str) -> frozenset[str]:
+    return frozenset(a.strip() for a in spec.split(",") if a.strip())
 
 
 def password_checker(settings) -> Callable[[str, str], bool] | None:

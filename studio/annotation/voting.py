@@ -236,6 +236,7 @@ _SET_SHOWN = update(_A).where(_A.c.id == bindparam("assignment_id")).values(show
 _TAKE_SLOT = (update(_I).where(_I.c.id == bindparam("item_id"), _I.c.active < bindparam("overlap"))
               .values(active=_I.c.active + 1))
 _FREE_SLOT = update(_I).where(_I.c.id == bindparam("item_id"), _I.c.active > 0).values(active=_I.c.active - 1)
+_ADD_VOTE, _ADD_RETRACTION, _ADD_ASSIGNMENT = insert(_V), insert(_R), insert(_A)
 
 _LATEST_VOTE = (
     select(_V.c.id, _V.c.assignment_id, _V.c.item_id, _V.c.winner)
@@ -370,7 +371,7 @@ def _record_vote(conn: Connection, annotator: str, vote: Vote, now: datetime) ->
     by_criterion = criteria_winners(batch.criteria, vote.choice, vote.criteria, row.a_on_left)
     winner = by_criterion[batch.criteria[0]]
     shown = row.shown_at if row.shown_at.tzinfo else row.shown_at.replace(tzinfo=now.tzinfo)
-    conn.execute(insert(_V), {
+    conn.execute(_ADD_VOTE, {
         "id": new_id(), "item_id": row.item_id, "batch_id": batch.id, "assignment_id": row.id,
         "annotator": annotator, "shown_choice": vote.choice, "a_on_left": row.a_on_left, "winner": winner,
         "criteria": by_criterion, "latency_ms": int((now - shown).total_seconds() * 1000), "created_at": now})
@@ -390,7 +391,7 @@ def _retract(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> 
     if latest is None:
         raise AnnotationError("nothing to undo")
     conn.execute(_LOCK_ASSIGNMENT, {"assignment_id": latest.assignment_id})
-    conn.execute(insert(_R), {"id": new_id(), "vote_id": latest.id, "batch_id": batch.id, "annotator": annotator,
+    conn.execute(_ADD_RETRACTION, {"id": new_id(), "vote_id": latest.id, "batch_id": batch.id, "annotator": annotator,
                               "created_at": now})
     conn.execute(_SET_STATUS, {"assignment_id": latest.assignment_id, "new_status": "retracted"})
     if latest.winner == "skip":  # the skip gave its slot up already
@@ -436,7 +437,7 @@ def _claim(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> It
     if conn.execute(_TAKE_SLOT, {"item_id": row.id, "overlap": batch.overlap}).rowcount != 1:
         raise _Collision()  # not with the row locked; should it happen, the transaction runs again
     assignment_id, a_on_left = new_id(), _rng.random() < 0.5
-    conn.execute(insert(_A), {"id": assignment_id, "item_id": row.id, "batch_id": batch.id, "annotator": annotator,
+    conn.execute(_ADD_ASSIGNMENT, {"id": assignment_id, "item_id": row.id, "batch_id": batch.id, "annotator": annotator,
                               "a_on_left": a_on_left, "status": "open", "created_at": now, "shown_at": now})
     return _view(row, batch, assignment_id, a_on_left)
 

@@ -114,6 +114,15 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def writers(self) -> int | None:
+        """How many :meth:`writing` transactions are worth running at once (None: no limit of its own).
+
+        SQLite has one write lock per file: more writers only wait in its busy handler, which sleeps
+        and retries with growing pauses, leaving the lock idle in between; queueing them in the
+        server instead hands the lock on as soon as it is free."""
+        return 1 if self.dialect == "sqlite" else None
+
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         s = self._factory()

@@ -214,9 +214,11 @@ def wire(ctx: UIContext) -> None:
     # no outputs, so a refused vote leaves them answerable
     vote_inputs = [c["name"], c["batch"], c["token"], *c["criteria"]]
     vote_out = [c["status"], c["prompt"], c["source"], c["left"], c["right"], c["token"], c["progress"]]
+    # votes and undos share the database's writers (one at a time on SQLite, see Database.writers)
+    writes = {"concurrency_limit": studio.db.writers or "default", "concurrency_id": "annotate-write"}
     for choice, button in c["buttons"].items():
-        button.click(ctx.guard("annotate", make_vote(choice)), vote_inputs, vote_out, api_name=f"vote_{choice}"
-                     ).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)  # in the page only
+        button.click(ctx.guard("annotate", make_vote(choice)), vote_inputs, vote_out, api_name=f"vote_{choice}",
+                     **writes).success(None, None, c["criteria"], js=CLEAR_CRITERIA_JS)  # in the page only
 
     def on_undo(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
@@ -229,7 +231,8 @@ def wire(ctx: UIContext) -> None:
             raise gr.Error(str(exc)) from None
         return [turn.note, *items]
 
-    c["undo"].click(ctx.guard("annotate", on_undo), [c["name"], c["batch"]], [c["status"], *item_out], api_name="undo_vote")
+    c["undo"].click(ctx.guard("annotate", on_undo), [c["name"], c["batch"]], [c["status"], *item_out], api_name="undo_vote",
+                    **writes)
     annotate_admin.wire(ctx, c)
     annotate_results.wire(ctx, c)
 
