@@ -26,8 +26,10 @@ def test_tiny_images_fill_their_boxes_and_the_buttons_are_on_screen(live_app, br
     page.locator("#annotate-name input, #annotate-name textarea").first.fill("newcomer")
     page.locator("#annotate-batch input").click()  # filled on load, before any Start
     page.get_by_role("option", name="tiny-view", exact=True).click()
+    page.wait_for_function("() => (document.querySelector('#annotate-batch input')||{}).value === 'tiny-view'")
     page.locator("#annotate-start").click()
-    page.wait_for_function("() => (document.querySelector('#annotate-progress textarea')||{}).value?.includes('0 done')")
+    page.wait_for_function("() => (document.querySelector('#annotate-progress textarea')||{}).value?.includes('0 done')",
+                           timeout=40_000)
     img = page.locator("#annotate-a img")
     img.wait_for()
     box = img.bounding_box()

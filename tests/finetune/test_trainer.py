@@ -121,8 +121,10 @@ def test_adapter_becomes_a_backend_variant(tiny_pipeline, t2i_file, tmp_path, st
     name = register_result(studio, run_id)
     entry = studio.backends.entry(name)
     assert entry.engine == "diffusers-text2image"
+    # the adapter on its base, sampling with the run's own steps and guidance
     assert entry.options == {"model": str(tiny_pipeline), "loras": [{"path": tracker.get(run_id).result_path,
-                                                                       "scale": 1.0}]}
+                                                                       "scale": 1.0}],
+                             "steps": cfg.sample_steps, "guidance_scale": cfg.sample_guidance_scale}
     studio.backends.add(BackendEntry(name="tiny-base", engine="diffusers-text2image", label="base",
                                      options={"model": str(tiny_pipeline)}))
     req = dict(prompt="a red square", seed=0, width=16, height=16, steps=2)
