@@ -45,14 +45,15 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                 elem_classes=["studio-error"],
             )
         backends_panel.build(ctx)
+        built: dict[str, Any] = {}
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
             for spec in specs:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}"):
-                    spec.build(ctx)
+                    built[spec.id] = spec.build(ctx)
         for spec in specs:
             if spec.wire is not None:
-                spec.wire(ctx)
+                spec.wire(ctx, built[spec.id])
         live_backends.wire(ctx, demo)
     demo.failed_tabs = failed  # type: ignore[attr-defined]
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here

@@ -11,16 +11,23 @@ from studio.core import Studio
 class TabSpec:
     """A tab module exposes ``TAB = TabSpec(...)``; tabs are discovered, sorted by ``order``.
 
-    ``build(ctx)`` creates the components inside the already-open ``gr.Tab`` and registers the ones
-    other tabs may need with ``ctx.register``; ``wire(ctx)`` runs after every tab is built, so a
-    tab can connect events to components of tabs that come later.
+    A tab has three parts, as in LLaMA-Factory's webui:
+
+    1. ``build(ctx)`` creates the components inside the already-open ``gr.Tab`` and returns them
+       (a small dataclass of the tab's components); the ones other tabs need are also registered
+       with ``ctx.register``.
+    2. A controller (``studio/ui/controllers/<tab>.py``): a small class built from the studio's
+       services whose named methods are the tab's handlers. They turn component values into calls
+       of the engine and its answers into component values; no SQL, no domain logic.
+    3. ``wire(ctx, ui)`` runs after every tab is built (so it can reach components of later tabs)
+       and connects each event to one controller method through ``ctx.guard(action, method)``.
     """
 
     id: str
     title: str
     order: int
-    build: Callable[["UIContext"], None]
-    wire: Callable[["UIContext"], None] | None = None
+    build: Callable[["UIContext"], Any]
+    wire: Callable[["UIContext", Any], None] | None = None
 
 
 @dataclass

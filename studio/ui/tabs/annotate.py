@@ -142,7 +142,7 @@ def _criterion_label(criterion: str) -> str:
     return KNOWN_CRITERIA.get(criterion, criterion.replace("_", " "))
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     studio = ctx.studio
     c = ctx._annotate  # type: ignore[attr-defined]
     item_out = [c["guidelines"], c["prompt"], c["source"], c["left"], c["right"], c["token"], c["progress"],

@@ -149,7 +149,7 @@ def build(ctx: UIContext) -> None:
     ctx.register("edit.chat", c["chat"])
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     studio = ctx.studio
     c = ctx.get("edit.components")
     out = [c[k] for k in render.RENDER_KEYS]

@@ -2,6 +2,8 @@
 item's score and rationale; runs resume where they stopped and failed items can be retried."""
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 import pandas as pd
 
@@ -125,7 +127,7 @@ def view(studio, name: str | None):
             pd.DataFrame(items, columns=ITEM_COLUMNS))
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     from studio.judges import JudgeError
     from studio.judges import evalruns
 

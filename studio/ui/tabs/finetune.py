@@ -155,7 +155,7 @@ def _form_inputs(c: dict[str, Any]) -> list[Any]:
     return keys, [c[k] for k in keys]
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     from finetune import presets as presets_mod
     from finetune.config import ConfigError
     from finetune.datasets import DatasetError

@@ -2,6 +2,8 @@
 are ready, and each run is kept, exported as a UnifiedVisual-style sample or sent to annotation."""
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import threading
 
@@ -142,7 +144,7 @@ def _load_input(studio, path: str | None):
     return fit_within(img, s.max_working_side)
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     studio = ctx.studio
     c = ctx.get("reason.components")
     runner = ReasoningRunner(studio)

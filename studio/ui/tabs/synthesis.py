@@ -1,6 +1,8 @@
 """Synthesis tab: pick nodes, preview prompts, run batches, dedup, coverage, import and export."""
 from __future__ import annotations
 
+from typing import Any
+
 import json
 
 import gradio as gr
@@ -150,7 +152,7 @@ def _failed_tile():
     return Image.new("RGB", (64, 64), (190, 190, 190))
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     c = ctx.components["synthesis._all"]
     studio = ctx.studio
     svc = _svc()

@@ -214,7 +214,7 @@ def _enclosing(component, kind: type):
     return block
 
 
-def wire(ctx: UIContext) -> None:
+def wire(ctx: UIContext, ui: Any = None) -> None:
     """Link to the Synthesis tab when it registered its node picker; otherwise the button stays hidden."""
     target = ctx.get("synthesis.nodes")
     selected = ctx.get("taxonomy.selected")

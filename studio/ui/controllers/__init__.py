@@ -1,0 +1,1 @@
+"""Tab controllers: each tab's handlers as named methods (see studio.ui.context.TabSpec)."""
