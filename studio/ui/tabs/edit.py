@@ -1,66 +1,93 @@
 """Edit chat tab: edit an image turn by turn, undo, branch, and keep the session as data.
 
-Handlers are thin: every decision lives in :mod:`studio.editing`. The session id travels in the
-page URL (``?session=…``) so a reload or a server restart brings the same session back.
+The layout is built here; the handlers are :class:`studio.ui.controllers.edit.EditController`'s methods
+and every decision lives in :mod:`studio.editing`. The session id travels in the page URL
+(``?session=…``) so a reload or a server restart brings the same session back.
 """
 from __future__ import annotations
 
-import functools
-import logging
-import uuid
-from typing import Any
+from dataclasses import dataclass
 
 import gradio as gr
-from PIL import Image
 
-from backends.base import BackendError
 from backends.runtime import gpu_handler
 from studio import editing
-from studio.editing.runner import DEFAULT_TIMEOUT_S, supports_mask
-from studio.images import ImageLoadError, load_image
-from studio.markup import path_free
+from studio.editing.chat import ATTACH_MASK, ATTACH_REFERENCES, EDIT_FIELDS
+from studio.editing.runner import DEFAULT_TIMEOUT_S
 from studio.ui import edit_render as render
 from studio.ui.context import TabSpec, UIContext
+from studio.ui.controllers.edit import EditController
 
-log = logging.getLogger(__name__)
-
-USER_ERRORS = (editing.EditingError, BackendError, ImageLoadError, ValueError)
-PARAMS = ("seed", "steps", "guidance_scale", "image_guidance_scale", "strength")
 SET_URL_JS = """(sid) => { const u = new URL(window.location.href);
   if (sid) { u.searchParams.set('session', sid); } else { u.searchParams.delete('session'); }
   window.history.replaceState(null, '', u.toString()); return sid; }"""
 
 #: the open-mode name is remembered by the browser, so a reload finds the same user's sessions
-LOAD_OWNER_JS = "(o) => window.localStorage.getItem('studio-edit-owner') || ''"
+LOAD_OWNER_JS = "(o, backend, t2i) => [window.localStorage.getItem('studio-edit-owner') || '', backend, t2i]"
 SAVE_OWNER_JS = "(o) => { if (o) { window.localStorage.setItem('studio-edit-owner', o); } return o; }"
 
 
-def _identify(settings, name: str, request: gr.Request | None) -> str:
-    """Whose sessions these are: the signed-in user under password or HF auth, else the typed name."""
-    from studio.auth import AuthError
-    from studio.ui.access import identify
+@dataclass
+class EditUI:
+    owner: gr.Textbox
+    sessions: gr.Dropdown
+    refresh: gr.Button
+    delete: gr.Button
+    upload: gr.File
+    start_upload: gr.Button
+    prompt: gr.Textbox
+    t2i: gr.Dropdown
+    gen_seed: gr.Number
+    gen_width: gr.Number
+    gen_height: gr.Number
+    gen_steps: gr.Number
+    gen_guidance: gr.Number
+    start_prompt: gr.Button
+    sample: gr.Dropdown
+    refresh_samples: gr.Button
+    start_sample: gr.Button
+    session_id: gr.Textbox
+    head: gr.Textbox
+    tree: gr.Markdown
+    turn: gr.Dropdown
+    undo: gr.Button
+    branch: gr.Button
+    retry: gr.Button
+    form: gr.Radio
+    dataset: gr.Textbox
+    export: gr.Button
+    compare: gr.Dropdown
+    batch: gr.Textbox
+    to_annotation: gr.Button
+    chat: gr.Chatbot
+    message: gr.MultimodalTextbox
+    attach_as: gr.Radio
+    status: gr.Markdown
+    backend: gr.Dropdown
+    seed: gr.Number
+    steps: gr.Number
+    guidance_scale: gr.Number
+    image_guidance_scale: gr.Number
+    strength: gr.Number
+    timeout: gr.Number
+    use_mask: gr.Checkbox
+    editor: gr.ImageEditor
+    slider: gr.ImageSlider
 
-    try:
-        who = identify(settings, name, request)
-    except AuthError as exc:
-        raise editing.EditingError(str(exc)) from None
-    if who is None:
-        raise editing.EditingError("sign in first" if settings.auth_mode != "open" else "enter your name first")
-    return who.name
+    def rendered(self) -> list:
+        """The components every session handler refreshes, in the order of ``edit_render.RENDER_KEYS``."""
+        return [getattr(self, key) for key in render.RENDER_KEYS]
+
+    def params(self) -> list:
+        """The edit parameter fields, in the order of ``studio.editing.chat.EDIT_FIELDS``."""
+        return [getattr(self, key) for key in EDIT_FIELDS]
+
+    def start_fields(self) -> list:
+        """Size, steps and guidance of the image generated to start from."""
+        return [self.gen_width, self.gen_height, self.gen_steps, self.gen_guidance]
 
 
-def _turn_limit(timeout) -> float:
-    """The turn's time limit as asked, but never past the policy's limit for an edit turn."""
-    from studio.auth import POLICY
-
-    return min(float(timeout or DEFAULT_TIMEOUT_S), POLICY["edit_turn"].time_limit_s)
-
-
-def _node(value: str | None) -> str | None:
-    return None if not value or value == render.SOURCE else value
-
-
-def build(ctx: UIContext) -> None:
+def build(ctx: UIContext) -> EditUI:
     studio = ctx.studio
     # stored images are served in place (wherever STUDIO_DATA_DIR is), not copied per message
     gr.set_static_paths([studio.settings.images_dir])
@@ -68,7 +95,6 @@ def build(ctx: UIContext) -> None:
     t2i_choices = editing.runner.generate_backends(studio)
     names = [n for _, n in edit_choices]
     default_backend = "procedural" if "procedural" in names else (names[0] if names else None)
-    c: dict[str, Any] = {}
     gr.Markdown(
         "Edit an image by chatting: each message is an instruction, each answer the edited image. "
         "Undo, branch from any turn, and export the session as a multi-turn editing sample."
@@ -76,301 +102,141 @@ def build(ctx: UIContext) -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
             open_mode = studio.settings.auth_mode == "open"
-            c["owner"] = gr.Textbox(label="Your name" if open_mode else "Signed in as", elem_id="edit-owner",
-                                    interactive=open_mode,
-                                    info="Your sessions belong to this name." if open_mode else None)
-            c["sessions"] = gr.Dropdown([], label="Your sessions", elem_id="edit-sessions", interactive=True,
-                                        allow_custom_value=True)
+            owner = gr.Textbox(label="Your name" if open_mode else "Signed in as", elem_id="edit-owner",
+                               interactive=open_mode,
+                               info="Your sessions belong to this name." if open_mode else None)
+            sessions = gr.Dropdown([], label="Your sessions", elem_id="edit-sessions", interactive=True,
+                                   allow_custom_value=True)
             with gr.Row():
-                c["refresh"] = gr.Button("Refresh list", size="sm")
-                c["delete"] = gr.Button("Delete session", size="sm", variant="stop", elem_id="edit-delete")
+                refresh = gr.Button("Refresh list", size="sm")
+                delete = gr.Button("Delete session", size="sm", variant="stop", elem_id="edit-delete")
             with gr.Accordion("Start a new session", open=True):
                 with gr.Tab("Upload"):
-                    c["upload"] = gr.File(label="Image", file_types=["image"], type="filepath",
-                                          elem_id="edit-upload")
-                    c["start_upload"] = gr.Button("Start from this image", elem_id="edit-start-upload")
+                    upload = gr.File(label="Image", file_types=["image"], type="filepath", elem_id="edit-upload")
+                    start_upload = gr.Button("Start from this image", elem_id="edit-start-upload")
                 with gr.Tab("From a prompt"):
-                    c["prompt"] = gr.Textbox(label="Prompt", lines=2)
-                    c["t2i"] = gr.Dropdown(t2i_choices, label="Text-to-image backend",
-                                           value=t2i_choices[0][1] if t2i_choices else None)
-                    c["gen_seed"] = gr.Number(0, label="Seed", precision=0)
-                    ctx.follow_backends(c["t2i"], lambda: gr.update(choices=editing.runner.generate_backends(studio)))
-                    c["start_prompt"] = gr.Button("Generate and start")
-                with gr.Tab("From a sample"):
-                    c["sample"] = gr.Dropdown([], label="Sample", allow_custom_value=True)
+                    prompt = gr.Textbox(label="Prompt", lines=2)
+                    t2i = gr.Dropdown(t2i_choices, label="Text-to-image backend",
+                                      value=t2i_choices[0][1] if t2i_choices else None, elem_id="edit-t2i")
+                    ctx.follow_backends(t2i, lambda: gr.update(choices=editing.runner.generate_backends(studio)))
                     with gr.Row():
-                        c["refresh_samples"] = gr.Button("Refresh", size="sm")
-                        c["start_sample"] = gr.Button("Start from sample", size="sm")
-            c["session_id"] = gr.Textbox(label="Session id (also in the page link)", elem_id="edit-session-id",
-                                         interactive=False)
-            c["head"] = gr.Textbox(visible=False, elem_id="edit-head")
-            c["tree"] = gr.Markdown(render.tree_markdown(None), elem_id="edit-tree")
-            c["turn"] = gr.Dropdown([], label="Turn", elem_id="edit-turn", interactive=True,
-                                    allow_custom_value=True)
+                        gen_seed = gr.Number(0, label="Seed", precision=0, min_width=80)
+                        gen_width = gr.Number(None, label="Width (px)", precision=0, minimum=1, min_width=80,
+                                              elem_id="edit-gen-width")
+                        gen_height = gr.Number(None, label="Height (px)", precision=0, minimum=1, min_width=80,
+                                               elem_id="edit-gen-height")
+                    with gr.Row():
+                        gen_steps = gr.Number(None, label="Steps (empty: the backend's own)", precision=0,
+                                              minimum=1, elem_id="edit-gen-steps")
+                        gen_guidance = gr.Number(None, label="Guidance scale (empty: the backend's own)",
+                                                 minimum=0, elem_id="edit-gen-guidance")
+                    start_prompt = gr.Button("Generate and start")
+                with gr.Tab("From a sample"):
+                    sample = gr.Dropdown([], label="Sample", allow_custom_value=True)
+                    with gr.Row():
+                        refresh_samples = gr.Button("Refresh", size="sm")
+                        start_sample = gr.Button("Start from sample", size="sm")
+            session_id = gr.Textbox(label="Session id (also in the page link)", elem_id="edit-session-id",
+                                    interactive=False)
+            head = gr.Textbox(visible=False, elem_id="edit-head")
+            tree = gr.Markdown(render.tree_markdown(None), elem_id="edit-tree")
+            turn = gr.Dropdown([], label="Turn", elem_id="edit-turn", interactive=True, allow_custom_value=True)
             with gr.Row():
-                c["undo"] = gr.Button("Undo last turn", size="sm", elem_id="edit-undo")
-                c["branch"] = gr.Button("Continue from this turn", size="sm", elem_id="edit-branch")
-                c["retry"] = gr.Button("Retry failed turn", size="sm", elem_id="edit-retry")
+                undo = gr.Button("Undo last turn", size="sm", elem_id="edit-undo")
+                branch = gr.Button("Continue from this turn", size="sm", elem_id="edit-branch")
+                retry = gr.Button("Retry failed turn", size="sm", elem_id="edit-retry")
             with gr.Accordion("Keep as data", open=False):
-                c["form"] = gr.Radio(["multi-turn", "triplets"], value="multi-turn", label="Export as")
-                c["dataset"] = gr.Textbox("default", label="Dataset")
-                c["export"] = gr.Button("Export the branch ending at the picked turn", size="sm")
-                c["compare"] = gr.Dropdown([], label="Compare the picked turn with", allow_custom_value=True)
-                c["batch"] = gr.Textbox("edit-chat", label="Annotation batch")
-                c["to_annotation"] = gr.Button("Send pair to annotation", size="sm")
+                form = gr.Radio(["multi-turn", "triplets"], value="multi-turn", label="Export as")
+                dataset = gr.Textbox("default", label="Dataset")
+                export = gr.Button("Export the branch ending at the picked turn", size="sm")
+                compare = gr.Dropdown([], label="Compare the picked turn with", allow_custom_value=True)
+                batch = gr.Textbox("edit-chat", label="Annotation batch")
+                to_annotation = gr.Button("Send pair to annotation", size="sm")
         with gr.Column(scale=2):
-            c["chat"] = gr.Chatbot(label="Edit chat", elem_id="edit-chat", height=560)
-            c["message"] = gr.MultimodalTextbox(
+            chat = gr.Chatbot(label="Edit chat", elem_id="edit-chat", height=560)
+            message = gr.MultimodalTextbox(
                 placeholder="Describe the edit… (attach images: the source if no session is open, else "
                             "reference images or a mask)", file_count="multiple", file_types=["image"],
                 elem_id="edit-message", show_label=False)
-            c["attach_as"] = gr.Radio(["reference images", "mask"], value="reference images",
-                                      label="Attached images are", elem_id="edit-attach-as")
-            c["status"] = gr.Markdown(elem_id="edit-status")
+            attach_as = gr.Radio([ATTACH_REFERENCES, ATTACH_MASK], value=ATTACH_REFERENCES,
+                                 label="Attached images are", elem_id="edit-attach-as")
+            status = gr.Markdown(elem_id="edit-status")
             with gr.Accordion("Backend and parameters", open=False):
-                c["backend"] = gr.Dropdown(edit_choices, value=default_backend, label="Edit backend",
-                                           elem_id="edit-backend")
-                ctx.follow_backends(c["backend"], lambda: gr.update(choices=editing.edit_backends(studio)))
+                backend = gr.Dropdown(edit_choices, value=default_backend, label="Edit backend",
+                                      elem_id="edit-backend")
+                ctx.follow_backends(backend, lambda: gr.update(choices=editing.edit_backends(studio)))
                 with gr.Row():
-                    c["seed"] = gr.Number(None, label="Seed", precision=0)
-                    c["steps"] = gr.Number(None, label="Steps", precision=0)
-                    c["guidance_scale"] = gr.Number(None, label="Guidance scale")
+                    seed = gr.Number(None, label="Seed", precision=0)
+                    steps = gr.Number(None, label="Steps", precision=0)
+                    guidance_scale = gr.Number(None, label="Guidance scale")
                 with gr.Row():
-                    c["image_guidance_scale"] = gr.Number(None, label="Image guidance scale")
-                    c["strength"] = gr.Number(None, label="Strength (0–1)")
-                    c["timeout"] = gr.Number(DEFAULT_TIMEOUT_S, label="Time limit (s)")
+                    image_guidance_scale = gr.Number(None, label="Image guidance scale")
+                    strength = gr.Number(None, label="Strength (0–1)")
+                    timeout = gr.Number(DEFAULT_TIMEOUT_S, label="Time limit (s)")
             with gr.Accordion("Mask (for inpainting backends)", open=False):
-                c["use_mask"] = gr.Checkbox(False, label="Use the mask painted below on the next turn")
-                c["editor"] = gr.ImageEditor(type="pil", label="Paint the region to change",
-                                             elem_id="edit-mask-editor")
-            c["slider"] = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider",
-                                         max_height=360)
-    ctx.register("edit.components", c)
-    ctx.register("edit.chat", c["chat"])
+                use_mask = gr.Checkbox(False, label="Use the mask painted below on the next turn")
+                editor = gr.ImageEditor(type="pil", label="Paint the region to change", elem_id="edit-mask-editor")
+            slider = gr.ImageSlider(label="Before / after", type="filepath", elem_id="edit-slider", max_height=360)
+    ctx.register("edit.chat", chat)
+    return EditUI(
+        owner=owner, sessions=sessions, refresh=refresh, delete=delete, upload=upload, start_upload=start_upload,
+        prompt=prompt, t2i=t2i, gen_seed=gen_seed, gen_width=gen_width, gen_height=gen_height,
+        gen_steps=gen_steps, gen_guidance=gen_guidance, start_prompt=start_prompt, sample=sample,
+        refresh_samples=refresh_samples, start_sample=start_sample, session_id=session_id, head=head, tree=tree,
+        turn=turn, undo=undo, branch=branch, retry=retry, form=form, dataset=dataset, export=export,
+        compare=compare, batch=batch, to_annotation=to_annotation, chat=chat, message=message,
+        attach_as=attach_as, status=status, backend=backend, seed=seed, steps=steps,
+        guidance_scale=guidance_scale, image_guidance_scale=image_guidance_scale, strength=strength,
+        timeout=timeout, use_mask=use_mask, editor=editor, slider=slider,
+    )
 
 
-def wire(ctx: UIContext, ui: Any = None) -> None:
-    studio = ctx.studio
-    c = ctx.get("edit.components")
-    out = [c[k] for k in render.RENDER_KEYS]
-    out_list = out + [c["sessions"]]
-
-    def _who(name: str, request: gr.Request | None) -> str:
-        return _identify(studio.settings, name, request)
-
-    def sessions_update(owner: str, value: str | None = None):
-        if not owner:
-            return gr.update(choices=[], value=None)
-        items = editing.list_sessions(studio, owner)
-        return gr.update(choices=[(s.label, s.id) for s in items], value=value)
-
-    def guarded(fn):
-        """Turn a user error into a toast plus an inline message, leaving the outputs as they were."""
-
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except USER_ERRORS as exc:
-                return render.unchanged(str(exc)) + ((gr.skip(),) if fn.__name__.endswith("_list") else ())
-
-        return run
+def wire(ctx: UIContext, ui: EditUI) -> None:
+    ctrl = EditController(ctx.studio)
+    out = ui.rendered()
+    out_list = out + [ui.sessions]
+    who, sid = [ui.owner], [ui.owner, ui.session_id]
 
     # -- starting and opening ------------------------------------------------------------------
-    def on_start_upload_list(owner, path, request: gr.Request = None):
-        if not path:
-            raise editing.EditingError("choose an image file first")
-        who = _who(owner, request)
-        name = str(path).rsplit("/", 1)[-1]
-        view, notices = editing.start_from_upload(studio, who, path, name=name)
-        return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
-
-    @gpu_handler()
-    def on_start_prompt_list(owner, prompt, backend, seed, request: gr.Request = None):
-        who = _who(owner, request)
-        view, notices = editing.start_from_prompt(studio, who, prompt, backend or "", seed=int(seed or 0))
-        return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
-
-    def on_start_sample_list(owner, sample_id, request: gr.Request = None):
-        who = _who(owner, request)
-        view, notices = editing.start_from_sample(studio, who, sample_id or "")
-        return render.session_values(studio, view, notices) + (sessions_update(who, view.id),)
-
-    def on_open(owner, session_id, request: gr.Request = None):
-        if not session_id:
-            return render.session_values(studio, None)
-        return render.session_values(studio, editing.get_session(studio, _who(owner, request), session_id))
-
-    def on_delete_list(owner, session_id, request: gr.Request = None):
-        who = _who(owner, request)
-        if not session_id:
-            raise editing.EditingError("no session is open")
-        editing.delete_session(studio, who, session_id)
-        return render.session_values(studio, None, ["session deleted"]) + (sessions_update(who),)
-
-    c["start_upload"].click(ctx.guard("own_work", guarded(on_start_upload_list)), [c["owner"], c["upload"]], out_list,
-                            api_name="edit_start_upload")
-    c["start_prompt"].click(ctx.guard("own_work", guarded(on_start_prompt_list)), [c["owner"], c["prompt"], c["t2i"], c["gen_seed"]],
-                            out_list, api_name="edit_start_prompt")
-    c["start_sample"].click(ctx.guard("own_work", guarded(on_start_sample_list)), [c["owner"], c["sample"]], out_list,
-                            api_name="edit_start_sample")
-    c["sessions"].input(ctx.guard("own_work", guarded(on_open)), [c["owner"], c["sessions"]], out, api_name="edit_open")
-    c["delete"].click(ctx.guard("own_work", guarded(on_delete_list)), [c["owner"], c["session_id"]], out_list, api_name="edit_delete")
-    def on_refresh(owner, session_id, request: gr.Request = None):
-        try:
-            return sessions_update(_who(owner, request), session_id or None)
-        except USER_ERRORS as exc:
-            gr.Warning(path_free(exc))
-            return gr.skip()
-
-    c["refresh"].click(ctx.guard("own_work", on_refresh), [c["owner"], c["session_id"]], [c["sessions"]], api_name="edit_list")
-    c["refresh_samples"].click(ctx.guard("own_work", lambda: gr.update(choices=editing.recent_samples(studio))), None, [c["sample"]],
-                               api_name=False)
-    c["session_id"].change(None, [c["session_id"]], None, js=SET_URL_JS)
+    ui.start_upload.click(ctx.guard("own_work", ctrl.start_from_upload), who + [ui.upload], out_list,
+                          api_name="edit_start_upload")
+    ui.start_prompt.click(ctx.guard("own_work", gpu_handler()(ctrl.start_from_prompt)),
+                          who + [ui.prompt, ui.t2i, ui.gen_seed] + ui.start_fields(), out_list,
+                          api_name="edit_start_prompt")
+    ui.start_sample.click(ctx.guard("own_work", ctrl.start_from_sample), who + [ui.sample], out_list,
+                          api_name="edit_start_sample")
+    ui.sessions.input(ctx.guard("own_work", ctrl.open), who + [ui.sessions], out, api_name="edit_open")
+    ui.delete.click(ctx.guard("own_work", ctrl.delete), sid, out_list, api_name="edit_delete")
+    ui.refresh.click(ctx.guard("own_work", ctrl.list_sessions), sid, [ui.sessions], api_name="edit_list")
+    ui.refresh_samples.click(ctx.guard("own_work", ctrl.list_samples), None, [ui.sample], api_name=False)
+    ui.session_id.change(None, [ui.session_id], None, js=SET_URL_JS)
 
     # -- turns ----------------------------------------------------------------------------------
-    @gpu_handler()
-    def on_send(owner, session_id, head, message, attach_as, editor, use_mask, backend, seed, steps,
-                guidance_scale, image_guidance_scale, strength, timeout, request: gr.Request = None):
-        values = (seed, steps, guidance_scale, image_guidance_scale, strength)
-        who = ""
-        message = message or {}
-        text = (message.get("text") or "").strip()
-        files = [f if isinstance(f, str) else f.get("path") for f in message.get("files") or []]
-        extra_out = (gr.skip(),)
-        try:
-            who = _who(owner, request)
-            notices: list[str] = []
-            if not session_id:
-                if not files:
-                    raise editing.EditingError("start a session first: upload an image, or attach one here")
-                view, notices = editing.start_from_upload(studio, who, files[0], name=files[0].rsplit("/", 1)[-1])
-                session_id, head, files = view.id, "", files[1:]
-                extra_out = (sessions_update(who, view.id),)
-                if not text:
-                    yield render.session_values(studio, view, notices) + ({"text": "", "files": []},) + extra_out
-                    return
-            if not text:
-                raise editing.EditingError("write an instruction: what should change in the image?")
-            limits = studio.settings
-            images = [load_image(f, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_image_pixels)
-                      for f in files]
-            mask = render.mask_from_editor(editor) if use_mask else None
-            refs: list[Image.Image] = images
-            if attach_as == "mask" and images:
-                mask, refs = images[0].convert("L"), images[1:]
-            if mask is not None and backend and not supports_mask(studio, backend):
-                notices.append(f"'{backend}' is not an inpainting backend; the mask may be ignored")
-            view = editing.get_session(studio, who, session_id)
-            shown = _node(head) if _node(head) in view.turns else view.head
-            pending = list(render.session_values(studio, view, notices, shown=shown))
-            pending[2] = render.chat_messages(studio, view, pending=text, shown=shown)
-            yield tuple(pending) + (gr.skip(),) + extra_out
-            params = dict(zip(PARAMS, values))
-            result = editing.submit_turn(
-                studio, who, session_id, text, backend or "", shown=_node(head), params=params, mask=mask,
-                references=refs, timeout_s=_turn_limit(timeout))
-            notices += result.notices
-            if result.turn.status == "failed":
-                gr.Warning(f"turn #{result.turn.seq} failed: {path_free(result.turn.error)}")
-            yield (render.session_values(studio, result.session, notices, shown=result.turn.id) + ({"text": "", "files": []},)
-                   + (sessions_update(who, session_id),))
-        except USER_ERRORS as exc:
-            view = None
-            if session_id and who:
-                try:
-                    view = editing.get_session(studio, who, session_id)
-                except USER_ERRORS:
-                    view = None
-            gr.Warning(path_free(exc))
-            if view is not None:
-                keep = _node(head) if _node(head) in view.turns else view.head
-                rendered = render.session_values(studio, view, [f"⚠ {exc}"], shown=keep)
-            else:
-                rendered = render.unchanged(str(exc))
-            yield rendered + (gr.skip(),) + extra_out
+    send_inputs = sid + [ui.head, ui.message, ui.attach_as, ui.editor, ui.use_mask, ui.backend] + ui.params() \
+        + [ui.timeout]
+    ui.message.submit(ctx.guard("edit_turn", gpu_handler()(ctrl.send)), send_inputs, out + [ui.message, ui.sessions],
+                      api_name="edit_send")
+    ui.undo.click(ctx.guard("own_work", ctrl.undo), sid + [ui.head], out, api_name="edit_undo")
+    ui.branch.click(ctx.guard("own_work", ctrl.branch), sid + [ui.turn], out, api_name="edit_branch")
+    ui.retry.click(ctx.guard("edit_turn", gpu_handler()(ctrl.retry)), sid + [ui.turn, ui.backend, ui.timeout], out,
+                   api_name="edit_retry")
+    ui.turn.input(ctx.guard("own_work", ctrl.pick), sid + [ui.turn], [ui.compare, ui.slider], api_name=False)
+    ui.export.click(ctx.guard("datasets", ctrl.export), sid + [ui.turn, ui.form, ui.dataset], out,
+                    api_name="edit_export")
+    ui.to_annotation.click(ctx.guard("datasets", ctrl.send_to_annotation), sid + [ui.turn, ui.compare, ui.batch],
+                           out, api_name="edit_to_annotation")
 
-    send_inputs = [c["owner"], c["session_id"], c["head"], c["message"], c["attach_as"], c["editor"],
-                   c["use_mask"], c["backend"]] + [c[p] for p in PARAMS] + [c["timeout"]]
-    c["message"].submit(ctx.guard("edit_turn", on_send), send_inputs, out + [c["message"], c["sessions"]], api_name="edit_send")
-
-    def on_undo(owner, session_id, head, request: gr.Request = None):
-        view = editing.undo(studio, _who(owner, request), session_id, _node(head))
-        return render.session_values(studio, view, ["undone: the turn stays in the tree; pick it to redo"])
-
-    def on_branch(owner, session_id, turn, request: gr.Request = None):
-        view = editing.set_head(studio, _who(owner, request), session_id, _node(turn))
-        return render.session_values(studio, view, ["the next instruction continues from here; other branches are kept"])
-
-    @gpu_handler()
-    def on_retry(owner, session_id, turn, backend, timeout, request: gr.Request = None):
-        if not _node(turn):
-            raise editing.EditingError("pick the failed turn to retry")
-        res = editing.retry_turn(studio, _who(owner, request), session_id, _node(turn), backend=backend or None,
-                                 timeout_s=_turn_limit(timeout))
-        if res.turn.status == "failed":
-            gr.Warning(f"turn #{res.turn.seq} failed again: {path_free(res.turn.error)}")
-        return render.session_values(studio, res.session, shown=res.turn.id)
-
-    def on_pick(owner, session_id, turn, request: gr.Request = None):
-        view = editing.get_session(studio, _who(owner, request), session_id)
-        r = render.session_values(studio, view, node=_node(turn))
-        return (r[5], r[6])
-
-    def on_export(owner, session_id, turn, form, dataset, request: gr.Request = None):
-        who = _who(owner, request)
-        ids = editing.export_branch(studio, who, session_id, tip=_node(turn), form=form, dataset=dataset)
-        view = editing.get_session(studio, who, session_id)
-        return render.session_values(studio, view, [f"exported {len(ids)} {form} sample(s) to dataset '{dataset}': "
-                                      + ", ".join(ids)], node=_node(turn))
-
-    def on_to_annotation(owner, session_id, turn, other, batch, request: gr.Request = None):
-        who = _who(owner, request)
-        item = editing.send_pair_to_annotation(studio, who, session_id, _node(turn) or "", other or "",
-                                               batch=batch)
-        view = editing.get_session(studio, who, session_id)
-        return render.session_values(studio, view, [f"sent to annotation batch '{batch}' (item {item})"], node=_node(turn))
-
-    ids = [c["owner"], c["session_id"]]
-    c["undo"].click(ctx.guard("own_work", guarded(on_undo)), ids + [c["head"]], out, api_name="edit_undo")
-    c["branch"].click(ctx.guard("own_work", guarded(on_branch)), ids + [c["turn"]], out, api_name="edit_branch")
-    c["retry"].click(ctx.guard("edit_turn", guarded(on_retry)), ids + [c["turn"], c["backend"], c["timeout"]], out, api_name="edit_retry")
-    c["turn"].input(ctx.guard("own_work", guarded(on_pick)), ids + [c["turn"]], [c["compare"], c["slider"]], api_name=False)
-    c["export"].click(ctx.guard("datasets", guarded(on_export)), ids + [c["turn"], c["form"], c["dataset"]], out, api_name="edit_export")
-    c["to_annotation"].click(ctx.guard("datasets", guarded(on_to_annotation)), ids + [c["turn"], c["compare"], c["batch"]], out,
-                             api_name="edit_to_annotation")
-
-    # -- backend defaults, identity and the session in the link -----------------------------------
-    def on_backend(backend):
-        defaults = editing.backend_defaults(studio, backend) if backend else {}
-        return tuple(defaults.get(p) for p in PARAMS)
-
-    c["backend"].change(ctx.guard("browse", on_backend), [c["backend"]], [c[p] for p in PARAMS], api_name=False)
-
-    def on_load(stored: str, request: gr.Request):
-        view, notices = None, []
-        try:
-            who = _who(stored or f"guest-{uuid.uuid4().hex[:8]}", request)
-        except USER_ERRORS as exc:
-            who = ""
-            notices.append(str(exc))
-        wanted = (request.query_params.get("session") or "") if request is not None else ""
-        if wanted and who:
-            try:
-                view = editing.get_session(studio, who, wanted)
-            except USER_ERRORS as exc:
-                notices.append(f"could not open the session in the link: {exc}")
-        defaults = on_backend(c["backend"].value)
-        samples = gr.update(choices=editing.recent_samples(studio))
-        return ((who, sessions_update(who, view.id if view else None)) + render.session_values(studio, view, notices)
-                + defaults + (samples,))
-
+    # -- each backend's own defaults, identity and the session in the link ------------------------
+    ui.backend.change(ctx.guard("browse", ctrl.edit_defaults), [ui.backend], ui.params(),
+                      api_name="edit_backend_defaults")
+    ui.t2i.change(ctx.guard("browse", ctrl.start_defaults), [ui.t2i], ui.start_fields(),
+                  api_name="edit_start_defaults")
     demo = gr.context.Context.root_block
-    loaded = demo.load(ctx.guard("open_page", on_load), [c["owner"]],
-                       [c["owner"], c["sessions"]] + out + [c[p] for p in PARAMS] + [c["sample"]],
+    loaded = demo.load(ctx.guard("open_page", ctrl.load), [ui.owner, ui.backend, ui.t2i],
+                       [ui.owner, ui.sessions] + out + ui.params() + [ui.sample] + ui.start_fields(),
                        js=LOAD_OWNER_JS, api_name=False)
-    loaded.then(None, [c["owner"]], None, js=SAVE_OWNER_JS)
-    c["owner"].blur(None, [c["owner"]], None, js=SAVE_OWNER_JS)
+    loaded.then(None, [ui.owner], None, js=SAVE_OWNER_JS)
+    ui.owner.blur(None, [ui.owner], None, js=SAVE_OWNER_JS)
 
 
 TAB = TabSpec(id="edit", title="Edit chat", order=40, build=build, wire=wire)
