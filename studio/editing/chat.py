@@ -59,7 +59,7 @@ def message_files(message: dict[str, Any] | None) -> ChatMessage:
     """A multimodal message value ({"text", "files"}: paths or {"path": ...}) as a ChatMessage."""
     message = message or {}
     files = [f if isinstance(f, str) else (f or {}).get("path") for f in message.get("files") or []]
-    return ChatMessage(text=(message.get("text") or "").strip(), files=[f for f in files if f])
+    return ChatMessage(text=(message.get("text") or "").strip(), files=tuple(f for f in files if f))
 
 
 def continuing_turn(view: SessionView, shown: str | None) -> str | None:

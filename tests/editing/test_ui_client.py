@@ -125,3 +125,38 @@ def test_another_user_cannot_see_or_change_a_session(edit_app, data_dir):
     r = client.predict("ann", sid, api_name="/edit_delete")
     assert "session deleted" in r[STATUS] and r[SID] == "" and r[-1]["choices"] == []
     assert editing.list_sessions(studio, "ann") == []
+
+
+SIZED_BACKENDS = """
+backends:
+  painter:
+    engine: tests.support.fake_backends:BoxPainter
+    capabilities: [edit, inpaint, text-to-image]
+  tiny:
+    engine: tests.support.fake_backends:SolidColor
+    label: A 32-px model
+    capabilities: [edit, text-to-image]
+    defaults: {width: 32, height: 24, steps: 5, guidance_scale: 1.5}
+"""
+
+
+def test_the_size_and_step_fields_follow_the_chosen_backends_own_defaults(data_dir):
+    from tests.support.live_app import launched_app
+
+    config = data_dir / "sized.yaml"
+    config.write_text(SIZED_BACKENDS, encoding="utf-8")
+    with launched_app(data_dir, backends_config=config) as (url, studio):
+        client = Client(url, verbose=False)
+        # start from a prompt: width, height, steps, guidance of the text-to-image backend picked
+        assert client.predict("tiny", api_name="/edit_start_defaults") == (32, 24, 5, 1.5)
+        assert client.predict("painter", api_name="/edit_start_defaults") == (512, 512, 3, None)
+        # edit turns: seed, steps, guidance, image guidance, strength of the edit backend picked
+        assert client.predict("tiny", api_name="/edit_backend_defaults") == (None, 5, 1.5, None, None)
+        assert client.predict("painter", api_name="/edit_backend_defaults") == (7, 3, None, None, 0.8)
+        # the pre-filled size is what the start image is made at, however small
+        w, h, steps, guidance = client.predict("tiny", api_name="/edit_start_defaults")
+        r = client.predict("ann", "a red square", "tiny", 0, w, h, steps, guidance, api_name="/edit_start_prompt")
+        view = editing.get_session(studio, "ann", r[SID])
+        assert studio.edit_images.open_stored(view.source_image).size == (32, 24)
+        r = client.predict("ann", "a red square", "tiny", 0, 8, 8, None, None, api_name="/edit_start_prompt")
+        assert studio.edit_images.open_stored(editing.get_session(studio, "ann", r[SID]).source_image).size == (8, 8)

@@ -148,5 +148,5 @@ def test_the_edit_tabs_model_handlers_carry_spaces_gpu_on_zero_gpu(monkeypatch, 
     finally:
         studio.close()
     decorated = dict(spaces.decorated)
-    for handler in ("on_start_prompt_list", "on_send", "on_retry"):
+    for handler in ("start_from_prompt", "send", "retry"):
         assert decorated.get(handler) == 120, spaces.decorated
