@@ -19,6 +19,28 @@ def _send(page, text: str, expect_in_tree: str) -> None:
     expect(page.locator("#edit-tree")).to_contain_text(expect_in_tree, timeout=30_000)
 
 
+HEAD_MARKER_BOX = """() => {
+  const tree = document.querySelector('#edit-tree');
+  const pre = tree.querySelector('pre');
+  const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode()) && !node.data.includes('◀ head')) {}
+  const range = document.createRange();
+  const at = node.data.indexOf('◀ head');
+  range.setStart(node, at);
+  range.setEnd(node, at + 6);
+  const m = range.getBoundingClientRect(), box = pre.getBoundingClientRect();
+  return {inside: m.left >= box.left && m.right <= box.right && m.width > 0,
+          scrolls: pre.scrollWidth > pre.clientWidth};
+}"""
+
+
+def _head_marker_fully_visible(page) -> bool:
+    """The '◀ head' marker lies inside the tree's box and the tree does not hide lines beyond its edge."""
+    found = page.evaluate(HEAD_MARKER_BOX)
+    return found["inside"] and not found["scrolls"]
+
+
 def test_upload_three_edits_undo_branch_reload(edit_app, page, data_dir, tmp_path):
     url, studio = edit_app
     src = tmp_path / "photo.png"
@@ -35,6 +57,7 @@ def test_upload_three_edits_undo_branch_reload(edit_app, page, data_dir, tmp_pat
     expect(page.locator("#edit-chat img")).to_have_count(4)
     page.locator("#edit-undo").click()
     expect(page.locator("#edit-tree")).to_contain_text("#2 add a blue box [painter]  ◀ head")
+    assert _head_marker_fully_visible(page)
     _send(page, "add a yellow box", "#4 add a yellow box [painter]  ◀ head")  # a branch beside #3
     tree_before = page.locator("#edit-tree").inner_text()
     assert "○ #3 add a green box" in tree_before
@@ -49,3 +72,9 @@ def test_upload_three_edits_undo_branch_reload(edit_app, page, data_dir, tmp_pat
     [summary] = editing.list_sessions(studio, page.locator("#edit-owner input, #edit-owner textarea")
                                       .first.input_value())
     assert summary.turns == 4
+    # a long instruction deep in the tree, on a laptop screen: the head marker at its line's end stays in view
+    page.set_viewport_size({"width": 1366, "height": 768})
+    _send(page, "add a white box right below the yellow one, a little to the left", "add a white box right below")
+    expect(page.locator("#edit-tree")).to_contain_text("[painter]  ◀ head")
+    page.locator("#edit-tree").screenshot(path=str(tmp_path / "edit-tree.png"))
+    assert _head_marker_fully_visible(page)
