@@ -21,6 +21,7 @@ CSS = """
 /* annotator images fill their boxes (tiny ones arrive enlarged by whole factors, see annotation/views) */
 #annotate-a img, #annotate-b img, #annotate-source img { width: 100%; height: 100%; object-fit: contain; }
 /* the edit turn tree wraps long lines, so the head marker at a line's end stays inside its box */
+#edit-tree pre, #edit-tree pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 
