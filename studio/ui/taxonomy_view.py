@@ -141,3 +141,23 @@ def unknown_ids_note(unknown: Mapping[str, int]) -> str:
     listed = ", ".join(f"{tid} ({n})" for tid, n in list(unknown.items())[:8])
     more = " …" if len(unknown) > 8 else ""
     return _esc(f"{total:,} samples carry taxonomy ids that name no node: {listed}{more}")
+
+
+def error_html(message: str) -> str:
+    """The loader's message (file, path, problem) and what to do about it."""
+    return (
+        "<div class='studio-error'><b>The taxonomy files could not be loaded.</b> Fix the file and press "
+        f"“Reload taxonomy files”.<pre style='white-space:pre-wrap'>{html.escape(message)}</pre></div>"
+    )
+
+
+def status_html(forest: TaxonomyForest, unknown: Mapping[str, int], extra: str = "") -> str:
+    """One line under the search: what is loaded, what the search found, samples naming no node."""
+    parts = [html.escape(f"{len(forest):,} nodes in {len(forest.roots)} taxonomies from {len(forest.files)} files "
+                         f"({forest.source}).")]
+    if extra:
+        parts.append(html.escape(extra))
+    note = unknown_ids_note(unknown)
+    if note:
+        parts.append(f"<span class='studio-error'>{note}</span>")
+    return "<p>" + " ".join(parts) + "</p>"
