@@ -46,7 +46,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
                 + "; ".join(f"`{name}`: {err}" for name, err in sorted(failed.items())),
                 elem_classes=["studio-error"],
             )
-        backends_panel.build(ctx)
+        backends_panel.wire(ctx, backends_panel.build(ctx))
         built: dict[str, Any] = {}
         with gr.Tabs() as tabs:
             ctx.tabs = tabs

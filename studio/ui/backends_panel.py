@@ -1,14 +1,29 @@
-"""The shell's Backends panel: configured backends by capability, and a load check with the fix."""
+"""The shell's Backends panel: configured backends by capability, and a load check with the fix.
+
+The layout is built here; the handlers are :class:`studio.ui.controllers.backends.BackendsController`'s methods.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gradio as gr
 
-from studio.backend_status import COLUMNS, backend_table, check_backend
-from studio.markup import path_free
+from studio.backend_status import COLUMNS, backend_table
 from studio.ui.context import UIContext
+from studio.ui.controllers.backends import BackendsController
 
 
-def build(ctx: UIContext) -> None:
+@dataclass
+class BackendsPanelUI:
+    table: gr.Dataframe
+    pick: gr.Dropdown
+    check: gr.Button
+    result: gr.Markdown
+    reload: gr.Button
+    reloaded: gr.Markdown
+
+
+def build(ctx: UIContext) -> BackendsPanelUI:
     registry = ctx.studio.backends
     with gr.Accordion("Backends", open=False, elem_id="backends-panel"):
         gr.Markdown(
@@ -26,26 +41,14 @@ def build(ctx: UIContext) -> None:
         with gr.Row():
             reload = gr.Button("Reload the backends config", scale=1, elem_id="backends-reload")
             reloaded = gr.Markdown(elem_id="backends-reloaded")
-
-    def on_check(name: str | None):
-        message = path_free(check_backend(registry, name or ""))
-        rows = [[*row[:-1], path_free(row[-1])] for row in backend_table(registry)]  # state: "failed: …"
-        return message, rows
-
-    check.click(ctx.guard("backend_check", on_check), [pick], [result, table], api_name="check_backend")
-    def on_reload():
-        from backends.registry import BackendConfigError, load_backends_config
-
-        try:
-            changed = registry.reload(load_backends_config(ctx.studio.settings.backends_config))
-        except BackendConfigError as exc:
-            return (f"⚠️ {path_free(str(exc))} — fix the file and reload again; the backends in use are kept.",
-                    gr.update(), gr.update())
-        what = ", ".join(f"`{n}`" for n in changed) or "nothing changed"
-        return (f"✅ Reloaded ({what}); every tab's backend list has it on the next tab change.",
-                backend_table(registry), gr.update(choices=registry.names()))
-
-    reload.click(ctx.guard("backend_reload", on_reload), None, [reloaded, table, pick], api_name="reload_backends")
     ctx.follow_backends(table, lambda: gr.update(value=backend_table(registry)))
     ctx.follow_backends(pick, lambda: gr.update(choices=registry.names()))
     ctx.register("shell.backends_table", table)
+    return BackendsPanelUI(table=table, pick=pick, check=check, result=result, reload=reload, reloaded=reloaded)
+
+
+def wire(ctx: UIContext, ui: BackendsPanelUI) -> None:
+    ctrl = BackendsController(ctx.studio.backends, ctx.studio.settings)
+    ui.check.click(ctx.guard("backend_check", ctrl.check), [ui.pick], [ui.result, ui.table], api_name="check_backend")
+    ui.reload.click(ctx.guard("backend_reload", ctrl.reload), None, [ui.reloaded, ui.table, ui.pick],
+                    api_name="reload_backends")
