@@ -6,6 +6,7 @@ as a toast.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import uuid
 from typing import Any, Callable
@@ -147,9 +148,8 @@ class EditController:
              timeout, request: gr.Request = None):
         """The message box: first the pending turn, then the answered one (see chat.send_message)."""
         who, listed = "", gr.skip()
-        asked = chat.message_files(message)
-        asked = chat.ChatMessage(asked.text, asked.files, attach_as,
-                                 render.mask_from_editor(editor) if use_mask else None)
+        asked = dataclasses.replace(chat.message_files(message), attach_as=attach_as,
+                                    painted_mask=render.mask_from_editor(editor) if use_mask else None)
         params = dict(zip(chat.EDIT_FIELDS, (seed, steps, guidance_scale, image_guidance_scale, strength)))
         try:
             who = self._who(owner, request)
