@@ -11,8 +11,9 @@ comparison informs it, directly or through shared opponents — not to pinning d
 a clearly best and a clearly worst model. A new model (a fresh adapter) has a wide posterior and
 uncertain orders against everyone, so it is brought up first; a floor keeps every model in play.
 
-``next_pair(models, score, battles)`` is the entry point the vote path calls with counts derived
-from the vote facts; ``Posterior`` and ``choose`` serve the simulation, which batches picks
+``next_pair(models, score, battles)`` picks one pair from counts derived from the vote facts;
+``ranked_pairs`` orders them all, which is what a fixed batch with active ordering uses (through
+``Studio.annotation_hooks``); ``Posterior`` and ``choose`` serve the simulation, which batches picks
 between refits with ``Posterior.pending``.
 """
 from __future__ import annotations
@@ -140,13 +141,22 @@ def next_pair(models: list[str], score: np.ndarray, battles: np.ndarray, *, poli
     return models[i], models[j]
 
 
-def ranked_pairs(models: list[str], score: np.ndarray, battles: np.ndarray, *, seed: int | None = None) -> list[tuple[str, str]]:
+def ranked_pairs(models: list[str], score: np.ndarray, battles: np.ndarray, *, pending: np.ndarray | None = None,
+                 seed: int | None = None) -> list[tuple[str, str]]:
     """Every pair of models, most worth a vote first (the active order of :func:`next_pair`).
 
-    For a batch of fixed items: offer a free item of the first pair that still has one.
+    ``pending[i, j]``: votes on the pair being cast now (shown, not answered), counted as information
+    to come so that concurrent annotators spread over pairs. For a batch of fixed items: offer a free
+    item of the first pair that still has one.
     """
     score, battles = _checked(models, score, battles, "active")
-    pri = _priority(Posterior.fit(score, battles), battles, np.random.default_rng(seed))
+    posterior = Posterior.fit(score, battles)
+    if pending is not None:
+        for i, j in zip(*np.nonzero(np.triu(np.asarray(pending), 1))):
+            for _ in range(int(pending[i, j])):
+                posterior.pending(int(i), int(j))
+        battles = battles + pending
+    pri = _priority(posterior, battles, np.random.default_rng(seed))
     iu, ju = np.triu_indices(len(models), 1)
     order = np.argsort(-pri[iu, ju], kind="stable")
     return [(models[iu[k]], models[ju[k]]) for k in order]

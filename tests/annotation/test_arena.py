@@ -110,23 +110,3 @@ def test_simulate_cli_prints_the_documented_json(tmp_path, capsys):
     path.write_text("[1, 2]")
     assert main(["arena", "simulate", "--strengths", str(path), "--votes", "10"]) == 2
     assert "expected a JSON object" in capsys.readouterr().err
-
-
-def test_batch_pair_order_puts_the_unsettled_pair_first(studio):
-    from studio.annotation import service
-    from tests.annotation import helpers
-    from studio.arena.assign import batch_pair_order
-    from tests.annotation.helpers import make_batch, stored_image
-
-    batch_id, _ = make_batch(studio, "three-models", 8, models=("strong", "weak"))
-    for k, (a, b) in enumerate([("strong", "newcomer"), ("weak", "newcomer")]):
-        service.add_comparison(studio, batch_id, prompt=f"extra {k}", task="text-to-image",
-                               output_a=stored_image(studio, 40 + 2 * k), model_a=a,
-                               output_b=stored_image(studio, 41 + 2 * k), model_b=b)
-    for k in range(8):
-        view = helpers.next_item(studio, batch_id, f"voter-{k}")
-        if view is not None:
-            helpers.vote(studio, view.assignment_id, f"voter-{k}", "tie")
-    order = batch_pair_order(studio, batch_id, seed=0)
-    assert len(order) == 3
-    assert "newcomer" in order[0]  # no votes yet: the widest posterior
