@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from studio.annotation import AnnotationError
-from studio.annotation.active_order import choose_pair
+from studio.annotation.active_order import GOLD, choose_pair
 from studio.annotation.hooks import PairOrder, hooks_of
 from studio.annotation.vote_types import (  # noqa: F401 - the vote path's public types
     CHOICES, Action, ItemView, Progress, Start, Turn, Undo, Vote, VoteReceipt,
@@ -185,8 +185,8 @@ _FREE_ITEM = (
 )
 _FREE_ITEM_NOT_HELD = _FREE_ITEM.with_for_update(of=_I, skip_locked=True)
 _FREE_ITEM_WAITING = _FREE_ITEM.with_for_update(of=_I)
-_FREE_PAIR_ITEM = (_FREE_ITEM.where(_I.c.model_a == bindparam("model_a"), _I.c.model_b == bindparam("model_b"))
-                   .with_for_update(of=_I, skip_locked=True))
+_FREE_PAIR_ITEM = (_FREE_ITEM.where(_I.c.model_a == bindparam("model_a"), _I.c.model_b == bindparam("model_b"),
+                                   GOLD == bindparam("gold")).with_for_update(of=_I, skip_locked=True))
 _STALE = (
     select(_A.c.id, _A.c.item_id)
     .where(_A.c.batch_id == bindparam("batch_id"), _A.c.status == "open", _A.c.shown_at < bindparam("cutoff"))
@@ -348,7 +348,8 @@ def _claim(conn: Connection, batch: _Batch, annotator: str, now: datetime,
     if batch.active_order and pair_order is not None:
         pair = choose_pair(conn, batch.id, annotator, batch.overlap, pair_order)
         if pair is not None:
-            row = conn.execute(_FREE_PAIR_ITEM, {**params, "model_a": pair[0], "model_b": pair[1]}).first()
+            model_a, model_b, gold = pair
+            row = conn.execute(_FREE_PAIR_ITEM, {**params, "model_a": model_a, "model_b": model_b, "gold": gold}).first()
     if row is None:
         row = conn.execute(_FREE_ITEM_NOT_HELD, params).first()
     if row is None and conn.dialect.name == "postgresql":

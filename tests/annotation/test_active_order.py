@@ -70,21 +70,26 @@ def test_the_policy_gets_the_live_vote_facts_and_its_first_pair_is_offered(studi
     assert pending.sum() == 2 * 1  # ann's open item (after the undo) is being looked at now
 
 
-def test_gold_items_come_at_their_share_under_active_order(studio):
+def test_gold_items_come_at_their_share_under_active_order(db_url, tmp_path):
+    from studio.core import Studio
+    from studio.settings import load_settings
+
+    studio = Studio(load_settings(data_dir=tmp_path / "d", database_url=db_url))
     batch_id = service.create_batch(studio, "gold-active", config={"active_order": True})
     for k in range(16):
         _add(studio, batch_id, f"pair {k}", ("x", "y", "z")[k % 3], ("y", "z", "x")[k % 3], 2 * k + 1)
     for k in range(4):  # a quarter of the batch's items show one engine on both sides: gold
         service.add_comparison(studio, batch_id, prompt=f"gold {k}", task="text-to-image",
-                               output_a=stored_image(studio, 100 + 2 * k), model_a="procedural",
-                               output_b=stored_image(studio, 101 + 2 * k), model_b="procedural",
+                               output_a=stored_image(studio, 100 + 2 * k), model_a="x",
+                               output_b=stored_image(studio, 101 + 2 * k), model_b="y",
                                provenance={"gold": "model_a"})
     shown = []
     for _ in range(12):
         view = voting.annotate(studio, "ann", voting.Start(batch_id)).item
         shown.append(view.prompt.startswith("gold"))
         vote(studio, view.assignment_id, "ann", "left")
-    assert sum(shown) == 2 and not shown[0]  # 1 in 6 of 20 items: spread, not first
+    assert sum(shown) == 2 and not shown[0]  # 1 in 5 of 20 items: spread, not first
+    studio.close()
 
 
 def test_the_annotation_package_does_not_import_the_arena():
