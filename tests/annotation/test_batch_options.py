@@ -90,3 +90,28 @@ def test_bad_gold_settings_are_refused_before_anything_is_made(gen_studio, tmp_p
         generation.plan_batch(gen_studio, "g", prompts=_prompts(2), backends=BACKENDS, criteria=["overall"],
                               added_criteria=["style"])
     assert service.list_batches(gen_studio) == []
+
+
+def test_an_import_with_gold_answers_is_checked_before_anything_is_stored(gen_studio, tmp_path):
+    import json
+
+    from studio.annotation import importer
+
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for k, colour in enumerate([(200, 0, 0), (0, 0, 200), (0, 200, 0)]):
+        Image.new("RGB", (20, 20), colour).save(folder / f"{k}.png")
+    row = {"prompt": "a red square", "output_a": "0.png", "model_a": "m1", "output_b": "1.png", "model_b": "m2"}
+    manifest = folder / "pairs.jsonl"
+    manifest.write_text("\n".join(json.dumps(r) for r in [{**row, "gold": "a"}, {**row, "gold": "b"}]))
+    with pytest.raises(AnnotationError, match="different winners"):
+        importer.import_manifest(gen_studio, "contradicting", manifest)
+    manifest.write_text(json.dumps({**row, "gold": "left"}))
+    with pytest.raises(AnnotationError, match="gold names the output that must win"):
+        importer.import_manifest(gen_studio, "unclear", manifest)
+    assert service.list_batches(gen_studio) == []
+    manifest.write_text("\n".join(json.dumps(r) for r in [{**row, "gold": "a"}, {**row, "output_b": "2.png"}]))
+    batch_id = importer.import_manifest(gen_studio, "with-gold", manifest)
+    gold = [it["provenance"].get("gold") for it in service.batch_items(gen_studio, batch_id)]
+    assert gold == ["model_a", None]
+    assert service.get_batch(gen_studio, batch_id).criteria == ["instruction_fidelity", "visual_clarity"]
