@@ -109,6 +109,12 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
     quality = {q["annotator"]: q for q in board["annotators"]}
     assert quality["ann"]["gold_votes"] == quality["bob"]["gold_votes"] == 2
     assert (quality["ann"]["gold_accuracy"], quality["bob"]["gold_accuracy"]) == (1.0, 0.0)
+    from studio.annotation.report import ANNOTATOR_COLUMNS, build_report
+    from studio.annotation.results import studio_board
+
+    battles, full = studio_board(studio, batch_id, bootstrap=0)
+    table = {row[0]: dict(zip(ANNOTATOR_COLUMNS, row)) for row in build_report(battles, board=full).annotators}
+    assert (table["ann"]["gold accuracy"], table["bob"]["gold accuracy"]) == ("100% of 2", "0% of 2")
 
 
 def test_excluding_an_annotator_changes_the_boards_but_keeps_the_votes(studio):
