@@ -15,8 +15,7 @@ variance they will shrink, so concurrent annotators spread over the doubtful pai
 
 ``next_pair(models, score, battles)`` picks one pair from counts derived from the vote facts;
 ``ranked_pairs`` orders them all, which is what a fixed batch with active ordering uses (through
-``Studio.annotation_hooks``); ``Posterior`` and ``choose`` serve the simulation, which batches picks
-between refits with ``Posterior.pending``.
+``Studio.annotation_hooks``); ``Posterior`` and ``choose`` serve the simulation.
 """
 from __future__ import annotations
 

@@ -110,3 +110,17 @@ def test_simulate_cli_prints_the_documented_json(tmp_path, capsys):
     path.write_text("[1, 2]")
     assert main(["arena", "simulate", "--strengths", str(path), "--votes", "10"]) == 2
     assert "expected a JSON object" in capsys.readouterr().err
+
+
+def test_votes_being_cast_send_the_next_annotator_to_another_doubtful_pair():
+    from studio.arena.matchmaking import ranked_pairs
+
+    models = ["a", "b", "c", "d"]
+    score, battles = counts(models, {("a", "b"): 6, ("b", "a"): 5, ("b", "c"): 6, ("c", "b"): 5,
+                                     ("c", "d"): 6, ("d", "c"): 5})
+    first = ranked_pairs(models, score, battles, seed=0)[0]
+    pending = np.zeros((4, 4))
+    i, j = models.index(first[0]), models.index(first[1])
+    pending[i, j] = pending[j, i] = 30  # thirty annotators are looking at that pair now
+    after = ranked_pairs(models, score, battles, pending=pending, seed=0)
+    assert after[0] != first and set(after[0]) in ({"a", "b"}, {"b", "c"}, {"c", "d"})
