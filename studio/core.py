@@ -53,6 +53,14 @@ class Studio:
 
         return load_taxonomies(self.settings.taxonomy_dir)
 
+    @cached_property
+    def annotation_hooks(self):
+        """The arena's matchmaking and board exclusions, handed to the annotation engine (which does
+        not import the arena)."""
+        from studio.arena.assign import annotation_hooks
+
+        return annotation_hooks()
+
     def close(self) -> None:
         if "backends" in self.__dict__:
             self.backends.close()

@@ -1,10 +1,11 @@
 """Comparison batches generated from a prompt set and two or more backends, with progress and resume.
 
-The plan (prompts, backends, task, seed, size) is stored in the batch's ``config["generation"]``; each
+The plan (prompts, backends, task, seed, size, gold rate) is stored in the batch's ``config["generation"]``; each
 item has the key ``"<prompt index>:<backend a>|<backend b>"``, so running the plan again only makes
 what is missing (a closed browser, a failed backend, a restart). A job runs on its own thread; the UI
 polls :func:`job_status`. Every prompt gets one output per backend with the same seed, and one
-comparison item per backend pair.
+comparison item per backend pair. When every pair is made, gold pairs (:mod:`studio.annotation.gold`)
+are mixed in at the plan's gold rate.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from sqlalchemy import select
 
 from backends.base import BackendError, BackendLoadError, Cancelled, Capability, EditRequest, GenerationRequest
 from studio.annotation import AnnotationError
+from studio.annotation.criteria import criteria_for
+from studio.annotation.gold import add_gold_comparisons, check_gold_rate
 from studio.annotation.models import ComparisonBatch, ComparisonItem
 from studio.annotation.service import add_comparison, create_batch, resolve_batch
 
@@ -108,13 +111,21 @@ def plan_batch(
     height: int | None = None,
     source_image: str | None = None,
     overlap: int = 1,
-    criteria=("overall",),
+    criteria=None,
+    added_criteria=(),
     guidelines: str = "",
+    gold_rate: float = 0.0,
+    gold_backend: str = "procedural",
+    active_order: bool = False,
 ) -> str:
     """Validate and store a generation plan as a new comparison batch (no images yet); returns its id.
 
     A size left out is the smallest the backends declare as their own (backends/defaults.py), so a
     32-px model is not asked for 512 px; a given size may be anything from MIN_SIDE to MAX_SIDE.
+    ``criteria`` left out are the task's (:func:`studio.annotation.criteria.criteria_for`) followed by
+    ``added_criteria``. ``gold_rate`` (0 to 0.5) is the share of gold pairs rendered by
+    ``gold_backend`` mixed in once the comparisons are made (text-to-image only). ``active_order``
+    offers the pair the arena's matchmaking picks next instead of the stored order.
     """
     backends = [b for b in dict.fromkeys(x.strip() for x in backends) if b]
     if len(backends) < 2:
@@ -129,6 +140,21 @@ def plan_batch(
             raise AnnotationError(str(exc)) from None
         if need not in entry.capabilities:
             raise AnnotationError(f"backend {b!r} cannot do {task}; pick backends with the {need.value} capability")
+    gold_rate = check_gold_rate(gold_rate)
+    if gold_rate:
+        if task != "text-to-image":
+            raise AnnotationError("gold pairs are mixed into text-to-image batches only; set the gold rate to 0 "
+                                  "for an edit batch")
+        try:
+            gold_entry = studio.backends.entry(gold_backend)
+        except BackendError as exc:
+            raise AnnotationError(f"gold pairs are rendered by {gold_backend!r}: {exc}") from None
+        if Capability.TEXT_TO_IMAGE not in gold_entry.capabilities:
+            raise AnnotationError(f"gold pairs are rendered by {gold_backend!r}, which cannot do text-to-image")
+    if criteria is None:
+        criteria = criteria_for(task, added_criteria)
+    elif added_criteria:
+        raise AnnotationError("give either the criteria or criteria to add to the task's defaults, not both")
     if not prompts:
         raise AnnotationError("the prompt set is empty")
     if len(prompts) > MAX_PROMPTS:
@@ -148,9 +174,9 @@ def plan_batch(
     if not MIN_SIDE <= int(width) <= MAX_SIDE or not MIN_SIDE <= int(height) <= MAX_SIDE:
         raise AnnotationError(f"width and height must be between {MIN_SIDE} and {MAX_SIDE} pixels")
     plan = {"prompts": clean, "backends": backends, "task": task, "seed": int(seed),
-            "width": int(width), "height": int(height)}
-    return create_batch(studio, name, overlap=overlap, criteria=criteria, guidelines=guidelines,
-                        config={"generation": plan})
+            "width": int(width), "height": int(height), "gold_rate": gold_rate, "gold_backend": gold_backend}
+    config = {"generation": plan, **({"active_order": True} if active_order else {})}
+    return create_batch(studio, name, overlap=overlap, criteria=criteria, guidelines=guidelines, config=config)
 
 
 def _pairs(backends: list[str]) -> list[tuple[str, str]]:
@@ -201,6 +227,12 @@ def run_plan(studio, batch: str, *, progress: Callable[[int, int], None] | None 
                 done += 1
         if progress:
             progress(done, total)
+    if plan.get("gold_rate") and done == total and not (cancel is not None and cancel.is_set()):
+        try:
+            add_gold_comparisons(studio, batch_id, rate=plan["gold_rate"], backend=plan.get("gold_backend", "procedural"),
+                                 seed=plan["seed"], width=plan["width"], height=plan["height"])
+        except (AnnotationError, BackendError, ValueError, RuntimeError) as exc:
+            errors.append(f"gold pairs: {exc}")
     return {"done": done, "total": total, "errors": errors}
 
 

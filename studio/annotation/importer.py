@@ -2,10 +2,13 @@
 
 Manifest rows: ``prompt`` (or ``instruction`` / ``input_prompt``), optional ``source_image``,
 ``output_a`` + ``model_a``, ``output_b`` + ``model_b`` (GenAI-Bench-style ``left_image`` /
-``left_model`` / ``right_image`` / ``right_model`` are accepted), optional ``taxonomy_id`` and ``task``.
+``left_model`` / ``right_image`` / ``right_model`` are accepted), optional ``taxonomy_id``, ``task`` and
+``gold`` (``a`` or ``b``: the output that must win, making the row a gold item that measures annotators).
 Image paths are relative to the manifest. Folders: files with the same name in both folders are a pair;
 prompts come from a ``prompts`` file (file name -> prompt) or a ``<name>.txt`` beside the image.
-Every image goes through the safe loader; a file with any bad row imports nothing and lists the rows.
+Every image goes through the safe loader; a file with any bad row (or gold answers that contradict
+each other) imports nothing and lists the rows. A batch whose rows share one task asks that task's
+criteria (:mod:`studio.annotation.criteria`) unless the import names its own.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from studio.annotation import AnnotationError
+from studio.annotation.criteria import criteria_for
+from studio.annotation.quality import check_gold
 from studio.annotation.service import add_comparison, create_batch
 from studio.images import ImageLoadError, load_image
 from studio.serverpaths import inside
@@ -31,6 +36,7 @@ ALIASES = {
     "model_b": ("model_b", "right_model"),
 }
 MAX_ZIP_BYTES = 2 << 30
+GOLD_FIELD = {"a": "model_a", "model_a": "model_a", "b": "model_b", "model_b": "model_b"}
 
 
 def _pick(rec: dict[str, Any], field: str) -> Any:
@@ -93,12 +99,16 @@ def _stage(rows: list[dict[str, Any]], studio) -> list[dict[str, Any]]:
                 raise AnnotationError(f"task must be text-to-image or edit, got {task!r}")
             if task == "edit" and not values["source_image"]:
                 raise AnnotationError("an edit row needs source_image")
+            gold = rec.get("gold")
+            if gold not in (None, "") and str(gold).strip().lower() not in GOLD_FIELD:
+                raise AnnotationError(f"gold names the output that must win, a or b; got {gold!r}")
             staged.append({
                 "prompt": str(values["prompt"]), "task": task, "model_a": str(values["model_a"]),
                 "model_b": str(values["model_b"]), "taxonomy_id": rec.get("taxonomy_id") or None,
                 "output_a": load(Path(values["output_a"])), "output_b": load(Path(values["output_b"])),
                 "source_image": load(Path(values["source_image"])) if values["source_image"] else None,
-                "provenance": {"source": "import", "row": n},
+                "provenance": {"source": "import", "row": n,
+                               **({"gold": GOLD_FIELD[str(gold).strip().lower()]} if gold not in (None, "") else {})},
             })
         except (AnnotationError, ImageLoadError) as exc:
             problems.append(f"row {n}: {exc}")
@@ -107,12 +117,16 @@ def _stage(rows: list[dict[str, Any]], studio) -> list[dict[str, Any]]:
         raise AnnotationError("nothing imported; fix these rows: " + "; ".join(problems[:10]) + more)
     if not staged:
         raise AnnotationError("the file has no rows")
+    check_gold(staged)
     return staged
 
 
 def _commit(studio, name: str, staged: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """Create the batch and its items (every row was validated and its images stored already)."""
-    batch_id = create_batch(studio, name, **settings)
+    tasks = {row["task"] for row in staged}
+    if settings.get("criteria") is None and len(tasks) == 1:
+        settings = {**settings, "criteria": criteria_for(tasks.pop())}
+    batch_id = create_batch(studio, name, **{k: v for k, v in settings.items() if v is not None})
     for k, row in enumerate(staged):
         add_comparison(studio, batch_id, item_key=f"import:{k}", **row)
     return batch_id

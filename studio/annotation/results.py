@@ -15,6 +15,7 @@ from studio.annotation import AnnotationError
 from studio.annotation.battles import Battles, build_battles
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
 from studio.annotation.boards import leaderboard_json, select_judges
+from studio.annotation.hooks import hooks_of
 from studio.annotation.quality import GOLD_ANSWERS, annotator_quality
 from studio.annotation.service import live_votes, resolve_batch
 
@@ -96,14 +97,12 @@ def studio_board(studio, batch: str | None = None, *, criterion: str | None = No
 
     1. Read the vote facts (one batch or all). 2. Keep one annotator's votes for a personal board
     and drop excluded annotators: those in ``exclude`` and those an admin left out
-    (:mod:`studio.arena.exclusions`). 3. Derive the main board (``criterion`` or the overall winner) with
+    (``studio.annotation_hooks.excluded_annotators``). 3. Derive the main board (``criterion`` or the overall winner) with
     :func:`leaderboard_json` (``options`` go there). 4. Add ``"criteria": {name: board}`` over every
     criterion asked (each with its per-task boards under ``"task"``: criteria differ by task), ``"selection"`` saying which votes went in, and ``"annotators"``: every
     annotator's gold accuracy, competence and very fast votes (excluded ones too, so an admin sees why).
     """
-    from studio.arena.exclusions import excluded_annotators
-
-    exclude = tuple(sorted(set(exclude) | excluded_annotators(studio)))
+    exclude = tuple(sorted(set(exclude) | hooks_of(studio).excluded_annotators(studio)))
     records = vote_records(studio, batch)
     if annotator and not any(r["annotator"] == annotator for r in records):
         raise AnnotationError(f"no votes by annotator {annotator!r}; check the name on the Annotate tab")

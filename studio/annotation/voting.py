@@ -32,6 +32,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from studio.annotation import AnnotationError
+from studio.annotation.active_order import GOLD, choose_pair
+from studio.annotation.hooks import PairOrder, hooks_of
 from studio.annotation.vote_types import (  # noqa: F401 - the vote path's public types
     CHOICES, Action, ItemView, Progress, Start, Turn, Undo, Vote, VoteReceipt,
 )
@@ -71,10 +73,11 @@ def annotate(studio, annotator: str, action: Action) -> Turn:
     if isinstance(action, Vote) and action.choice not in CHOICES:
         raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {action.choice!r}")
     timeout = timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
+    pair_order = hooks_of(studio).pair_order
     for _attempt in range(5):
         try:
             with studio.db.writing() as conn:
-                return _turn(conn, annotator, action, timeout)
+                return _turn(conn, annotator, action, timeout, pair_order)
         except (IntegrityError, _Collision):
             continue  # a resend, or the same person in another tab, got there first: read again
         except OperationalError as exc:
@@ -99,7 +102,8 @@ def check_annotator(annotator: str) -> str:
     return annotator
 
 
-def _turn(conn: Connection, annotator: str, action: Action, timeout: timedelta) -> Turn:
+def _turn(conn: Connection, annotator: str, action: Action, timeout: timedelta,
+          pair_order: PairOrder | None = None) -> Turn:
     now = utcnow()
     receipt, note = None, ""
     if isinstance(action, Vote):
@@ -114,16 +118,17 @@ def _turn(conn: Connection, annotator: str, action: Action, timeout: timedelta) 
             if isinstance(action, Start):
                 raise AnnotationError(f"batch {batch.name!r} is closed for annotation")
         else:
-            item = _claim(conn, batch, annotator, now)
+            item = _claim(conn, batch, annotator, now, pair_order)
             if item is None and _expire_stale(conn, batch, now - timeout):
-                item = _claim(conn, batch, annotator, now)
+                item = _claim(conn, batch, annotator, now, pair_order)
     return Turn(item=item, progress=_progress(conn, batch, annotator), receipt=receipt, note=note)
 
 
 # ---- the statements (built once: SQLAlchemy compiles each once per dialect and caches it) ----------
 
 _BATCH_COLUMNS = (_B.c.id.label("batch_id"), _B.c.name.label("batch_name"), _B.c.overlap,
-                  _B.c.criteria.label("batch_criteria"), _B.c.guidelines, _B.c.status.label("batch_status"))
+                  _B.c.criteria.label("batch_criteria"), _B.c.guidelines, _B.c.status.label("batch_status"),
+                  _B.c.config.label("batch_config"))
 _BATCH = select(*_BATCH_COLUMNS).where(or_(_B.c.id == bindparam("key"), _B.c.name == bindparam("key")))
 
 # the assignment voted on, with its item's models, its batch and any earlier vote on the item (a resend)
@@ -180,6 +185,8 @@ _FREE_ITEM = (
 )
 _FREE_ITEM_NOT_HELD = _FREE_ITEM.with_for_update(of=_I, skip_locked=True)
 _FREE_ITEM_WAITING = _FREE_ITEM.with_for_update(of=_I)
+_FREE_PAIR_ITEM = (_FREE_ITEM.where(_I.c.model_a == bindparam("model_a"), _I.c.model_b == bindparam("model_b"),
+                                   GOLD == bindparam("gold")).with_for_update(of=_I, skip_locked=True))
 _STALE = (
     select(_A.c.id, _A.c.item_id)
     .where(_A.c.batch_id == bindparam("batch_id"), _A.c.status == "open", _A.c.shown_at < bindparam("cutoff"))
@@ -218,11 +225,12 @@ class _Batch:
     criteria: list[str]
     guidelines: str
     status: str
+    active_order: bool = False
 
     @classmethod
     def of(cls, row) -> "_Batch":
         return cls(row.batch_id, row.batch_name, row.overlap, list(row.batch_criteria or ["overall"]),
-                   row.guidelines or "", row.batch_status)
+                   row.guidelines or "", row.batch_status, bool((row.batch_config or {}).get("active_order")))
 
 
 def _batch(conn: Connection, key: str) -> _Batch:
@@ -326,15 +334,24 @@ def _resume(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> I
     return _view(row, batch, row.assignment_id, row.a_on_left)
 
 
-def _claim(conn: Connection, batch: _Batch, annotator: str, now: datetime) -> ItemView | None:
-    """A slot of the least covered item with room that the annotator has not been shown.
+def _claim(conn: Connection, batch: _Batch, annotator: str, now: datetime,
+           pair_order: PairOrder | None = None) -> ItemView | None:
+    """A slot of the least covered item with room that the annotator has not been shown; in a batch
+    with active ordering, of the model pair ``pair_order`` puts first (:mod:`.active_order`).
 
     On PostgreSQL the item row is locked: first skipping rows other transactions hold (so concurrent
     annotators spread over the free items instead of queueing for the first), then, only when that
     finds none, waiting for them (one of them may still have room after its holder commits).
     """
     params = {"batch_id": batch.id, "annotator": annotator, "overlap": batch.overlap}
-    row = conn.execute(_FREE_ITEM_NOT_HELD, params).first()
+    row = None
+    if batch.active_order and pair_order is not None:
+        pair = choose_pair(conn, batch.id, annotator, batch.overlap, pair_order)
+        if pair is not None:
+            model_a, model_b, gold = pair
+            row = conn.execute(_FREE_PAIR_ITEM, {**params, "model_a": model_a, "model_b": model_b, "gold": gold}).first()
+    if row is None:
+        row = conn.execute(_FREE_ITEM_NOT_HELD, params).first()
     if row is None and conn.dialect.name == "postgresql":
         row = conn.execute(_FREE_ITEM_WAITING, params).first()
     if row is None:

@@ -1,19 +1,21 @@
-"""Which pair to show next: the one a vote is expected to teach most about the ranking.
+"""Which pair to show next: the one whose vote is expected to settle most of the ranking.
 
 The votes so far give a Laplace (Gaussian) posterior over Bradley–Terry strengths: the MAP under a
-N(0, PRIOR_SD²) prior and covariance (information + prior precision)⁻¹. One vote on pair a, with
-predicted win probability p_a, carries Fisher information c_a = p_a(1−p_a) about β_i − β_j, so it
-shrinks the posterior variance of every pair difference b by c_a·Cov(a, b)² / (1 + c_a·Var(a)) (a
-rank-one update). The ranking only needs the orders that are still in doubt, so a pair's gain is
-the sum over all pairs b of that shrink relative to Var(b), weighted by Φ(−|Δμ_b|/√Var(b)), the
-probability that b's order is still wrong. Votes therefore go where an order is uncertain and a
-comparison informs it, directly or through shared opponents — not to pinning down the gap between
-a clearly best and a clearly worst model. A new model (a fresh adapter) has a wide posterior and
-uncertain orders against everyone, so it is brought up first; a floor keeps every model in play.
+N(0, PRIOR_SD²) prior and covariance (information + prior precision)⁻¹. A ranking is settled pair
+by pair along neighbours: once every pair adjacent in the ranking is in the right order, so is the
+whole ranking, and pairs far apart are rarely in doubt. So the candidates are the pairs adjacent in
+the current ranking (by posterior mean), and a pair's gain is Φ(−|Δμ|/√Var), the probability that
+its order is still wrong, times the share of Var(βᵢ − βⱼ) one vote on it removes,
+c·Var / (1 + c·Var) with c = p(1−p) its predicted Fisher information. Votes therefore go where an
+order is in doubt and a comparison can still move it, and stop going to a pair once its order is
+clear. The other pairs follow in the same order of gain (a batch offers them when its adjacent
+pairs have no free items). A new model (a fresh adapter) has no battles and is brought up first by a
+floor that also keeps every model in play; votes being cast (``Posterior.pending``) shrink the
+variance they will shrink, so concurrent annotators spread over the doubtful pairs.
 
-``next_pair(models, score, battles)`` is the entry point the vote path calls with counts derived
-from the vote facts; ``Posterior`` and ``choose`` serve the simulation, which batches picks
-between refits with ``Posterior.pending``.
+``next_pair(models, score, battles)`` picks one pair from counts derived from the vote facts;
+``ranked_pairs`` orders them all, which is what a fixed batch with active ordering uses (through
+``Studio.annotation_hooks``); ``Posterior`` and ``choose`` serve the simulation.
 """
 from __future__ import annotations
 
@@ -68,19 +70,19 @@ class Posterior:
         self.cov = self.cov - np.outer(sx, sx) * (c / (1.0 + c * x @ sx))
 
     def gains(self) -> np.ndarray:
-        """Expected ranking gain of one vote on each pair (upper triangle; the rest zero)."""
+        """Gain of one vote on each pair, adjacent pairs of the current ranking above all others
+        (upper triangle; the rest zero)."""
         m = len(self.mean)
         iu, ju = np.triu_indices(m, 1)
-        x = np.zeros((len(iu), m))
-        x[np.arange(len(iu)), iu], x[np.arange(len(iu)), ju] = 1.0, -1.0
-        cov = x @ self.cov @ x.T  # covariance of every pair's difference with every other's
-        var = np.maximum(np.diag(cov), 1e-12)
+        var = np.maximum(self.cov[iu, iu] + self.cov[ju, ju] - 2.0 * self.cov[iu, ju], 1e-12)
         delta = self.mean[iu] - self.mean[ju]
         fisher = 0.25 / np.cosh(0.5 * delta) ** 2
-        wrong = ndtr(-np.abs(delta) / np.sqrt(var))
-        shrink = fisher[:, None] * cov ** 2 / (1.0 + fisher * var)[:, None]
+        gain = ndtr(-np.abs(delta) / np.sqrt(var)) * fisher * var / (1.0 + fisher * var)
+        rank = np.empty(m, dtype=int)
+        rank[np.argsort(self.mean, kind="stable")] = np.arange(m)
+        adjacent = np.abs(rank[iu] - rank[ju]) == 1
         out = np.zeros((m, m))
-        out[iu, ju] = (shrink / var[None, :]) @ wrong
+        out[iu, ju] = np.where(adjacent, gain + gain.max() + 1.0, gain)
         return out
 
 
@@ -140,13 +142,22 @@ def next_pair(models: list[str], score: np.ndarray, battles: np.ndarray, *, poli
     return models[i], models[j]
 
 
-def ranked_pairs(models: list[str], score: np.ndarray, battles: np.ndarray, *, seed: int | None = None) -> list[tuple[str, str]]:
+def ranked_pairs(models: list[str], score: np.ndarray, battles: np.ndarray, *, pending: np.ndarray | None = None,
+                 seed: int | None = None) -> list[tuple[str, str]]:
     """Every pair of models, most worth a vote first (the active order of :func:`next_pair`).
 
-    For a batch of fixed items: offer a free item of the first pair that still has one.
+    ``pending[i, j]``: votes on the pair being cast now (shown, not answered), counted as information
+    to come so that concurrent annotators spread over pairs. For a batch of fixed items: offer a free
+    item of the first pair that still has one.
     """
     score, battles = _checked(models, score, battles, "active")
-    pri = _priority(Posterior.fit(score, battles), battles, np.random.default_rng(seed))
+    posterior = Posterior.fit(score, battles)
+    if pending is not None:
+        for i, j in zip(*np.nonzero(np.triu(np.asarray(pending), 1))):
+            for _ in range(int(pending[i, j])):
+                posterior.pending(int(i), int(j))
+        battles = battles + pending
+    pri = _priority(posterior, battles, np.random.default_rng(seed))
     iu, ju = np.triu_indices(len(models), 1)
     order = np.argsort(-pri[iu, ju], kind="stable")
     return [(models[iu[k]], models[ju[k]]) for k in order]

@@ -3,8 +3,8 @@ policy need before the fitted ranking agrees with the true one (Kendall τ ≥ 0
 
 Each simulated vote draws a tie with probability ``tie_rate`` and otherwise a winner with
 P(i beats j) = σ(s_i − s_j). Both policies are scored with the same estimator (the posterior mean
-that the active policy also uses), refitted every ``CHECK_EVERY`` votes; between refits the
-active policy accounts for its own pending picks, as it would with many annotators voting at once.
+that the active policy also uses) every ``CHECK_EVERY`` votes. The active policy refits after every
+vote, as the vote path does at every claim.
 """
 from __future__ import annotations
 
@@ -76,8 +76,6 @@ def run_once(truth: Strengths, votes: int, policy: str, seed: int) -> tuple[int 
     reached, tau = None, float("nan")
     for t in range(1, votes + 1):
         i, j = choose(posterior, battles, policy, rng)
-        if posterior is not None:
-            posterior.pending(i, j)
         if rng.random() < truth.tie_rate:
             points = 0.5
         else:
@@ -86,8 +84,10 @@ def run_once(truth: Strengths, votes: int, policy: str, seed: int) -> tuple[int 
         score[j, i] += 1.0 - points
         battles[i, j] += 1
         battles[j, i] += 1
-        if t % CHECK_EVERY == 0 or t == votes:
+        check = t % CHECK_EVERY == 0 or t == votes
+        if check or policy == "active":
             posterior = Posterior.fit(score, battles, None if posterior is None else posterior.mean)
+        if check:
             tau = float(kendalltau(posterior.mean, truth.values).statistic)
             if tau < TARGET_TAU:
                 reached = None

@@ -112,21 +112,15 @@ def test_simulate_cli_prints_the_documented_json(tmp_path, capsys):
     assert "expected a JSON object" in capsys.readouterr().err
 
 
-def test_batch_pair_order_puts_the_unsettled_pair_first(studio):
-    from studio.annotation import service
-    from tests.annotation import helpers
-    from studio.arena.assign import batch_pair_order
-    from tests.annotation.helpers import make_batch, stored_image
+def test_votes_being_cast_send_the_next_annotator_to_another_doubtful_pair():
+    from studio.arena.matchmaking import ranked_pairs
 
-    batch_id, _ = make_batch(studio, "three-models", 8, models=("strong", "weak"))
-    for k, (a, b) in enumerate([("strong", "newcomer"), ("weak", "newcomer")]):
-        service.add_comparison(studio, batch_id, prompt=f"extra {k}", task="text-to-image",
-                               output_a=stored_image(studio, 40 + 2 * k), model_a=a,
-                               output_b=stored_image(studio, 41 + 2 * k), model_b=b)
-    for k in range(8):
-        view = helpers.next_item(studio, batch_id, f"voter-{k}")
-        if view is not None:
-            helpers.vote(studio, view.assignment_id, f"voter-{k}", "tie")
-    order = batch_pair_order(studio, batch_id, seed=0)
-    assert len(order) == 3
-    assert "newcomer" in order[0]  # no votes yet: the widest posterior
+    models = ["a", "b", "c", "d"]
+    score, battles = counts(models, {("a", "b"): 6, ("b", "a"): 5, ("b", "c"): 6, ("c", "b"): 5,
+                                     ("c", "d"): 6, ("d", "c"): 5})
+    first = ranked_pairs(models, score, battles, seed=0)[0]
+    pending = np.zeros((4, 4))
+    i, j = models.index(first[0]), models.index(first[1])
+    pending[i, j] = pending[j, i] = 30  # thirty annotators are looking at that pair now
+    after = ranked_pairs(models, score, battles, pending=pending, seed=0)
+    assert after[0] != first and set(after[0]) in ({"a", "b"}, {"b", "c"}, {"c", "d"})

@@ -55,3 +55,40 @@ def test_a_stored_jpeg_with_exif_against_a_png_is_served_alike_and_the_originals
     for sha, data in originals.items():  # the store keeps the originals, metadata and all
         path = studio.images.find(sha)
         assert path.read_bytes() == data and hashlib.sha256(data).hexdigest() == sha
+
+
+def test_gold_items_mixed_into_a_generated_batch_reach_the_browser_like_any_other(tmp_path):
+    """What the page gets for an item (the view's fields, the two served files) does not tell a gold
+    pair from an ordinary one: same fields, same canvas, same PNG layout, names that say nothing."""
+    import dataclasses
+
+    from studio.annotation import generation
+    from studio.core import Studio
+    from studio.settings import load_settings
+    from tests.support.fake_backends import BACKENDS_YAML
+
+    config = tmp_path / "backends.yaml"
+    config.write_text(BACKENDS_YAML + "  procedural:\n    engine: procedural\n")
+    studio = Studio(load_settings(data_dir=tmp_path / "data", backends_config=str(config)))
+    try:
+        batch_id = generation.plan_batch(studio, "gold-blind", prompts=[{"prompt": f"a red cube {k}"} for k in range(6)],
+                                         backends=list(MODELS), gold_rate=0.25, width=48, height=40)
+        generation.run_plan(studio, batch_id)
+        gold_outputs = {it["output_a"] for it in service.batch_items(studio, batch_id) if it["provenance"].get("gold")}
+        seen = {True: [], False: []}
+        item = voting.annotate(studio, "ann", voting.Start(batch_id)).item
+        while item is not None:
+            left, right, _ = views.item_files(studio, item)
+            files = [Path(left), Path(right)]
+            fields = {k: type(v).__name__ for k, v in dataclasses.asdict(item).items()}
+            seen[bool({item.left_image, item.right_image} & gold_outputs)].append(
+                (fields, item.canvas, [png_layout(f.read_bytes()) for f in files], [len(f.name) for f in files]))
+            for f in files:
+                assert not any(word in f.name.lower() for word in ("gold", "procedural", *MODELS))
+                assert item.left_image not in f.name and item.right_image not in f.name
+            item = voting.annotate(studio, "ann", voting.Vote(item.assignment_id, "left", ["tie"])).item
+        assert len(seen[True]) == 2 and len(seen[False]) == 6
+        (gold_look,) = {repr(x) for x in seen[True]}
+        assert {repr(x) for x in seen[False]} == {gold_look}  # every item looks the same from outside
+    finally:
+        studio.close()

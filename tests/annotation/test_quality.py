@@ -11,7 +11,7 @@ from studio.annotation import AnnotationError, service
 from tests.annotation import helpers
 from studio.annotation.quality import LABELS, check_gold, fast_votes, gold_accuracy, mace
 from studio.annotation.results import studio_leaderboard, vote_records
-from studio.arena.gold import add_gold_comparisons, gold_count, gold_prompts
+from studio.annotation.gold import add_gold_comparisons, gold_count, gold_prompts
 from tests.annotation.helpers import make_batch
 
 
@@ -60,8 +60,9 @@ def test_contradicting_gold_answers_and_bad_rates_are_refused():
                     {**same, "output_a": "y", "output_b": "x", "provenance": {"gold": "model_a"}}])
     with pytest.raises(AnnotationError, match="model_a or model_b"):
         check_gold([{**same, "output_a": "x", "output_b": "y", "provenance": {"gold": "tie"}}])
-    with pytest.raises(AnnotationError, match="share between 0 and 1"):
-        gold_count(10, 1.5)
+    for bad in (1.5, 0.6, -0.1, "0.1", True):
+        with pytest.raises(AnnotationError, match=r"from 0 \(none\) to 0.5"):
+            gold_count(10, bad)
     assert gold_count(9, 0.1) == 1 and gold_count(90, 0.1) == 10
 
 
@@ -76,10 +77,11 @@ def test_gold_prompts_break_one_detail():
 
 def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
     batch_id, items = make_batch(studio, "gold-mix", 6, overlap=2)
-    with pytest.raises(AnnotationError, match="share between 0 and 1"):
+    with pytest.raises(AnnotationError, match="adds no gold items"):
         add_gold_comparisons(studio, batch_id, rate=0.0)
-    gold_ids = add_gold_comparisons(studio, batch_id, rate=0.25, seed=3, size=64)
+    gold_ids = add_gold_comparisons(studio, batch_id, rate=0.25, seed=3, width=64)
     assert len(gold_ids) == 2
+    assert add_gold_comparisons(studio, batch_id, rate=0.25, seed=3, width=64) == []  # a rerun adds none
     order = [it["id"] for it in service.batch_items(studio, batch_id)]
     assert [order.index(g) for g in gold_ids] == [1, 5]  # mixed in, not all at the end
     faithful = {}  # image shown for the prompt as written, by gold item
@@ -107,6 +109,12 @@ def test_gold_pairs_look_like_any_item_and_feed_quality_not_boards(studio):
     quality = {q["annotator"]: q for q in board["annotators"]}
     assert quality["ann"]["gold_votes"] == quality["bob"]["gold_votes"] == 2
     assert (quality["ann"]["gold_accuracy"], quality["bob"]["gold_accuracy"]) == (1.0, 0.0)
+    from studio.annotation.report import ANNOTATOR_COLUMNS, build_report
+    from studio.annotation.results import studio_board
+
+    battles, full = studio_board(studio, batch_id, bootstrap=0)
+    table = {row[0]: dict(zip(ANNOTATOR_COLUMNS, row)) for row in build_report(battles, board=full).annotators}
+    assert (table["ann"]["gold accuracy"], table["bob"]["gold accuracy"]) == ("100% of 2", "0% of 2")
 
 
 def test_excluding_an_annotator_changes_the_boards_but_keeps_the_votes(studio):

@@ -4,8 +4,12 @@ made by the procedural engine, with the faithful image as the known winner.
 The shown prompt is the faithful one; the other image is rendered from the same prompt with one
 detail changed, at the same seed, so the two differ only in that detail. The item is an ordinary
 comparison (same task, both sides named after the rendering backend) whose ``provenance`` holds the
-answer; nothing about it reaches the browser before the vote. Gold votes feed annotator quality
+answer; nothing about it reaches the browser before the vote: its images are rendered at the
+batch's size and served like every other item's. Gold votes feed annotator quality
 (:mod:`studio.annotation.quality`) and are left out of the model boards.
+
+A generated batch mixes them in at its ``gold_rate`` (:func:`studio.annotation.generation.plan_batch`);
+:func:`add_gold_comparisons` adds them to any text-to-image batch.
 """
 from __future__ import annotations
 
@@ -25,6 +29,17 @@ OBJECTS = ("apple", "cat", "car", "dog", "ball", "house", "tree", "flower", "bir
 COLOURS = ("red", "blue", "green", "yellow", "purple", "orange")
 COUNTS = ("one", "two", "three", "four")
 MAX_GOLD = 500
+#: the largest share of a batch that may be gold: beyond it annotators spend more time being checked
+#: than judging models
+MAX_GOLD_RATE = 0.5
+
+
+def check_gold_rate(rate) -> float:
+    """The gold rate as a float in [0, MAX_GOLD_RATE] (0: no gold), or a clear error."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= MAX_GOLD_RATE:
+        raise AnnotationError(f"the gold rate is the share of gold items in the batch, from 0 (none) to "
+                              f"{MAX_GOLD_RATE} (for example 0.1), got {rate!r}")
+    return float(rate)
 
 
 def gold_prompts(kind: str, rng: random.Random) -> tuple[str, str]:
@@ -46,40 +61,47 @@ def gold_prompts(kind: str, rng: random.Random) -> tuple[str, str]:
 
 def gold_count(ordinary_items: int, rate: float) -> int:
     """How many gold items make up ``rate`` of a batch with ``ordinary_items`` other items."""
-    if not 0.0 < rate < 1.0:
-        raise AnnotationError(f"the gold rate is a share between 0 and 1 (for example 0.1), got {rate}")
+    if check_gold_rate(rate) == 0.0:
+        raise AnnotationError("a gold rate of 0 adds no gold items; give a share such as 0.1")
     return max(1, math.ceil(rate * ordinary_items / (1.0 - rate)))
 
 
 def add_gold_comparisons(studio, batch: str, *, rate: float = 0.1, backend: str = "procedural", seed: int = 0,
-                         kinds: tuple[str, ...] = BREAKS, size: int = 256) -> list[str]:
-    """Add gold items to ``batch`` so they make up about ``rate`` of it; returns their item ids.
+                         kinds: tuple[str, ...] = BREAKS, width: int = 256, height: int | None = None) -> list[str]:
+    """Add gold items to ``batch`` so they make up about ``rate`` of it; returns the ids of those added.
 
-    1. Check the rate, the kinds and that the batch has ordinary items. 2. For each gold item draw a
-    faithful and a broken prompt, render both with ``backend`` at one seed. 3. Put the faithful image
-    on a random side and record it as the answer. 4. Check that no two gold items contradict, then
-    add them. 5. Spread the gold items evenly through the batch's offering order.
+    1. Check the rate, the kinds, the size and that the batch has ordinary text-to-image items.
+    2. Count the gold items it needs; those already there (a rerun) count. 3. For each missing one
+    draw a faithful and a broken prompt, render both with ``backend`` at one seed and at the batch's
+    ``width`` × ``height``. 4. Put the faithful image on a random side and record it as the answer.
+    5. Check that no two gold items contradict, then add them. 6. Spread the gold items evenly
+    through the batch's offering order.
     """
     unknown = [k for k in kinds if k not in BREAKS]
     if unknown or not kinds:
         raise AnnotationError(f"gold pairs break one of {', '.join(BREAKS)}; got {', '.join(unknown) or 'none'}")
-    if not 32 <= size <= 1024:
-        raise AnnotationError(f"gold image size is between 32 and 1024 pixels, got {size}")
+    height = width if height is None else height
+    if not (32 <= width <= 2048 and 32 <= height <= 2048):
+        raise AnnotationError(f"gold images are 32 to 2048 pixels a side, got {width}×{height}")
     batch_id = resolve_batch(studio, batch)
     items = batch_items(studio, batch_id)
-    ordinary = sum(1 for it in items if not (it["provenance"] or {}).get("gold"))
-    if ordinary == 0:
+    ordinary = [it for it in items if not (it["provenance"] or {}).get("gold")]
+    if not ordinary:
         raise AnnotationError("add the batch's comparisons first: gold items are mixed in at a rate of them")
-    n = min(MAX_GOLD, gold_count(ordinary, rate))
+    if any(it["task"] != "text-to-image" for it in ordinary):
+        raise AnnotationError("gold pairs are text-to-image comparisons; an edit batch would show them "
+                              "without a source image, so they are not mixed into edits")
+    have = len(items) - len(ordinary)
+    n = min(MAX_GOLD, gold_count(len(ordinary), rate)) - have
     renderer = studio.backends.get(backend)
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}:{have}")  # a rerun draws new prompts
     planned = []
-    for k in range(n):
+    for k in range(have, have + max(0, n)):
         kind = kinds[k % len(kinds)]
         faithful, broken = gold_prompts(kind, rng)
         image_seed = seed * 100_003 + k
         shas = [studio.samples.store_image(renderer.generate(GenerationRequest(
-            prompt=p, seed=image_seed, width=size, height=size)).image) for p in (faithful, broken)]
+            prompt=p, seed=image_seed, width=width, height=height)).image) for p in (faithful, broken)]
         if shas[0] == shas[1]:
             continue  # the engine drew both alike: no known answer
         faithful_is_a = rng.random() < 0.5
@@ -88,6 +110,8 @@ def add_gold_comparisons(studio, batch: str, *, rate: float = 0.1, backend: str 
                         "item_key": f"gold:{seed}:{k}",
                         "provenance": {"source": "gold", "gold": "model_a" if faithful_is_a else "model_b",
                                        "break": kind, "broken_prompt": broken}})
+    if not planned:
+        return []
     check_gold(items + planned)  # before anything is added
     made = [add_comparison(studio, batch_id, prompt=p["prompt"], task="text-to-image", output_a=p["output_a"],
                            model_a=backend, output_b=p["output_b"], model_b=backend, item_key=p["item_key"],
