@@ -200,6 +200,7 @@ def test_a_tracked_run_lowers_the_dpo_loss_and_writes_an_adapter(tiny_janus, tmp
     losses = [v for _, v in tracker.curve(run_id, "dpo_loss")]
     assert len(losses) == 8 and losses[0] == pytest.approx(math.log(2), abs=1e-4)  # the adapter starts at zero
     assert losses[-1] < losses[0] - 0.05, losses
+    assert [v for _, v in tracker.curve(run_id, "val_dpo_loss")][-1] < math.log(2)  # held-out pairs too
     assert [v for _, v in tracker.curve(run_id, "reward_accuracy")][-1] > 0.5
     for key in ("val_dpo_loss", "val_reward_margin", "val_reward_accuracy"):
         assert [s for s, _ in tracker.curve(run_id, key)] == [4, 8]
