@@ -127,6 +127,40 @@ def test_sequence_log_probability_equals_a_hand_computation(tiny_janus, pairs, t
         assert torch.equal(targets[0], chosen)  # the model's own VQ encoder
 
 
+def test_edit_pairs_are_conditioned_on_the_source_image_as_janus_4o_inference_is(tiny_janus, tmp_path):
+    """janus-dpo-edit: the source image's two blocks in the user turn, its VQ tokens kept (the full condition
+    of inference); the log-probabilities follow that condition, and a few steps lower the loss."""
+    from backends.janus_sampling import image_edit_inputs
+    from finetune.janus_task import JanusTask
+
+    folder = _pair_folder(tmp_path / "edit", edit=True)
+    config = _config(tiny_janus, folder, tmp_path / "out", tmp_path, task="janus-dpo-edit")
+    task = _task(config)
+    row = read_pair_rows(folder)[0]
+    ex = task.make_example(row)
+    sft = JanusTask(config.model_copy(update={"task": "janus-ti2i", "image_token_mask_prob": 0.0}),
+                    torch.device("cpu"), torch.float32)
+    expected = sft.make_example({"prompt": row["prompt"], "output_image": row["chosen_image"],
+                                 "input_images": row["input_images"]})
+    assert torch.equal(ex["input_ids"], expected["input_ids"])
+    assert torch.equal(ex["source_pixel_values"], expected["source_pixel_values"])
+    batch = [ex]
+    with torch.no_grad():
+        targets = task.image_tokens(batch)
+        got = task.module.logps(task.model, batch, targets)
+        prompt = image_edit_inputs(task.model, task.tokenizer, row["prompt"], ex["source_pixel_values"],
+                                   task.tokens)[0]
+        for i in range(2):
+            assert got[i].item() == pytest.approx(_hand_logp(task.model, prompt, targets[i]), abs=1e-3)
+    batch = _batch(task, folder)
+    optimizer = torch.optim.AdamW(task.trainable_parameters(), lr=1e-2)
+    for _ in range(3):
+        task.loss(task.trainable_module(), batch).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert task.last_metrics["dpo_loss"] < math.log(2)
+
+
 def test_chosen_more_likely_than_under_the_reference_gives_a_loss_below_log_2(tiny_janus, pairs, tmp_path):
     task = _task(_config(tiny_janus, pairs, tmp_path / "out", tmp_path))
     batch = _batch(task, pairs)
@@ -290,6 +324,10 @@ def test_an_edit_pair_set_for_the_text_to_image_variant_is_refused(launcher, tin
     folder = _pair_folder(tmp_path / "edit", edit=True)
     msg = _refused(launcher, _data(tiny_janus, folder), "edit pair for a text-to-image task")
     assert "janus-dpo-edit" in msg
+
+
+def test_text_to_image_pairs_for_the_edit_variant_are_refused(launcher, tiny_janus, pairs):
+    _refused(launcher, _data(tiny_janus, pairs, task="janus-dpo-edit"), "needs the source image")
 
 
 def test_pairs_with_missing_images_are_refused(launcher, tiny_janus, pairs):
