@@ -11,14 +11,15 @@ log-probability of each image's tokens under the policy and the frozen reference
 
 with β from ``beta_dpo`` (0.1 by default for these tasks, see :mod:`finetune.janus_dpo_checks`).
 The reference is the same model with the LoRA adapter disabled (no second copy in memory), or a frozen
-copy of the base for full fine-tuning. Its log-probabilities are computed outside the trained module,
-without gradients; the policy's inside the module's ``forward`` so distributed wrappers see the call.
+copy of the base for full fine-tuning. Both passes run in the module's ``forward``, so distributed
+wrappers see the call and mixed precision treats them alike; the reference pass runs first, without
+gradients, so gradient checkpointing recomputes the policy pass with the adapter on.
 """
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,11 +38,17 @@ def sequence_logps(janus: torch.nn.Module, prompts: list[torch.Tensor], targets:
 
 
 class JanusDPOLoss(torch.nn.Module):
-    """The Janus model with the DPO loss as its forward: ``loss = module(batch, targets, reference)``."""
+    """The Janus model with the DPO loss as its forward: ``loss = module(batch, targets)``.
 
-    def __init__(self, janus: torch.nn.Module, tokens: Any, tokenizer: Any, beta: float) -> None:
+    ``reference()`` enters the frozen reference model (a plain callable, not a submodule: the reference
+    is never wrapped, optimized or saved with the policy).
+    """
+
+    def __init__(self, janus: torch.nn.Module, tokens: Any, tokenizer: Any, beta: float,
+                 reference: Callable[[], AbstractContextManager[torch.nn.Module]]) -> None:
         super().__init__()
         self.janus = janus
+        self.reference = reference
         self.tokens = tokens
         self.tokenizer = tokenizer
         self.beta = beta
@@ -60,8 +67,13 @@ class JanusDPOLoss(torch.nn.Module):
                                                 keep_vq=keep))
         return sequence_logps(janus, prompts + prompts, targets, self.pad_id)
 
-    def forward(self, batch: list[dict[str, Any]], targets: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        policy = self.logps(self.janus, batch, targets)
+    def forward(self, batch: list[dict[str, Any]], targets: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), self.reference() as ref:
+            reference = self.logps(ref, batch, targets)
+        return self.pair_loss(batch, self.logps(self.janus, batch, targets), reference)
+
+    def pair_loss(self, batch: list[dict[str, Any]], policy: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """The weighted DPO loss from log-probabilities ``[2B]`` (chosen first); keeps the logged figures."""
         n = len(batch)
         weights = torch.tensor([float(ex["weight"]) for ex in batch], device=policy.device)
         loss, figures = dpo_loss(policy[:n], policy[n:], reference[:n], reference[n:], self.beta, weights)
@@ -78,10 +90,10 @@ class JanusDPOTask(JanusTask):
     def __init__(self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
         super().__init__(config, device, weight_dtype)
         self.edit = config.task.endswith("-edit")
-        self.module = JanusDPOLoss(self.model, self.tokens, self.tokenizer, config.beta_dpo)
         self.ref_model = None
-        if config.method == "full":  # kept outside the trained module: never wrapped, saved or optimized
+        if config.method == "full":
             self.ref_model = copy.deepcopy(self.model).requires_grad_(False).eval().to(device, weight_dtype)
+        self.module = JanusDPOLoss(self.model, self.tokens, self.tokenizer, config.beta_dpo, self.reference)
         self.last_metrics: dict[str, float] = {}
 
     # -- data ------------------------------------------------------------------------------
@@ -124,16 +136,10 @@ class JanusDPOTask(JanusTask):
         with torch.no_grad():
             return vq.encode(pixels).image_tokens.view(pixels.shape[0], -1)
 
-    @torch.no_grad()
-    def reference_logps(self, batch: list[dict[str, Any]], targets: torch.Tensor) -> torch.Tensor:
-        with self.reference() as ref:
-            return self.module.logps(ref, batch, targets)
-
     # -- training --------------------------------------------------------------------------
     def loss(self, module: torch.nn.Module, batch: list[dict[str, Any]]) -> torch.Tensor:
         """Calls the (possibly wrapped) module, so distributed wrappers run their forward hooks."""
-        targets = self.image_tokens(batch)
-        loss = module(batch, targets, self.reference_logps(batch, targets))
+        loss = module(batch, self.image_tokens(batch))
         self.last_metrics = dict(self.module.figures)
         return loss
 
