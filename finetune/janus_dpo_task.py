@@ -11,9 +11,8 @@ log-probability of each image's tokens under the policy and the frozen reference
 
 with β from ``beta_dpo`` (0.1 by default for these tasks, see :mod:`finetune.janus_dpo_checks`).
 The reference is the same model with the LoRA adapter disabled (no second copy in memory), or a frozen
-copy of the base for full fine-tuning. Both passes run in the module's ``forward``, so distributed
-wrappers see the call and mixed precision treats them alike; the reference pass runs first, without
-gradients, so gradient checkpointing recomputes the policy pass with the adapter on.
+copy of the base for full fine-tuning. Both passes run in the module's ``forward`` (the reference's
+without gradients), so distributed wrappers see the call and mixed precision treats them alike.
 """
 from __future__ import annotations
 

@@ -226,6 +226,25 @@ def test_the_reference_is_the_frozen_base_and_never_moves(tiny_janus, pairs, tmp
     assert task.last_metrics["dpo_loss"] < math.log(2)
 
 
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_janus, pairs, tmp_path):
+    """The adapter is switched off and on again inside the forward; the backward pass's recomputation
+    (checkpointing, as the preset trains) sees the policy as its forward did."""
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)  # the same random adapter initialisation
+        task = _task(_config(tiny_janus, pairs, tmp_path / f"gc-{checkpointing}", tmp_path,
+                             gradient_checkpointing=checkpointing))
+        assert task.model.model.language_model.is_gradient_checkpointing == checkpointing
+        batch = _batch(task, pairs)
+        for p in task.trainable_parameters():  # a non-zero adapter, so the two passes differ
+            torch.nn.init.normal_(p, std=0.1)
+        task.loss(task.trainable_module(), batch).backward()
+        grads.append([p.grad.clone() for p in task.trainable_parameters()])
+    assert any(g.abs().sum() > 0 for g in grads[0])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
 # -- through the training process ------------------------------------------------------------------
 def test_a_tracked_run_lowers_the_dpo_loss_and_writes_an_adapter(tiny_janus, tmp_path):
     from peft import PeftConfig
