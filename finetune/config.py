@@ -103,7 +103,7 @@ class TrainConfig(_Strict):
     prompt_mask_prob: float = Field(0.1, ge=0, le=1)
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
     #: Diffusion-DPO β (the paper's convention, β/2 inside the sigmoid; SD 1.5 recipe: 5000); for DPO on
-    #: Janus image tokens β scales log-probabilities and defaults to 0.1 when not given (finetune.janus_dpo_task)
+    #: Janus image tokens β scales log-probabilities and defaults to 0.1 when not given (finetune.janus_dpo_checks)
     beta_dpo: float = Field(5000.0, gt=0, le=100_000)
     #: "auto" (cuda when present), "cpu", "cuda", "cuda:N", or GPU ids "0,1" (the GPUs the run may see)
     device: str = "auto"

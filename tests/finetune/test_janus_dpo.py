@@ -249,6 +249,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_janus, pairs, tmp_
 def test_a_tracked_run_lowers_the_dpo_loss_and_writes_an_adapter(tiny_janus, tmp_path):
     from peft import PeftConfig
 
+    from finetune.results import result_entry
+
     folder = _pair_folder(tmp_path / "many", n=10)
     tracker = RunTracker(Database(f"sqlite:///{tmp_path / 'runs.db'}"))
     cfg = _config(tiny_janus, folder, tmp_path / "run", tmp_path, max_steps=8, checkpointing_steps=4,
@@ -265,6 +267,9 @@ def test_a_tracked_run_lowers_the_dpo_loss_and_writes_an_adapter(tiny_janus, tmp
     result = Path(tracker.get(run_id).result_path)
     assert (result / "adapter_model.safetensors").exists()
     assert set(PeftConfig.from_pretrained(str(result)).target_modules) >= {"q_proj", "gate_proj"}
+    entry = result_entry(tracker.get(run_id))  # the adapter becomes a Janus backend on its base
+    assert entry.engine == "janus"
+    assert entry.options == {"model": str(tiny_janus), "loras": [{"path": str(result), "scale": 1.0}]}
 
 
 class StopAtStep(RunReporter):
