@@ -21,7 +21,6 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from finetune.config import TrainConfig
 from finetune.dpo import dpo_loss
