@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 TASKS = ("text-to-image", "edit", "janus-t2i", "janus-ti2i")
 #: tasks that train on preference pairs (finetune.preference_task); their dataset source is "preferences"
-PREFERENCE_TASKS = ("diffusion-dpo", "diffusion-dpo-edit", "winner-sft", "winner-sft-edit")
+PREFERENCE_TASKS = ("diffusion-dpo", "diffusion-dpo-edit", "winner-sft", "winner-sft-edit", "janus-dpo",
+                    "janus-dpo-edit")
 METHODS = ("lora", "full")
 #: which rows a task trains on ("edit" rows carry a source image; "mixed" takes both, as Janus-4o)
 TASK_SAMPLE_KIND = {"text-to-image": "text-to-image", "edit": "edit", "janus-t2i": "text-to-image",
                     "janus-ti2i": "mixed", "diffusion-dpo": "text-to-image", "diffusion-dpo-edit": "edit",
-                    "winner-sft": "text-to-image", "winner-sft-edit": "edit"}
+                    "winner-sft": "text-to-image", "winner-sft-edit": "edit", "janus-dpo": "text-to-image",
+                    "janus-dpo-edit": "edit"}
 
 
 #: the devices a run may name (anything else never reaches a process)
@@ -60,7 +62,7 @@ class DatasetSpec(_Strict):
 class TrainConfig(_Strict):
     name: str = ""
     task: Literal["text-to-image", "edit", "janus-t2i", "janus-ti2i", "diffusion-dpo", "diffusion-dpo-edit",
-                  "winner-sft", "winner-sft-edit"] = "text-to-image"
+                  "winner-sft", "winner-sft-edit", "janus-dpo", "janus-dpo-edit"] = "text-to-image"
     method: Literal["lora", "full"] = "lora"
     #: a diffusers pipeline folder or hub id (Janus: a transformers Janus folder or id)
     base_model: str
@@ -100,7 +102,8 @@ class TrainConfig(_Strict):
     #: Janus-4o recipe: fraction of prompts replaced by padding, of input-image tokens masked
     prompt_mask_prob: float = Field(0.1, ge=0, le=1)
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
-    #: Diffusion-DPO β (the paper's convention, β/2 inside the sigmoid; SD 1.5 recipe: 5000)
+    #: Diffusion-DPO β (the paper's convention, β/2 inside the sigmoid; SD 1.5 recipe: 5000); for DPO on
+    #: Janus image tokens β scales log-probabilities and defaults to 0.1 when not given (finetune.janus_dpo_checks)
     beta_dpo: float = Field(5000.0, gt=0, le=100_000)
     #: "auto" (cuda when present), "cpu", "cuda", "cuda:N", or GPU ids "0,1" (the GPUs the run may see)
     device: str = "auto"
@@ -131,6 +134,10 @@ class TrainConfig(_Strict):
         if (self.task in PREFERENCE_TASKS) != (self.dataset.source == "preferences"):
             raise ValueError("the preference tasks (diffusion-dpo, winner-sft) train on a preference "
                              "dataset (dataset.source: preferences) and only they do")
+        if self.task.startswith("janus-dpo") and "beta_dpo" not in self.model_fields_set:
+            from finetune.janus_dpo_checks import DEFAULT_BETA
+
+            self.beta_dpo = DEFAULT_BETA
         if self.task.startswith("janus") and self.mixed_precision == "fp16":
             raise ValueError("Janus trains in bf16 or fp32; fp16 is not supported for it")
         return self

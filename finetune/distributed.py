@@ -95,6 +95,8 @@ def estimate_memory(config: TrainConfig) -> MemoryEstimate | None:
     ZeRO-2 keeps bf16 weights whole and shards the rest (bf16 gradients, fp32 master weights and
     moments). LoRA keeps the frozen base in the compute dtype. Activations: the sequence of one row with
     one input image, per layer when gradient checkpointing is on, all layers' intermediates when off.
+    DPO on image tokens (janus-dpo*) runs two sequences per pair and, for full fine-tuning, holds a frozen
+    reference copy in the compute dtype (LoRA's reference is the same weights with the adapter off).
     """
     if not config.task.startswith("janus"):
         return None
@@ -115,15 +117,18 @@ def estimate_memory(config: TrainConfig) -> MemoryEstimate | None:
             states = 2 * total + (2 + 4 + 8) * trainable / n
         else:
             states = 16 * trainable + 4 * frozen + (4 * trainable if n > 1 else 0)
+        if config.task.startswith("janus-dpo"):
+            states += compute * total
     n_img = counts["image_tokens"]
-    images = 1 if config.task == "janus-ti2i" else 0
+    images = 1 if config.task in ("janus-ti2i", "janus-dpo-edit") else 0
     seq = 64 + images * (2 * n_img + 4) + n_img
-    per_token = config.batch_size * seq * compute
+    rows = config.batch_size * (2 if config.task.startswith("janus-dpo") else 1)
+    per_token = rows * seq * compute
     layer = per_token * (16 * counts["hidden"] + 3 * counts["intermediate"])  # one layer's saved intermediates
     if config.gradient_checkpointing:
         acts = per_token * counts["hidden"] * counts["layers"] + layer
     else:
         acts = layer * counts["layers"]
-    acts += config.batch_size * n_img * counts["codebook"] * 4 * 3  # fp32 logits, softmax and gradient
+    acts += rows * n_img * counts["codebook"] * 4 * 3  # fp32 logits, softmax and gradient
     return MemoryEstimate(parameters=total, trainable=trainable, model_states=float(states),
                           activations=float(acts), processes=n, sharding=config.sharding)

@@ -52,23 +52,34 @@ class JanusLoss(torch.nn.Module):
         pixels = torch.stack([ex["pixel_values"] for ex in batch]).to(device, vq.dtype)
         with torch.no_grad():
             targets = vq.encode(pixels).image_tokens.view(len(batch), -1)
-        seqs = []
-        for i, ex in enumerate(batch):
-            prompt = condition_embeddings(janus, ex["input_ids"], ex.get("source_pixel_values"), self.tokens,
-                                          self.tokenizer, keep_vq=ex.get("keep_vq", ()))
-            image = janus.prepare_embeddings_for_image_generation(targets[i, :-1]).to(prompt.dtype)
-            seqs.append(torch.cat([prompt, image]))
-        longest = max(s.shape[0] for s in seqs)
-        pad = janus.get_input_embeddings()(torch.tensor([self.pad_id], device=device))
-        embeds = torch.stack([torch.cat([pad.expand(longest - s.shape[0], -1).to(s.dtype), s]) for s in seqs])
-        mask = torch.stack([torch.cat([torch.zeros(longest - s.shape[0]), torch.ones(s.shape[0])])
-                            for s in seqs]).to(device, dtype=torch.long)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: each row's positions start at 0
-        hidden = janus.model.language_model(inputs_embeds=embeds, attention_mask=mask,
-                                            position_ids=positions).last_hidden_state
-        n = targets.shape[1]
-        logits = janus.model.generation_head(hidden[:, -n:])  # the <begin_of_image> position predicts token 0
+        prompts = [condition_embeddings(janus, ex["input_ids"], ex.get("source_pixel_values"), self.tokens,
+                                        self.tokenizer, keep_vq=ex.get("keep_vq", ())) for ex in batch]
+        logits = image_token_logits(janus, prompts, targets, self.pad_id)
         return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def image_token_logits(janus: torch.nn.Module, prompts: list[torch.Tensor], targets: torch.Tensor,
+                       pad_id: int) -> torch.Tensor:
+    """Generation-head logits ``[B, n, codebook]`` for ``targets`` ``[B, n]`` after each row's prompt
+    embeddings ``[L_i, H]`` (the prompt ends with ``<begin_of_image>``, whose position predicts token 0).
+
+    Rows are left-padded with the pad token's embedding, each row's positions starting at 0, so a row's
+    logits do not depend on the other rows of the batch.
+    """
+    device = janus.device
+    seqs = []
+    for i, prompt in enumerate(prompts):
+        image = janus.prepare_embeddings_for_image_generation(targets[i, :-1]).to(prompt.dtype)
+        seqs.append(torch.cat([prompt, image]))
+    longest = max(s.shape[0] for s in seqs)
+    pad = janus.get_input_embeddings()(torch.tensor([pad_id], device=device))
+    embeds = torch.stack([torch.cat([pad.expand(longest - s.shape[0], -1).to(s.dtype), s]) for s in seqs])
+    mask = torch.stack([torch.cat([torch.zeros(longest - s.shape[0]), torch.ones(s.shape[0])])
+                        for s in seqs]).to(device, dtype=torch.long)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: each row's positions start at 0
+    hidden = janus.model.language_model(inputs_embeds=embeds, attention_mask=mask,
+                                        position_ids=positions).last_hidden_state
+    return janus.model.generation_head(hidden[:, -targets.shape[1]:])
 
 
 class JanusTask:

@@ -237,7 +237,10 @@ class Launcher:
             resolve_targets(config.lora, "janus" if config.task.startswith("janus") else "unet")
         check_base_model(config)
         if config.task in PREFERENCE_TASKS:
-            from finetune.preference_checks import preference_refusal
+            if config.task.startswith("janus-dpo"):
+                from finetune.janus_dpo_checks import janus_dpo_refusal as preference_refusal
+            else:
+                from finetune.preference_checks import preference_refusal
 
             refusal = preference_refusal(config, report)
             if refusal:

@@ -169,3 +169,23 @@ def save_preset(studio, name: str, config: dict[str, Any]) -> Path:
     path = presets_dir(studio) / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+#: DPO on Janus image tokens (finetune/janus_dpo_task.py); the pairs folder is chosen at launch
+JANUS_DPO_PRESET = "Janus: DPO on image tokens (LoRA)"
+PRESET_NOTES[JANUS_DPO_PRESET] = (
+    "DPO (Rafailov et al. 2023) on the image tokens of a Janus / Janus-Pro text-to-image model; pick "
+    "janus-dpo-edit for Janus-4o edit pairs. β 0.1 is the DPO paper's default (and TRL's); the reference "
+    "is the base with the adapter off, so no second copy is loaded. LoRA dropout is 0 so that policy and "
+    "reference agree exactly at the first step (the loss starts at log 2). The learning rate and batch "
+    "(16 pairs per step) are a starting point, not a published Janus DPO recipe. Validate shows the "
+    "memory estimate before launch."
+)
+BUILTIN_PRESETS[JANUS_DPO_PRESET] = {
+    "task": "janus-dpo", "method": "lora",
+    "lora": {"rank": 16, "alpha": 32.0, "dropout": 0.0, "target_modules": "janus-llm"},
+    "beta_dpo": 0.1, "learning_rate": 5e-6, "lr_scheduler": "cosine", "lr_warmup_ratio": 0.1,
+    "num_epochs": 1, "max_steps": 0, "batch_size": 2, "gradient_accumulation_steps": 8,
+    "resolution": 384, "mixed_precision": "bf16", "gradient_checkpointing": True,
+    "checkpointing_steps": 100, "seed": 0, "random_flip": False,
+    "dataset": {"source": "preferences", "name": "", "validation_split": 0.05},
+}

@@ -46,6 +46,10 @@ def build_lr_scheduler(config: TrainConfig, optimizer, max_steps: int, num_proce
 
 
 def build_task(config: TrainConfig, device: torch.device, dtype: torch.dtype):
+    if config.task.startswith("janus-dpo"):
+        from finetune.janus_dpo_task import JanusDPOTask
+
+        return JanusDPOTask(config, device, dtype)
     if config.task in PREFERENCE_TASKS:
         from finetune.preference_task import DiffusionDPOTask, WinnerSFTTask
 

@@ -23,7 +23,9 @@ TASK_CHOICES = [("Text-to-image (diffusers UNet)", "text-to-image"),
                 ("Diffusion-DPO on preference pairs (text-to-image)", "diffusion-dpo"),
                 ("Diffusion-DPO on preference pairs (InstructPix2Pix edits)", "diffusion-dpo-edit"),
                 ("Winner SFT on preference pairs (text-to-image)", "winner-sft"),
-                ("Winner SFT on preference pairs (InstructPix2Pix edits)", "winner-sft-edit")]
+                ("Winner SFT on preference pairs (InstructPix2Pix edits)", "winner-sft-edit"),
+                ("Janus: DPO on image tokens (text-to-image pairs)", "janus-dpo"),
+                ("Janus-4o: DPO on image tokens (edit pairs)", "janus-dpo-edit")]
 #: form fields in the order the components are created: (config key path, label)
 NUMBER_FIELDS = [
     ("lora.rank", "LoRA rank", 4, 0), ("lora.alpha", "LoRA alpha", 4.0, None),
