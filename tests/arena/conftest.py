@@ -1,0 +1,42 @@
+"""Studios for the open-arena tests: three colour-filling test engines and one that refuses prompts
+containing FAIL (tests/support/fake_backends.py)."""
+from __future__ import annotations
+
+import pytest
+
+BACKENDS = """
+backends:
+  red-engine:
+    engine: tests.support.fake_backends:SolidColor
+    capabilities: [text-to-image, edit]
+  green-engine:
+    engine: tests.support.fake_backends:SolidColor
+    capabilities: [text-to-image, edit]
+  blue-engine:
+    engine: tests.support.fake_backends:SolidColor
+    capabilities: [text-to-image, edit]
+  fragile-engine:
+    engine: tests.support.fake_backends:SolidColor
+    capabilities: [text-to-image]
+    options: {fragile: true}
+"""
+ENGINES = ["red-engine", "green-engine", "blue-engine"]
+
+
+def arena_studio(root, database_url: str | None = None, **settings):
+    from studio.core import Studio
+    from studio.settings import load_settings
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "backends.yaml").write_text(BACKENDS)
+    if database_url:
+        settings["database_url"] = database_url
+    return Studio(load_settings(data_dir=root / "data", backends_config=str(root / "backends.yaml"), **settings))
+
+
+@pytest.fixture
+def studio_db(db_url, tmp_path):
+    """A studio with the arena test engines on SQLite and on PostgreSQL."""
+    s = arena_studio(tmp_path / "arena", db_url)
+    yield s
+    s.close()
