@@ -145,6 +145,7 @@ def resolve_prompts(studio, spec: ArenaSpec) -> tuple[list[dict[str, Any]], dict
 
 def _node_prompts(studio, nodes: list[str], count: int, seed: int, task: str) -> list[dict[str, Any]]:
     """Text-to-image prompts for taxonomy nodes, drawn by the synthesis planner's templates."""
+    from studio.synthesis.dedup import DedupSettings
     from studio.synthesis.planner import Planner, SynthesisRequest
     from studio.synthesis.templates import SynthesisError
 
@@ -154,7 +155,10 @@ def _node_prompts(studio, nodes: list[str], count: int, seed: int, task: str) ->
     if not nodes:
         raise ArenaError("pick at least one taxonomy node")
     try:
-        plan = Planner(studio.taxonomy).plan(SynthesisRequest(nodes=nodes, count=count, seed=seed, method="template"))
+        # near duplicates by minhash: the embedding method may load a model, too slow for a click
+        request = SynthesisRequest(nodes=nodes, count=count, seed=seed, method="template",
+                                   dedup=DedupSettings(near="minhash"))
+        plan = Planner(studio.taxonomy).plan(request)
     except SynthesisError as exc:
         raise ArenaError(str(exc)) from None
     edits = sorted({r.taxonomy_id for r in plan.rows if r.kind != "generation"})
