@@ -40,3 +40,18 @@ def studio_db(db_url, tmp_path):
     s = arena_studio(tmp_path / "arena", db_url)
     yield s
     s.close()
+
+USERS = "ann:ann-pw:annotator,bob:bob-pw:annotator,boss:boss-pw:admin"
+
+
+@pytest.fixture(scope="module")
+def arena_app(tmp_path_factory):
+    """(url, studio) of the real app in password mode (ann and bob annotators, boss admin) with the
+    arena test engines."""
+    from tests.support.live_app import launched_app
+
+    root = tmp_path_factory.mktemp("arena-app")
+    (root / "backends.yaml").write_text(BACKENDS)
+    with launched_app(root / "data", auth_mode="password", users=USERS,
+                      backends_config=str(root / "backends.yaml")) as served:
+        yield served

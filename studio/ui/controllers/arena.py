@@ -21,6 +21,12 @@ from studio.ui.access import current_identity
 BOARD_COLUMNS = ["rank", "model", "rating", "95% CI", "battles", "provisional"]
 
 
+def image_backends(studio) -> list[str]:
+    """The backends that can make images (either task), for the backend picker."""
+    return sorted({e.name for cap in (Capability.TEXT_TO_IMAGE, Capability.EDIT)
+                   for e in studio.backends.by_capability(cap)})
+
+
 class ArenaController:
     def __init__(self, studio) -> None:
         self.studio = studio
@@ -29,10 +35,8 @@ class ArenaController:
     # ---- lists the page shows ----------------------------------------------------------------
 
     def backend_choices(self) -> Any:
-        """The backends that can make images (either task), for the backend picker."""
-        names = {e.name for cap in (Capability.TEXT_TO_IMAGE, Capability.EDIT)
-                 for e in self.studio.backends.by_capability(cap)}
-        return gr.update(choices=sorted(names))
+        """The backend picker's choices, again (after the backends config changed)."""
+        return gr.update(choices=image_backends(self.studio))
 
     def _arena_choices(self, value: str | None = None) -> Any:
         arenas = list_arenas(self.studio)

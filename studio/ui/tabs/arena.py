@@ -10,7 +10,7 @@ import gradio as gr
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.arena.open_arena import DEFAULT_CRITERIA, LIMITS
 from studio.ui.context import TabSpec, UIContext
-from studio.ui.controllers.arena import BOARD_COLUMNS, ArenaController
+from studio.ui.controllers.arena import BOARD_COLUMNS, ArenaController, image_backends
 
 SOURCES = [("Taxonomy nodes (synthesis templates)", "nodes"), ("A studio dataset", "dataset"),
            ("Pasted prompts (one per line)", "text"), ("A prompt file (.txt, .jsonl, .json, .csv)", "file")]
@@ -62,7 +62,7 @@ def build(ctx: UIContext) -> ArenaUI:
     with gr.Row():
         name = gr.Textbox(label="Arena name", max_lines=1, max_length=128, elem_id="arena-name")
         task = gr.Radio(["text-to-image", "edit"], value="text-to-image", label="Task", elem_id="arena-task")
-        backends = gr.Dropdown([], multiselect=True, label="Backends (two or more)", elem_id="arena-backends")
+        backends = gr.Dropdown(image_backends(ctx.studio), multiselect=True, label="Backends (two or more)", elem_id="arena-backends")
     with gr.Row():
         source = gr.Radio(SOURCES, value="nodes", label="Prompt source", elem_id="arena-source")
         nodes = gr.Dropdown(node_choices(ctx.studio), multiselect=True, label="Taxonomy nodes",
@@ -91,7 +91,7 @@ def build(ctx: UIContext) -> ArenaUI:
     open_ = gr.Button("Open arena", variant="primary", elem_id="arena-open")
     message = gr.Textbox(label="", interactive=False, show_label=False, elem_id="arena-message")
     with gr.Row():
-        arena = gr.Dropdown([], label="Arena", elem_id="arena-pick", scale=3)
+        arena = gr.Dropdown([], label="Arena", elem_id="arena-pick", scale=3, allow_custom_value=True)
         refresh = gr.Button("Refresh", elem_id="arena-refresh", scale=1)
         close = gr.Button("Close", variant="stop", elem_id="arena-close", scale=1)
         reopen = gr.Button("Open again", elem_id="arena-reopen", scale=1)
