@@ -30,7 +30,7 @@ from backends.base import BackendError, Cancelled, EditRequest, GenerationReques
 from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVote
 from studio.annotation.service import add_comparison, live_votes
 from studio.arena.matchmaking import ranked_pairs
-from studio.arena.open_arena import fresh_items
+from studio.arena.open_arena import fresh_items, resolve_arena
 from studio.arena.open_models import ArenaOutput, OpenArena
 from studio.db.base import utcnow
 
@@ -182,8 +182,6 @@ def top_up(studio, arena: str, *, most: int | None = None, cancel: threading.Eve
        that combination is not offered again.
     5. Add the item (its key makes a second add of the same combination return the first) and go on.
     """
-    from studio.arena.open_arena import resolve_arena
-
     batch_id = resolve_arena(studio, arena)
     report = FillReport()
     rng = random.Random()

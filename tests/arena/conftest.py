@@ -1,5 +1,6 @@
-"""Studios for the open-arena tests: three colour-filling test engines and one that refuses prompts
-containing FAIL (tests/support/fake_backends.py)."""
+"""Studios for the open-arena tests: three colour-filling test engines, one that refuses prompts
+containing FAIL and one that waits on "slow prompt" until it is told to stop
+(tests/support/fake_backends.py)."""
 from __future__ import annotations
 
 import pytest
@@ -19,6 +20,10 @@ backends:
     engine: tests.support.fake_backends:SolidColor
     capabilities: [text-to-image]
     options: {fragile: true}
+  slow-engine:
+    engine: tests.support.fake_backends:SolidColor
+    capabilities: [text-to-image]
+    options: {hold_on: slow prompt}
 """
 ENGINES = ["red-engine", "green-engine", "blue-engine"]
 

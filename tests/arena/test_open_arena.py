@@ -133,6 +133,17 @@ def test_a_failing_backend_is_reported_and_costs_no_vote(studio_db):
     assert top_up(studio_db, arena).problems == []  # the failed combination is not tried again
 
 
+def test_an_image_that_takes_longer_than_the_time_limit_is_stopped_and_reported(tmp_path):
+    studio = arena_studio(tmp_path / "slow")
+    try:
+        arena = open_arena(studio, spec(backends=["red-engine", "slow-engine"], text="slow prompt", time_limit_s=10))
+        report = top_up(studio, arena)
+        assert report.made == 0 and "time limit of 10 s" in report.problems[0]
+        assert "slow-engine" in arena_status(studio, arena).problem
+    finally:
+        studio.close()
+
+
 def test_prompts_come_from_taxonomy_nodes_and_from_a_dataset(studio_db):
     arena = open_arena(studio_db, spec("from-nodes", source="nodes", nodes=["opengpt4o/gen/spatial"], count=6))
     status = arena_status(studio_db, arena)
