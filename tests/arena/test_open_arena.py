@@ -158,10 +158,11 @@ def test_prompts_come_from_taxonomy_nodes_and_from_a_dataset(studio_db):
 
 
 def test_concurrent_voters_and_fillers_never_repeat_a_combination_nor_generate_twice(db_url, tmp_path):
-    """Two annotators vote while two workers (two app processes' keepers) top the arena up, until
-    every combination is made and judged: each (prompt, backend, seed) generated once, each
-    prompt × pair once, each item judged once, nobody shown one twice."""
+    """Two annotators vote while two workers, each with its own studio services as two app processes
+    have, top the arena up, until every combination is made and judged: each (prompt, backend, seed)
+    generated once, each prompt × pair once, each item judged once, nobody shown one twice."""
     studio = arena_studio(tmp_path / "concurrent", db_url)
+    other = arena_studio(tmp_path / "concurrent", db_url)  # the second process's database pool and backends
     try:
         SolidColor.calls.clear()
         prompts = "\n".join(f"prompt number {k}" for k in range(5))
@@ -172,11 +173,11 @@ def test_concurrent_voters_and_fillers_never_repeat_a_combination_nor_generate_t
         done = threading.Event()
         barrier = threading.Barrier(4)
 
-        def filler() -> None:
+        def filler(services) -> None:
             try:
                 barrier.wait()
                 while not done.is_set():
-                    if top_up(studio, arena).exhausted:
+                    if top_up(services, arena).exhausted:
                         return
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
@@ -195,7 +196,7 @@ def test_concurrent_voters_and_fillers_never_repeat_a_combination_nor_generate_t
                 errors.append(exc)
                 done.set()
 
-        threads = [threading.Thread(target=filler) for _ in range(2)] + \
+        threads = [threading.Thread(target=filler, args=(services,)) for services in (studio, other)] + \
                   [threading.Thread(target=voter, args=(w,)) for w in receipts]
         for t in threads:
             t.start()
@@ -213,4 +214,19 @@ def test_concurrent_voters_and_fillers_never_repeat_a_combination_nor_generate_t
         assert sorted(judged) == sorted(it["id"] for it in items)  # each item judged once, by one of them
         assert arena_status(studio, arena).votes == total
     finally:
+        other.close()
         studio.close()
+
+
+def test_an_edit_arena_takes_prompts_and_source_images_from_a_dataset(studio_db):
+    from PIL import Image
+
+    source = studio_db.samples.store_image(Image.new("RGB", (16, 16), "white"))
+    for instruction in ("make it blue", "add a border"):
+        studio_db.samples.add(task="edit", prompt=instruction, input_images=[source], dataset="edits")
+    arena = open_arena(studio_db, spec(task="edit", source="dataset", dataset="edits", text=""))
+    assert service.get_batch(studio_db, arena).criteria == ["instruction_following", "preservation", "quality"]
+    top_up(studio_db, arena)
+    items = service.batch_items(studio_db, arena)
+    assert len(items) == 3 and {it["task"] for it in items} == {"edit"}
+    assert {it["source_image"] for it in items} == {source}
