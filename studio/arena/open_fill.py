@@ -135,6 +135,13 @@ def pair_order(studio, state: _State, rng: random.Random) -> list[tuple[int, int
     return [p for p in pairs if p not in state.waiting] + [p for p in pairs if p in state.waiting]
 
 
+def upcoming_pairs(studio, arena: str) -> list[tuple[str, str]]:
+    """The arena's backend pairs in the order its next comparisons would take them now."""
+    state = _read(studio, resolve_arena(studio, arena))
+    names = state.arena.backends
+    return [(names[i], names[j]) for i, j in pair_order(studio, state, random.Random())]
+
+
 def _stale(o: ArenaOutput, limit_s: int) -> bool:
     started = o.started_at if o.started_at.tzinfo else o.started_at.replace(tzinfo=utcnow().tzinfo)
     return utcnow() - started > timedelta(seconds=2 * limit_s)

@@ -12,7 +12,7 @@ import pytest
 from studio.annotation import AnnotationError, service, voting
 from studio.annotation.results import studio_leaderboard
 from studio.arena.open_arena import ArenaError, ArenaSpec, arena_status, list_arenas, open_arena, set_open
-from studio.arena.open_fill import top_up, vote_counts
+from studio.arena.open_fill import top_up, upcoming_pairs, vote_counts
 from tests.arena.conftest import ENGINES, arena_studio
 from tests.support.fake_backends import SolidColor
 
@@ -105,6 +105,47 @@ def test_arena_makes_comparisons_on_demand_and_its_votes_make_the_usual_board(st
 
     set_open(studio_db, arena, False)
     assert top_up(studio_db, arena).made == 0 and arena_status(studio_db, arena).status == "closed"
+
+
+def _side_of(studio, view, model) -> str:
+    """Which button shows ``model`` on the annotator's item (read from the stored assignment)."""
+    from studio.annotation.models import Assignment, ComparisonItem
+
+    with studio.db.session() as s:
+        a = s.get(Assignment, view.assignment_id)
+        item = s.get(ComparisonItem, a.item_id)
+    return "left" if (item.model_a == model) == a.a_on_left else "right"
+
+
+def _models_of(studio, view) -> set:
+    from studio.annotation.models import Assignment, ComparisonItem
+
+    with studio.db.session() as s:
+        item = s.get(ComparisonItem, s.get(Assignment, view.assignment_id).item_id)
+        return {item.model_a, item.model_b}
+
+
+def test_the_votes_so_far_choose_the_next_pair(studio_db):
+    """red beats green and blue every time, green and blue split: the pair whose order is in doubt,
+    green against blue, is what the arena makes next (active matchmaking on the arena's own votes)."""
+    arena = open_arena(studio_db, spec(text="one prompt\nanother prompt", seeds=16, buffer=30))
+    top_up(studio_db, arena)
+    splits = 0
+    while (view := start(studio_db, arena, "ann").item) is not None:
+        pair = _models_of(studio_db, view)
+        if "red-engine" in pair:
+            winner = "red-engine"
+        else:
+            winner, splits = ("green-engine", "blue-engine")[splits % 2], splits + 1
+        side = _side_of(studio_db, view, winner)
+        vote(studio_db, view, "ann", side, (side,))
+    score, battles = vote_counts(studio_db, arena, ENGINES)
+    assert battles.sum() / 2 == 30 and battles[0, 1] + battles[0, 2] >= 10
+    assert score[0, 1] == battles[0, 1] and score[0, 2] == battles[0, 2]  # red won every battle
+    assert set(upcoming_pairs(studio_db, arena)[0]) == {"green-engine", "blue-engine"}
+    assert top_up(studio_db, arena, most=1).made == 1
+    newest = service.batch_items(studio_db, arena)[-1]
+    assert {newest["model_a"], newest["model_b"]} == {"green-engine", "blue-engine"}
 
 
 def test_every_combination_is_made_once_then_the_arena_says_it_is_exhausted(studio_db):

@@ -14,6 +14,7 @@ from backends.base import Capability
 from studio.annotation import AnnotationError
 from studio.annotation.results import studio_leaderboard
 from studio.arena.open_arena import ArenaSpec, arena_status, list_arenas, open_arena, set_open
+from studio.arena.open_fill import upcoming_pairs
 from studio.arena.open_keeper import keeper
 from studio.markup import path_free
 from studio.ui.access import current_identity
@@ -95,11 +96,15 @@ class ArenaController:
         try:
             status = arena_status(self.studio, arena)
             board = studio_leaderboard(self.studio, arena, bootstrap=0) if status.votes else {"models": []}
+            upcoming = upcoming_pairs(self.studio, arena)[:3] if status.status == "open" else []
         except AnnotationError as exc:
             return [str(exc), []]
         rows = [[m["rank"], m["model"], round(m["rating"], 1), _interval(m), m["battles"],
                  "yes" if m["provisional"] else ""] for m in board["models"]]
-        return [status.text(), rows]
+        text = status.text()
+        if upcoming:
+            text += "\nNext pairs by matchmaking: " + "; ".join(f"{a} vs {b}" for a, b in upcoming)
+        return [text, rows]
 
 
 def _interval(model: dict) -> str:
