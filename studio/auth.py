@@ -67,6 +67,8 @@ POLICY: dict[str, Action] = {
     "finetune":           Action("admin", quiet=True),  # runs: launch, stop, resume, delete; presets
     "evaluations":        Action("admin"),      # evaluation runs: create, resume, retry failed, stop
     "judge_vote":         Action("admin", per_user=1, time_limit_s=3600),  # an AI judge votes on a batch
+    "arena_admin":        Action("admin"),      # open arenas: open one, close it, open it again
+    "arena_status":       Action("admin", quiet=True),  # the arenas' list, status and board (tab refreshes)
 }
 
 

@@ -23,6 +23,8 @@ class Studio:
         self.settings = settings or get_settings()
         self.settings.ensure_dirs()
         self._lock = threading.Lock()
+        #: set by close(): background workers of this studio (see studio.arena.open_keeper) stop
+        self.closed = threading.Event()
 
     @cached_property
     def db(self) -> Database:
@@ -62,6 +64,7 @@ class Studio:
         return annotation_hooks()
 
     def close(self) -> None:
+        self.closed.set()
         if "backends" in self.__dict__:
             self.backends.close()
         if "db" in self.__dict__:

@@ -33,6 +33,7 @@ MODEL_MODULES = (
     "studio.reasoning.models",
     "studio.judges.models",
     "studio.arena.models",
+    "studio.arena.open_models",
 )
 
 
