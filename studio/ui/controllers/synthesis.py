@@ -98,8 +98,9 @@ class SynthesisController:
 
     # -- batches -----------------------------------------------------------------------------------
     def backend_defaults(self, images):
-        """The size and steps fields, from the chosen image backend's own defaults."""
-        return image_defaults(self.studio.backends, images)
+        """The size and steps fields, from the chosen image backend's own defaults (steps 0: its own)."""
+        width, height, steps = image_defaults(self.studio.backends, images)
+        return width, height, steps or 0
 
     def run(self, nodes, count, seed, method, mix, lam, near, thr, image_first, skip_existing, images, chat,
             dataset, conc, rpm, width=None, height=None, steps=None):

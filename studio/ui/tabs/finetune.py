@@ -40,7 +40,7 @@ NUMBER_FIELDS = [
 ]
 #: fields that mean something only for some tasks (hidden for the others)
 TASK_FIELDS = {"prompt_mask_prob": ("janus-t2i", "janus-ti2i"), "image_token_mask_prob": ("janus-ti2i",),
-               "conditioning_dropout": ("edit",)}
+               "conditioning_dropout": ("edit",), "beta_dpo": ("diffusion-dpo", "diffusion-dpo-edit")}
 
 
 #: the form's fields in the order the handlers receive them (config key paths; see FinetuneUI.form)
@@ -122,6 +122,8 @@ def build(ctx: UIContext) -> FinetuneUI:
                     f["mixed_precision"] = gr.Dropdown(["no", "fp16", "bf16"], value="no", label="Mixed precision")
                     f["device"] = gr.Dropdown(["auto", "cpu", "cuda"], value="auto", allow_custom_value=True,
                                               label="Device")
+                # a row of its own: squeezed beside three dropdowns the checkbox's label was cut off
+                with gr.Row(equal_height=True):
                     f["gradient_checkpointing"] = gr.Checkbox(False, label="Gradient checkpointing", min_width=220,
                                                               elem_id="ft-gradient-checkpointing")
                     f["sharding"] = gr.Dropdown([("none (DDP)", "none"), ("FSDP full shard", "fsdp"),

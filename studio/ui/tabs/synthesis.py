@@ -179,8 +179,8 @@ def build(ctx: UIContext) -> SynthesisUI:
                                elem_id="synth-width", info="Filled from the image backend's own size.")
         u["height"] = gr.Number(height, precision=0, minimum=MIN_SIDE, maximum=MAX_SIDE, label="Height (px)",
                                 elem_id="synth-height")
-        u["steps"] = gr.Number(steps, precision=0, minimum=1, maximum=1000, elem_id="synth-steps",
-                               label="Steps (empty: the backend's own)")
+        u["steps"] = gr.Number(steps or 0, precision=0, minimum=0, maximum=1000, elem_id="synth-steps",
+                               label="Steps (0: the backend's own)")
     with gr.Row():
         u["run"] = gr.Button("Run batch", variant="primary", elem_id="synth-run")
         u["batch"] = gr.Dropdown(choices=_safe_batches(studio), label="Batches (they keep running if you close the browser)",
