@@ -84,6 +84,7 @@ class EvaluateController:
         return self._control(name, act)
 
     def stop(self, name, concurrency):
+        """Stop the run's worker (``concurrency`` is unused: the run buttons share their inputs)."""
         from studio.judges import evalruns
 
         return self._control(name, lambda n: evalruns.stop_background(self.studio, n))
