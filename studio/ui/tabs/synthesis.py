@@ -176,7 +176,7 @@ def build(ctx: UIContext) -> SynthesisUI:
     with gr.Row():
         # the image backend's own size and steps, refilled when another backend is chosen
         u["width"] = gr.Number(width, precision=0, minimum=MIN_SIDE, maximum=MAX_SIDE, label="Width (px)",
-                               elem_id="synth-width", info="Filled from the image backend's own size.")
+                               elem_id="synth-width")
         u["height"] = gr.Number(height, precision=0, minimum=MIN_SIDE, maximum=MAX_SIDE, label="Height (px)",
                                 elem_id="synth-height")
         u["steps"] = gr.Number(steps or 0, precision=0, minimum=0, maximum=1000, elem_id="synth-steps",
