@@ -16,13 +16,23 @@ from PIL import Image, UnidentifiedImageError
 
 from finetune.config import TASK_SAMPLE_KIND, DatasetSpec
 from studio.markup import md_text
-from studio.serverpaths import inside
+from studio.serverpaths import confine, inside
 
 MAX_LISTED = 20  # problems listed in the report per kind; the counts are always complete
 
 
 class DatasetError(ValueError):
     """The dataset cannot be read at all (missing file, not JSON, unknown dataset)."""
+
+
+def confine_source(settings, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a run config as a mapping) with its dataset path resolved: a released-format file or a
+    preference-pairs folder typed into a form must lie in a folder the server may read
+    (raises ``studio.serverpaths.ServerPathRefused``, a ValueError, otherwise)."""
+    dataset = data.get("dataset") or {}
+    if dataset.get("source") in ("file", "preferences"):
+        dataset["name"] = str(confine(settings, dataset.get("name") or ""))
+    return data
 
 
 @dataclass

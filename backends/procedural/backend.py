@@ -11,7 +11,7 @@ from backends.procedural.parser import parse_prompt
 from backends.procedural.render import render_scene
 from backends.procedural.scene import PNG_KEY, scene_json
 
-MIN_SIDE, MAX_SIDE = 16, 4096
+MIN_SIDE, MAX_SIDE = 8, 4096  # 8 px: the smallest size the studio lets a tab ask for
 
 
 def attach_scene(img: Image.Image, scene: dict[str, Any]) -> Image.Image:

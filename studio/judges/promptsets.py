@@ -125,3 +125,44 @@ def from_taxonomy(studio, nodes: list[str], count: int, seed: int = 0) -> list[P
             sha = studio.samples.store_image(src.image, {"scene_graph": src.scene_graph} if src.scene_graph else None)
             specs.append(PromptSpec(row.text, row.taxonomy_id, None, [sha]))
     return _bounded(specs, "taxonomy nodes " + ", ".join(nodes))
+
+
+#: where an evaluation's prompts come from, as a form offers them
+SOURCES = ("geneval", "nodes", "dataset", "file")
+
+
+def from_source(studio, source: str, *, count: int | None = 24, nodes: str = "", dataset: str = "",
+                upload: str | Path | None = None, seed: int = 0) -> tuple[list[PromptSpec], dict[str, Any]]:
+    """The prompts of one source and the record of where they came from (stored with the run).
+
+    1. ``geneval``: ``count`` GenEval template prompts; ``nodes``: ``count`` prompts planned from the
+       comma-separated taxonomy node ids; ``dataset``: a studio dataset's prompts.
+    2. ``file``: an uploaded GenEval ``evaluation_metadata.jsonl``, or a prompt list (.jsonl/.csv/.txt);
+       a list whose rows name source images is refused, as their paths are read beside the file (headless).
+    Raises JudgeError naming what to supply.
+    """
+    count = int(count or 24)
+    seed = int(seed or 0)
+    if source == "geneval":
+        return from_geneval_templates(count, seed), {"geneval_templates": count}
+    if source == "nodes":
+        ids = [n.strip() for n in (nodes or "").split(",") if n.strip()]
+        if not ids:
+            raise JudgeError("Type one or more taxonomy node ids.")
+        return from_taxonomy(studio, ids, count, seed), {"nodes": ids, "count": count}
+    if source == "dataset":
+        if not (dataset or "").strip():
+            raise JudgeError("Type a dataset name.")
+        return from_dataset(studio, dataset.strip()), {"dataset": dataset.strip()}
+    if source != "file":
+        raise JudgeError(f"unknown prompt source {source!r}; choose one of {', '.join(SOURCES)}")
+    if not upload:
+        raise JudgeError("Upload a GenEval metadata JSONL or a prompt list first.")
+    path = Path(upload)
+    rows = read_rows(path) if path.suffix.lower() != ".txt" else []
+    if rows and isinstance(rows[0], dict) and "include" in rows[0]:
+        return from_geneval_file(path), {"file": path.name}
+    if any(isinstance(r, dict) and r.get("source_image") for r in rows):
+        raise JudgeError("Prompt lists with source images are run headless (python -m studio eval run ... --prompts "
+                         "FILE), where the image paths are read beside the file.")
+    return from_prompt_list(studio, path), {"file": path.name}

@@ -66,7 +66,8 @@ class ItemExecutor:
 
     def _generate(self, backend, prompt: str, seed: int, cancel, files: list[StoredFile]):
         res = backend.generate(GenerationRequest(prompt=prompt, seed=seed, width=self.options.width,
-                                                 height=self.options.height, cancel=cancel))
+                                                 height=self.options.height, steps=self.options.steps,
+                                                 cancel=cancel))
         text = {"scene_graph": res.scene_graph} if res.scene_graph else None
         f = self.images.put(res.image, text)
         files.append(f)
@@ -74,7 +75,7 @@ class ItemExecutor:
 
     def _edit(self, backend, image, instruction: str, seed: int, refs, cancel, files: list[StoredFile]):
         res = backend.edit(EditRequest(image=image, instruction=instruction, reference_images=refs,
-                                       seed=seed, cancel=cancel))
+                                       seed=seed, steps=self.options.steps, cancel=cancel))
         text = {"scene_graph": res.scene_graph} if res.scene_graph else None
         f = self.images.put(res.image, text)
         files.append(f)

@@ -46,6 +46,8 @@ class BatchOptions:
     requests_per_minute: float | None = None
     width: int = 512
     height: int = 512
+    #: sampling steps of the image backend (None: the backend's own)
+    steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -76,6 +78,8 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
         raise SynthesisError("requests per minute must be positive (or empty for no limit)")
     if not (8 <= options.width <= 2048 and 8 <= options.height <= 2048):
         raise SynthesisError("image size must be between 8 and 2048 pixels per side")
+    if options.steps is not None and not 1 <= int(options.steps) <= 1000:
+        raise SynthesisError("steps must be between 1 and 1000 (or empty for the backend's own)")
 
 
 def existing_prompts(studio, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:

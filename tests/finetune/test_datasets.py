@@ -83,3 +83,19 @@ def test_the_device_field_takes_only_device_names():
     for bad in ("cuda:99; rm -rf /", "gpu", "1,", "cuda:", "$(reboot)", ""):
         with pytest.raises(ConfigError, match="device: .*auto, cpu, cuda, cuda:N or a list of GPU ids"):
             parse_config({"base_model": "x", "device": bad})
+
+
+def test_a_typed_dataset_path_must_lie_in_a_readable_folder(studio, tmp_path):
+    from finetune.datasets import confine_source
+    from studio.serverpaths import ServerPathRefused
+
+    inside = write_color_dataset(studio.settings.data_dir / "d", edit=False)
+    outside = write_color_dataset(tmp_path / "elsewhere", edit=False)
+    data = confine_source(studio.settings, {"dataset": {"source": "file", "name": str(inside)}})
+    assert data["dataset"]["name"] == str(inside.resolve())
+    with pytest.raises(ServerPathRefused, match="STUDIO_SERVER_READ_DIRS"):
+        confine_source(studio.settings, {"dataset": {"source": "file", "name": str(outside)}})
+    with pytest.raises(ServerPathRefused):
+        confine_source(studio.settings, {"dataset": {"source": "preferences", "name": ""}})
+    studio_named = {"dataset": {"source": "studio", "name": "default"}}
+    assert confine_source(studio.settings, studio_named) == studio_named  # a dataset name is no path

@@ -8,7 +8,7 @@ from tests.finetune.conftest import write_color_dataset
 
 
 def form(base_model, dataset, **over):
-    """Form values in the order of the tab's inputs (see studio.ui.tabs.finetune._form_inputs)."""
+    """Form values in the order of the tab's inputs (see studio.ui.tabs.finetune.FORM_KEYS)."""
     values = {"base_model": str(base_model), "task": "text-to-image", "method": "lora", "dataset.source": "file",
               "dataset.name": str(dataset), "dataset.skip_invalid": False, "lora.target_modules": "auto",
               "lr_scheduler": "constant", "mixed_precision": "no", "device": "cpu",

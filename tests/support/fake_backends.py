@@ -246,7 +246,8 @@ class TinyPainter(Backend):
     """Draws a small image whose color depends on the prompt; edits tint the input.
 
     ``delay`` (seconds per call) slows it down so a test can kill a batch mid-way; ``fail_word`` makes
-    any prompt containing that word fail like a remote error would.
+    any prompt containing that word fail like a remote error would. ``steps_asked`` records each call's
+    ``steps``.
     """
 
     engine = "tests.support.fake_backends:TinyPainter"
@@ -256,22 +257,24 @@ class TinyPainter(Backend):
         super().__init__(name, **options)
         self.delay = float(os.environ.get("TINY_PAINTER_DELAY", delay))
         self.fail_word = fail_word
+        self.steps_asked: list[int | None] = []
 
-    def _check(self, text: str) -> None:
+    def _check(self, text: str, steps: int | None = None) -> None:
+        self.steps_asked.append(steps)
         if self.delay:
             time.sleep(self.delay)
         if self.fail_word and self.fail_word in text:
             raise BackendError(self.name, f"refused a prompt containing {self.fail_word!r}", "change the prompt")
 
     def generate(self, request: GenerationRequest) -> ImageResult:
-        self._check(request.prompt)
+        self._check(request.prompt, request.steps)
         h = sum(request.prompt.encode()) + request.seed
         img = Image.new("RGB", (32, 32), (h % 256, (h // 7) % 256, (h // 13) % 256))
         ImageDraw.Draw(img).text((2, 2), str(len(request.prompt)), fill="white")
         return ImageResult(image=img, backend=self.name)
 
     def edit(self, request: EditRequest) -> ImageResult:
-        self._check(request.instruction)
+        self._check(request.instruction, request.steps)
         img = request.image.copy().convert("RGB")
         ImageDraw.Draw(img).rectangle((0, 0, 8, 8), fill=(len(request.instruction) % 256, 10, 200))
         return ImageResult(image=img, backend=self.name)

@@ -76,6 +76,17 @@ def test_cancel_before_run_and_bad_options(synth_studio):
         create_batch(synth_studio, SynthesisRequest(nodes=["opengpt4o/gen"], count=2, method="llm"), BatchOptions())
 
 
+def test_a_batch_asks_its_image_backend_for_the_chosen_steps(synth_studio):
+    req = SynthesisRequest(nodes=["opengpt4o/gen/spatial/object_counting", "opengpt4o/edit/subject/replace"],
+                           count=4, seed=1, dedup=OFF)
+    bid = create_batch(synth_studio, req, BatchOptions(images_backend="tiny", dataset="b5", steps=3))
+    assert run_batch(synth_studio, bid).done == 4
+    asked = synth_studio.backends.get("tiny").steps_asked
+    assert len(asked) >= 4 and set(asked) == {3}  # generations and edits alike
+    with pytest.raises(SynthesisError, match="steps must be between 1 and 1000"):
+        create_batch(synth_studio, req, BatchOptions(images_backend="tiny", steps=0))
+
+
 def test_prompts_only_batch_without_images(synth_studio):
     bid = create_batch(synth_studio, SynthesisRequest(nodes=["sharegpt4o/t2i/object"], count=5, seed=2,
                                                       method="attributes", dedup=OFF), BatchOptions(dataset="b4"))

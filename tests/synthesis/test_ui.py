@@ -99,3 +99,74 @@ def test_coverage_of_an_empty_dataset_says_how_to_fill_it_instead_of_an_empty_ch
     plot, cov, note = Client(url, verbose=False).predict("nothing-here-yet", api_name="/synthesis_coverage")
     assert plot["visible"] is False and "run a synthesis batch" in note
     assert cov["value"]["headers"][0] == "node"  # the targets, under named columns
+
+
+SIZED_BACKENDS = """
+backends:
+  procedural:
+    engine: procedural
+  tiny:
+    engine: procedural
+    label: a backend that declares a tiny size of its own
+    defaults: {width: 24, height: 16, steps: 3}
+"""
+
+
+@pytest.fixture
+def sized_app(tmp_path):
+    from tests.support.live_app import launched_app
+
+    config = tmp_path / "backends.yaml"
+    config.write_text(SIZED_BACKENDS)
+    with launched_app(tmp_path / "data", backends_config=str(config)) as served:
+        yield served
+
+
+def _image_sizes(studio, batch_id):
+    from PIL import Image
+
+    from studio.synthesis.batch_queries import batch_gallery
+
+    sizes = []
+    for item in batch_gallery(studio, batch_id):
+        with Image.open(item["image"]) as img:
+            sizes.append(img.size)
+    return sizes
+
+
+@pytest.mark.slow
+def test_size_fields_follow_the_image_backend_and_the_batch_renders_at_the_chosen_size(sized_app):
+    from gradio_client import Client
+
+    url, studio = sized_app
+    client = Client(url, verbose=False)
+    assert tuple(client.predict("tiny", api_name="/synthesis_backend_defaults")) == (24, 16, 3)
+    assert tuple(client.predict("procedural", api_name="/synthesis_backend_defaults")) == (512, 512, 0)
+    args = [[NODE], 2, 5, "template", "balanced", 0.5, "off", 0.9, False, False]
+    for backend, width, height, steps in (("tiny", 24, 16, 3), ("procedural", 8, 12, 0)):
+        batch, _ = client.predict(*args, backend, "(none)", f"sized-{backend}", 2, None, width, height, steps,
+                                  api_name="/synthesis_run")
+        batch_id = batch["value"] if isinstance(batch, dict) else batch
+        assert "2/2 done" in _wait_done(client, batch_id)
+        assert _image_sizes(studio, batch_id) == [(width, height)] * 2
+    with pytest.raises(Exception, match="less than minimum value 8"):  # the field says so before the batch check
+        client.predict(*args, "procedural", "(none)", "sized", 2, None, 4, 4, 0, api_name="/synthesis_run")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_choosing_another_image_backend_refills_the_size_fields_in_a_browser(sized_app, page):
+    from playwright.sync_api import expect
+
+    url, _ = sized_app
+    page.goto(url)
+    page.get_by_role("tab", name="Synthesis").click()
+    width, height, steps = (page.locator(f"#synth-{f} input") for f in ("width", "height", "steps"))
+    expect(width).to_have_value("512")
+    expect(height).to_have_value("512")
+    expect(steps).to_have_value("0")
+    page.locator("#synth-images input").click()
+    page.get_by_role("option", name="tiny", exact=True).click()
+    expect(width).to_have_value("24")
+    expect(height).to_have_value("16")
+    expect(steps).to_have_value("3")
