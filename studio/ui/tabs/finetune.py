@@ -38,11 +38,12 @@ NUMBER_FIELDS = [
     ("weight_decay", "Weight decay", 0.01, None), ("lr_warmup_ratio", "Warmup (fraction of steps)", 0.0, None),
     ("lr_min_ratio", "Cosine: final LR (fraction of peak)", 0.0, None),
     ("num_processes", "GPUs (processes)", 1, 0),
-    ("beta_dpo", "Diffusion-DPO β", 5000.0, None),
+    ("beta_dpo", "DPO β (Diffusion-DPO: 5000; Janus image tokens: 0.1)", 5000.0, None),
 ]
 #: fields that mean something only for some tasks (hidden for the others)
 TASK_FIELDS = {"prompt_mask_prob": ("janus-t2i", "janus-ti2i"), "image_token_mask_prob": ("janus-ti2i",),
-               "conditioning_dropout": ("edit",), "beta_dpo": ("diffusion-dpo", "diffusion-dpo-edit")}
+               "conditioning_dropout": ("edit",), "beta_dpo": ("diffusion-dpo", "diffusion-dpo-edit",
+                                                                 "janus-dpo", "janus-dpo-edit")}
 
 
 #: the form's fields in the order the handlers receive them (config key paths; see FinetuneUI.form)
