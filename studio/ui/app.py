@@ -35,6 +35,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     specs, failed = discover_tabs()
     ctx = UIContext(studio=studio, tab_ids=[s.id for s in specs])
     with gr.Blocks(title="Image Alignment Studio", analytics_enabled=False) as demo:
+        ctx.demo = demo
         gr.Markdown(
             f"## Image Alignment Studio <small>v{__version__}</small>\n"
             "Taxonomy → synthesis → generation/editing → human preference → fine-tuning. "
@@ -51,8 +52,10 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
             for spec in specs:
-                with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}"):
+                with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
+                    ctx.building, ctx.tab_blocks[spec.id] = spec.id, tab
                     built[spec.id] = spec.build(ctx)
+            ctx.building = None
         for spec in specs:
             if spec.wire is not None:
                 spec.wire(ctx, built[spec.id])

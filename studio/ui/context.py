@@ -35,9 +35,14 @@ class UIContext:
     studio: Studio
     components: dict[str, Any] = field(default_factory=dict)
     tabs: Any = None  # the gr.Tabs container, to switch tabs programmatically
+    demo: Any = None  # the gr.Blocks being built, for events that run on page load
     tab_ids: list[str] = field(default_factory=list)
-    #: (component, fn returning its update) to redo when the set of backends changes; see live_backends
-    backend_views: list[tuple[Any, Callable[[], Any]]] = field(default_factory=list)
+    #: (tab id or None for the shell, component, fn returning its update) to redo when the set of
+    #: backends changes; see live_backends
+    backend_views: list[tuple[str | None, Any, Callable[[], Any]]] = field(default_factory=list)
+    #: the tab being built (set by the app shell around each ``build``) and each tab's ``gr.Tab``
+    building: str | None = None
+    tab_blocks: dict[str, Any] = field(default_factory=dict)
 
     def register(self, name: str, component: Any) -> Any:
         if name in self.components:
@@ -54,7 +59,7 @@ class UIContext:
     def follow_backends(self, component: Any, update: Callable[[], Any]) -> Any:
         """Keep ``component`` in step with the backends registry: ``update()`` (a ``gr.update``) is
         sent to open pages on load and on a tab change after a backend was added or reloaded."""
-        self.backend_views.append((component, update))
+        self.backend_views.append((self.building, component, update))
         return component
 
     def guard(self, action: str, fn: Callable) -> Callable:

@@ -1,10 +1,17 @@
 """Backend lists that follow the registry: a finished run or a config reload shows up without a restart.
 
-Each page remembers the registry version it last drew; on page load and on every tab change the shell
-compares it with ``studio.backends.version`` and, only when it moved, redraws every component a tab
-registered with ``ctx.follow_backends``.
+A backend dropdown redraws its choices from the registry whenever it gets the focus, so the list a
+person opens is always current. Other views of the registry (the Backends table, help texts, button
+emphasis) remember per tab the registry version they last drew, and redraw when their tab is selected
+(the shell's on page load) if it moved.
+
+An event only ever updates components the browser shows: updates pushed to a tab or an accordion the
+browser has not mounted yet are lost, and left that tab's text boxes refusing input.
 """
 from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -12,20 +19,25 @@ from studio.ui.context import UIContext
 
 
 def wire(ctx: UIContext, demo: gr.Blocks) -> None:
-    registry = ctx.studio.backends
-    views = list(ctx.backend_views)
-    if not views:
-        return
-    seen = gr.State(-1)
-    outputs = [seen, *(component for component, _ in views)]
+    by_tab: dict[str | None, list[tuple[Any, Callable[[], Any]]]] = defaultdict(list)
+    for tab_id, component, update in ctx.backend_views:
+        if isinstance(component, gr.Dropdown):
+            component.focus(ctx.guard("open_page", update), None, [component], show_progress="hidden",
+                            api_visibility="private")
+        else:
+            by_tab[tab_id].append((component, update))
+    for tab_id, views in by_tab.items():
+        trigger = demo.load if tab_id is None else ctx.tab_blocks[tab_id].select
+        seen = gr.State(-1)
+        trigger(ctx.guard("open_page", _redraw(ctx.studio.backends, views)), [seen],
+                [seen, *(component for component, _ in views)], show_progress="hidden", api_visibility="private")
 
-    def redraw(version: int):
+
+def _redraw(registry, views: list[tuple[Any, Callable[[], Any]]]) -> Callable[[int], list[Any]]:
+    def redraw(version: int) -> list[Any]:
         now = registry.version
         if version == now:
             return [version, *(gr.update() for _ in views)]
         return [now, *(update() for _, update in views)]
 
-    redraw = ctx.guard("open_page", redraw)
-    demo.load(redraw, [seen], outputs, show_progress="hidden", api_visibility="private")
-    if ctx.tabs is not None:
-        ctx.tabs.select(redraw, [seen], outputs, show_progress="hidden", api_visibility="private")
+    return redraw

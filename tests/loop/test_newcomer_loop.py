@@ -8,9 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              # reaches the comparison batch (screens 1-5); the keyboard-voting step after it still times out
-              pytest.mark.xfail(reason="the Annotate step of the loop is not passing yet", strict=False)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 NODE = "opengpt4o/gen/spatial/object_counting"
 
 

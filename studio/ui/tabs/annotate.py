@@ -170,9 +170,12 @@ def wire(ctx: UIContext, ui: Any = None) -> None:
         return [name_value, gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), *items]
 
-    loaded = gr.on(triggers=None, fn=ctx.guard("open_page", on_load), inputs=[c["remember"]],
-                   outputs=[c["name"], c["batch"], c["whoami"], c["admin_col"], *item_out], api_visibility="private")
-    gr.on(triggers=None, fn=None, js=KEYS_JS)
+    # on page load only: gr.on(triggers=None) would also run it whenever the remembered state changes,
+    # as it does when the tab is first opened, and reset a name being typed
+    loaded = ctx.demo.load(ctx.guard("open_page", on_load), inputs=[c["remember"]],
+                           outputs=[c["name"], c["batch"], c["whoami"], c["admin_col"], *item_out],
+                           api_visibility="private")
+    ctx.demo.load(None, js=KEYS_JS)
 
     def on_start(name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         who = require(studio, name, request, profile)
