@@ -70,7 +70,7 @@ def test_a_newcomer_closes_the_loop_in_the_browser(live_app, page, tmp_path):
     expect(page.locator("#ft-run-info")).to_contain_text("32×32")
     _shot(page, tmp_path, "4-compare-estimate")
     page.locator("#ft-compare-start").click()
-    expect(page.locator("#ft-run-info")).to_contain_text("finished", timeout=150_000)
+    expect(page.locator("#ft-run-info")).to_contain_text("finished", timeout=300_000)
     _shot(page, tmp_path, "5-compare-made")
 
     # votes by keyboard on that batch
