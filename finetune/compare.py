@@ -14,6 +14,7 @@ from pathlib import Path
 
 from backends.base import Capability
 from backends.registry import BackendEntry
+from finetune.config import TASK_SAMPLE_KIND
 from finetune.results import ResultError, register_result, run_defaults
 from finetune.tracker import RunInfo, RunTracker
 
@@ -47,13 +48,13 @@ def _duration(seconds: float) -> str:
 
 def base_entry(run: RunInfo) -> BackendEntry:
     """The run's base model as a backend, rendering with the run's settings so the pair differs only in weights."""
-    if run.task not in ("text-to-image", "janus-t2i"):
+    if TASK_SAMPLE_KIND.get(run.task) != "text-to-image":
         raise ResultError(f"run {run.name} is an {run.task} run; compare edit models from the Annotate tab, "
                           "with the source images the edits need")
     slug = re.sub(r"[^a-z0-9]+", "-", Path(str(run.base_model)).name.lower()).strip("-")[:30] or "model"
     tag = hashlib.sha256(str(run.base_model).encode()).hexdigest()[:6]
     defaults = run_defaults(run)
-    if run.task == "janus-t2i":
+    if run.task.startswith("janus"):  # janus-t2i and janus-dpo adapters sit on a Janus base
         return BackendEntry(name=f"base-{slug}-{tag}", engine="janus", label=f"{run.base_model} (base)",
                             options={"model": run.base_model}, defaults=defaults,
                             capabilities=frozenset({Capability.TEXT_TO_IMAGE, Capability.EDIT}))

@@ -57,3 +57,23 @@ def test_an_edit_run_is_sent_to_the_annotate_tab(finished_run):
     RunTracker(studio.db).update(run_id, task="edit")
     with pytest.raises(ResultError, match="Annotate tab"):
         plan_comparison(studio, run_id)
+
+
+@pytest.mark.parametrize("task", ["diffusion-dpo", "winner-sft"])
+def test_a_preference_run_is_compared_with_the_same_base(finished_run, task):
+    from finetune.compare import plan_comparison
+
+    studio, run_id = finished_run
+    RunTracker(studio.db).update(run_id, task=task)
+    plan = plan_comparison(studio, run_id)
+    assert studio.backends.entry(plan.base).engine == "diffusers-text2image"
+    assert studio.backends.entry(plan.base).options["model"].endswith("tiny-shapes")
+
+
+def test_a_janus_dpo_run_is_compared_with_its_janus_base(finished_run):
+    from finetune.compare import base_entry
+    from finetune.tracker import RunTracker
+
+    studio, run_id = finished_run
+    RunTracker(studio.db).update(run_id, task="janus-dpo")
+    assert base_entry(RunTracker(studio.db).get(run_id)).engine == "janus"
