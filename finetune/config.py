@@ -19,6 +19,10 @@ TASKS = ("text-to-image", "edit", "janus-t2i", "janus-ti2i")
 PREFERENCE_TASKS = ("diffusion-dpo", "diffusion-dpo-edit", "winner-sft", "winner-sft-edit", "janus-dpo",
                     "janus-dpo-edit")
 METHODS = ("lora", "full")
+#: β of DPO on sequences (Rafailov et al. 2023) scales the summed log-probability ratios; 0.1 is the
+#: paper's default and TRL's ``DPOConfig.beta`` default. Not Diffusion-DPO's β (thousands), which
+#: scales denoising errors.
+JANUS_DPO_BETA = 0.1
 #: which rows a task trains on ("edit" rows carry a source image; "mixed" takes both, as Janus-4o)
 TASK_SAMPLE_KIND = {"text-to-image": "text-to-image", "edit": "edit", "janus-t2i": "text-to-image",
                     "janus-ti2i": "mixed", "diffusion-dpo": "text-to-image", "diffusion-dpo-edit": "edit",
@@ -103,7 +107,7 @@ class TrainConfig(_Strict):
     prompt_mask_prob: float = Field(0.1, ge=0, le=1)
     image_token_mask_prob: float = Field(0.5, ge=0, le=1)
     #: Diffusion-DPO β (the paper's convention, β/2 inside the sigmoid; SD 1.5 recipe: 5000); for DPO on
-    #: Janus image tokens β scales log-probabilities and defaults to 0.1 when not given (finetune.janus_dpo_checks)
+    #: Janus image tokens β scales log-probabilities and defaults to JANUS_DPO_BETA when not given
     beta_dpo: float = Field(5000.0, gt=0, le=100_000)
     #: "auto" (cuda when present), "cpu", "cuda", "cuda:N", or GPU ids "0,1" (the GPUs the run may see)
     device: str = "auto"
@@ -135,9 +139,7 @@ class TrainConfig(_Strict):
             raise ValueError("the preference tasks (diffusion-dpo, winner-sft) train on a preference "
                              "dataset (dataset.source: preferences) and only they do")
         if self.task.startswith("janus-dpo") and "beta_dpo" not in self.model_fields_set:
-            from finetune.janus_dpo_checks import DEFAULT_BETA
-
-            self.beta_dpo = DEFAULT_BETA
+            self.beta_dpo = JANUS_DPO_BETA
         if self.task.startswith("janus") and self.mixed_precision == "fp16":
             raise ValueError("Janus trains in bf16 or fp32; fp16 is not supported for it")
         return self

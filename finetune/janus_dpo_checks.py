@@ -7,14 +7,11 @@ pairs only for the edit variant) by ``finetune.preference_data.validate_pairs``.
 """
 from __future__ import annotations
 
+from finetune.config import JANUS_DPO_BETA as DEFAULT_BETA
 from finetune.config import TrainConfig
 from finetune.datasets import ValidationReport
 from finetune.preference_data import too_few_pairs
 
-#: β of DPO on sequences (Rafailov et al. 2023): it scales the summed log-probability ratios. 0.1 is the
-#: paper's default and TRL's ``DPOConfig.beta`` default. Not Diffusion-DPO's β (thousands), which
-#: scales denoising errors.
-DEFAULT_BETA = 0.1
 #: below, the reference hardly constrains the policy; above, a few hundred image tokens' log-ratio
 #: saturates the sigmoid at the first step. Published LLM-DPO runs use 0.01–0.5.
 BETA_RANGE = (0.01, 1.0)
