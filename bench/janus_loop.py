@@ -31,7 +31,7 @@ def main() -> None:
     from transformers import AutoImageProcessor, AutoTokenizer, JanusForConditionalGeneration
 
     from backends.janus_sampling import JanusGuidanceProcessor, JanusTokens, image_edit_inputs, sample_image_tokens
-    from tests.support.tiny_models import build_tiny_janus, janus_config, janus_tokenizer
+    from tests.support.tiny_janus import build_tiny_janus, janus_config, janus_tokenizer
 
     if args.device == "cpu":
         torch.set_num_threads(1)

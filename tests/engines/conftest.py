@@ -81,7 +81,7 @@ def tiny_qwen_image(tiny_root):
 
 @pytest.fixture(scope="session")
 def tiny_janus(tiny_root):
-    from tests.support.tiny_models import build_tiny_janus
+    from tests.support.tiny_janus import build_tiny_janus
 
     return build_tiny_janus(tiny_root / "janus", initializer_range=0.2)  # logits far from uniform
 

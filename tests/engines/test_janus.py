@@ -178,7 +178,7 @@ def test_missing_checkpoint_is_a_load_error(tmp_path):
 
 
 def test_lora_adapter_of_the_language_model(tiny_janus, tmp_path):
-    from tests.support.tiny_models import build_tiny_janus_lora
+    from tests.support.tiny_janus import build_tiny_janus_lora
 
     adapter = build_tiny_janus_lora(tiny_janus, tmp_path / "adapter")
     cache = ModelCache(budget_bytes=2**30)

@@ -16,7 +16,7 @@ from backends.model_cache import ModelCache
 @pytest.fixture(scope="module")
 def deepseek_folder(tiny_janus, tmp_path_factory):
     """The tiny Janus written the way DeepSeek releases checkpoints (bf16, model_type multi_modality)."""
-    from tests.support.tiny_models import build_tiny_deepseek_janus
+    from tests.support.tiny_janus import build_tiny_deepseek_janus
 
     return build_tiny_deepseek_janus(tiny_janus, tmp_path_factory.mktemp("deepseek-janus"))
 

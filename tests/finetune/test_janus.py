@@ -16,7 +16,7 @@ from tests.finetune.test_fixed_batch import fixed_batch_losses
 
 @pytest.fixture(scope="module")
 def tiny_janus(tmp_path_factory):
-    from tests.support.tiny_models import build_tiny_janus
+    from tests.support.tiny_janus import build_tiny_janus
 
     return build_tiny_janus(tmp_path_factory.mktemp("janus") / "janus", dtype="bfloat16",
                             initializer_range=0.2)
@@ -212,7 +212,7 @@ def test_the_paper_preset_fits_the_gpus_it_names(tmp_path):
     """Janus-Pro-7B sizes: full fine-tuning with fp32 master weights needs sharding over the 8 GPUs."""
     from finetune.distributed import GB, estimate_memory, train_command
     from finetune.presets import BUILTIN_PRESETS, JANUS4O_PRESET
-    from tests.support.tiny_models import janus_config, janus_tokenizer
+    from tests.support.tiny_janus import janus_config, janus_tokenizer
 
     janus_config(janus_tokenizer(), preset="pro-7b").save_pretrained(str(tmp_path / "janus-pro-7b"))
     preset = BUILTIN_PRESETS[JANUS4O_PRESET]
@@ -241,7 +241,7 @@ def test_accelerate_config_files_load():
 
 def test_a_deepseek_format_base_is_refused_before_launch(tiny_janus, edit_file, tmp_path):
     from finetune.launcher import LaunchError, check_base_model
-    from tests.support.tiny_models import build_tiny_deepseek_janus
+    from tests.support.tiny_janus import build_tiny_deepseek_janus
 
     deepseek = build_tiny_deepseek_janus(tiny_janus, tmp_path / "deepseek")
     cfg = parse_config(base_config(deepseek, edit_file, tmp_path / "out", task="janus-ti2i"))

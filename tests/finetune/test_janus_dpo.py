@@ -22,7 +22,7 @@ from tests.finetune.conftest import COLORS
 
 @pytest.fixture(scope="module")
 def tiny_janus(tmp_path_factory):
-    from tests.support.tiny_models import build_tiny_janus
+    from tests.support.tiny_janus import build_tiny_janus
 
     return build_tiny_janus(tmp_path_factory.mktemp("janus-dpo") / "janus", initializer_range=0.2)
 

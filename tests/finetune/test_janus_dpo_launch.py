@@ -81,7 +81,7 @@ def test_the_preset_passes_the_checks_and_has_a_memory_estimate(tiny_janus, pair
     from finetune.janus_dpo_checks import janus_dpo_refusal
     from finetune.launcher import check_base_model, memory_estimate
     from finetune.presets import BUILTIN_PRESETS, JANUS_DPO_PRESET, PRESET_NOTES
-    from tests.support.tiny_models import janus_config, janus_tokenizer
+    from tests.support.tiny_janus import janus_config, janus_tokenizer
 
     preset = BUILTIN_PRESETS[JANUS_DPO_PRESET]
     assert preset["beta_dpo"] == 0.1 and preset["task"] == "janus-dpo" and JANUS_DPO_PRESET in PRESET_NOTES
