@@ -3,7 +3,7 @@
 A backend dropdown redraws its choices from the registry whenever it gets the focus, so the list a
 person opens is always current. Other views of the registry (the Backends table, help texts, button
 emphasis) remember per tab the registry version they last drew, and redraw when their tab is selected
-(the shell's on page load) if it moved.
+(the shell's on page load and on every tab change) if it moved.
 
 An event only ever updates components the browser shows: updates pushed to a tab or an accordion the
 browser has not mounted yet are lost, and left that tab's text boxes refusing input.
@@ -27,10 +27,12 @@ def wire(ctx: UIContext, demo: gr.Blocks) -> None:
         else:
             by_tab[tab_id].append((component, update))
     for tab_id, views in by_tab.items():
-        trigger = demo.load if tab_id is None else ctx.tab_blocks[tab_id].select
+        # the shell (the Backends panel) is always shown: page load and any tab change; a tab: its selection
+        triggers = [demo.load, *([ctx.tabs.select] if ctx.tabs is not None else [])] if tab_id is None \
+            else [ctx.tab_blocks[tab_id].select]
         seen = gr.State(-1)
-        trigger(ctx.guard("open_page", _redraw(ctx.studio.backends, views)), [seen],
-                [seen, *(component for component, _ in views)], show_progress="hidden", api_visibility="private")
+        gr.on(triggers, ctx.guard("open_page", _redraw(ctx.studio.backends, views)), [seen],
+              [seen, *(component for component, _ in views)], show_progress="hidden", api_visibility="private")
 
 
 def _redraw(registry, views: list[tuple[Any, Callable[[], Any]]]) -> Callable[[int], list[Any]]:
