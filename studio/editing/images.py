@@ -59,6 +59,10 @@ class EditImages:
         self._put(f.sha256, img)
         return f
 
+    def record(self, files: list[StoredFile], conn: Any = None) -> None:
+        """Record written files in the images table (in ``conn``'s transaction when given)."""
+        self.samples.record_files(files, conn=conn)
+
     def store(self, img: Image.Image, text: dict[str, Any] | None = None) -> str:
         """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256."""
         f = self.write(encode(img, text), img)
