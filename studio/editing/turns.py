@@ -263,7 +263,9 @@ def _finish(images: EditImages, job: _Job, result, image: Image.Image,
     All on this thread: the pieces are small, and a worker thread would only add hand-offs
     (bench/README.md, Edit chat).
     """
-    out = result.image.convert("RGB")
+    out = result.image
+    if out.mode != "RGB" or out is image:  # a copy where we would otherwise label the input's own object
+        out = out.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
         out.info["scene_graph"] = json.dumps(result.scene_graph, sort_keys=True)
     stored = images.write(imgs.encode(out), out)
