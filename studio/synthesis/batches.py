@@ -33,6 +33,7 @@ from studio.synthesis.models import SynthesisBatch, SynthesisItem
 from studio.synthesis.planner import Planner, SynthesisRequest
 from studio.synthesis.rows import PlannedRow
 from studio.synthesis.templates import SynthesisError
+from studio.taxonomy.tree import TaxonomyForest
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
@@ -59,11 +60,12 @@ class BatchOptions:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> None:
+def check_options(backends: BackendRegistry, taxonomy: TaxonomyForest, request: SynthesisRequest,
+                  options: BatchOptions) -> None:
     """Errors a user can fix before anything is stored (missing backends, bad limits)."""
     if options.images_backend:
-        entry = studio.backends.entry(options.images_backend)  # BackendLoadError names the fix
-        planner = Planner(studio.taxonomy)
+        entry = backends.entry(options.images_backend)  # BackendLoadError names the fix
+        planner = Planner(taxonomy)
         leaves = planner.resolve(request.nodes)
         needs_edit = any(n in planner.res.node_specs and planner.res.specs[planner.res.node_specs[n]]["kind"] != "generation"
                          for n in leaves)
@@ -73,7 +75,7 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
             raise SynthesisError(f"backend {options.images_backend!r} cannot edit images, and edit subtasks "
                                  "were picked; choose an edit-capable backend")
     if request.method == "llm" or request.image_first:
-        options.chat_backend = resolve_chat_backend(studio, options.chat_backend)
+        options.chat_backend = resolve_chat_backend(backends, options.chat_backend)
     if not 1 <= int(options.concurrency) <= 64:
         raise SynthesisError("concurrency must be between 1 and 64")
     if options.requests_per_minute is not None and options.requests_per_minute <= 0:
@@ -82,23 +84,28 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
         raise SynthesisError("image size must be between 8 and 2048 pixels per side")
 
 
-def existing_prompts(studio, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:
+def existing_prompts(samples: SampleStore, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:
     """The target dataset's prompts as (label, prompt), when the request skips what it holds."""
     dataset = (dataset or "").strip()
     if not dataset or not request.dedup.skip_existing:
         return []
     return [(f"sample {sid[:8]} already in dataset '{dataset}'", prompt)
-            for sid, prompt in studio.samples.prompts(dataset)]
+            for sid, prompt in samples.prompts(dataset)]
 
 
 def create_batch(studio, request: SynthesisRequest, options: BatchOptions | None = None,
                  name: str = "") -> str:
-    """Plan the rows and store the batch with one pending item per row; returns the batch id."""
+    """Plan the rows and store the batch with one pending item per row; returns the batch id.
+
+    1. Check the options against the configured backends (what a user can fix before anything is stored).
+    2. Plan the rows (``planner``), skipping prompts the target dataset holds when asked.
+    3. Store the batch and one pending item per row.
+    """
     options = options or BatchOptions()
     dataset = (options.dataset or "synthesis").strip()[:128] or "synthesis"
     options.dataset = dataset
-    check_options(studio, request, options)
-    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio, request, dataset))
+    check_options(studio.backends, studio.taxonomy, request, options)
+    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio.samples, request, dataset))
     batch_id = new_id()
     now = utcnow()
     with studio.db.session() as s:
