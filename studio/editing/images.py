@@ -107,7 +107,7 @@ class EditImages:
     def store_region(self, region: np.ndarray) -> str:
         """Store a boolean edit region as a 1-bit PNG file (internal: no images row); returns its SHA-256.
 
-        One bit per pixel: an eighth of the bytes of a grey image, and Pillow writes 1-bit rows unfiltered."""
+        One bit per pixel: an eighth of the bytes of a grey image to filter and compress."""
         img = Image.fromarray(region.astype(np.uint8) * 255, mode="L").convert("1")
         return self.write(encode(img), img).sha256
 
