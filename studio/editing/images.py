@@ -108,7 +108,7 @@ class EditImages:
         """Store a boolean edit region as a 1-bit PNG file (internal: no images row); returns its SHA-256.
 
         One bit per pixel: an eighth of the bytes of a grey image to filter and compress."""
-        img = Image.fromarray(region.astype(np.uint8) * 255, mode="L").convert("1")
+        img = Image.fromarray(np.asarray(region, dtype=bool))  # a bool array is a mode "1" image
         return self.write(encode(img), img).sha256
 
     def open_region(self, sha: str) -> np.ndarray:
