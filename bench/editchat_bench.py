@@ -7,6 +7,8 @@ procedural backend.
 Each step runs the bare ``backend.edit`` on an image and a full studio turn
 (``studio.editing.submit_turn``) with the same instruction on the same image, in alternating
 order, so machine load and warm caches favour neither. Overhead share = (turn − bare) / turn, medians over the steps.
+Both are timed twice: wall-clock, and CPU time of the process (all threads), which other jobs on a shared
+machine disturb far less than the wall clock.
 """
 from __future__ import annotations
 
@@ -55,21 +57,22 @@ def run(studio: Studio, turns: int, backend_name: str) -> int:
     print(f"backend {backend_name}, image {source.width}×{source.height}, {turns} turns (+{WARMUP} warm-up)")
     head = None
     bare, full, encode, drift = [], [], [], []
+    bare_cpu, full_cpu = [], []
     for i in range(turns + WARMUP):
         text = INSTRUCTIONS[i % len(INSTRUCTIONS)]
         image = studio.edit_images.open_stored(view.image_of(head) if head else view.source_image)
         def bare_call():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             res = backend.edit(EditRequest(image=image, instruction=text))
-            return res, time.perf_counter() - t0
+            return res, time.perf_counter() - t0, time.process_time() - c0
 
         if i % 2 == 0:  # alternate which goes first, so neither gains from the other's warm caches
-            result, t_bare = bare_call()
-        t0 = time.perf_counter()
+            result, t_bare, c_bare = bare_call()
+        c0, t0 = time.process_time(), time.perf_counter()
         out = editing.submit_turn(studio, "bench", view.id, text, backend_name, shown=head)
-        t_full = time.perf_counter() - t0
+        t_full, c_full = time.perf_counter() - t0, time.process_time() - c0
         if i % 2 == 1:
-            result, t_bare = bare_call()
+            result, t_bare, c_bare = bare_call()
         if out.turn.status != "done":
             print(f"turn {i} failed: {out.turn.error}")
             return 1
@@ -91,6 +94,8 @@ def run(studio: Studio, turns: int, backend_name: str) -> int:
         if i >= WARMUP:
             bare.append(t_bare)
             full.append(t_full)
+            bare_cpu.append(c_bare)
+            full_cpu.append(c_full)
             encode.append(t_enc)
             drift.append(t_drift)
     b, f = median_ms(bare), median_ms(full)
@@ -103,6 +108,10 @@ def run(studio: Studio, turns: int, backend_name: str) -> int:
     print(f"overhead share of the turn: median {statistics.median(overheads):.1%} "
           f"(of medians: {(f - b) / f:.1%}); target < 30%")
     print(f"turn / bare ratio: {f / b:.2f}x")
+    bc, fc = median_ms(bare_cpu), median_ms(full_cpu)
+    print(f"CPU time: bare median {bc:.1f} ms, turn median {fc:.1f} ms; overhead share of the CPU time "
+          f"{statistics.median([(x - y) / x for x, y in zip(full_cpu, bare_cpu) if x > 0]):.1%} "
+          f"(of medians: {(fc - bc) / fc:.1%})")
     return 0
 
 

@@ -13,6 +13,7 @@ import os
 import tempfile
 import threading
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -133,14 +134,21 @@ def fit_within(img: Image.Image, max_side: int) -> tuple[Image.Image, str | None
     return new, f"image was {w}×{h}; resized to {new.width}×{new.height} to stay within {max_side}px"
 
 
-def encode_png(img: Image.Image, text: dict[str, Any] | None = None, compress_level: int = 6) -> bytes:
-    """PNG bytes with optional text chunks (dict values are stored as JSON); ``compress_level`` is zlib's
-    (1 where a user waits on the write, 6 elsewhere)."""
+#: zlib settings of every PNG the studio writes from pixels. One setting everywhere, because a stored image
+#: is named by the SHA-256 of its bytes: the same pixels (and text) written by any tab must give the same
+#: name. Level 1 with the run-length strategy is the fastest Pillow offers that still compresses; on filtered
+#: rows (Pillow picks a PNG filter per row) it compresses about as well as the default level (bench/README.md).
+PNG_LEVEL = 1
+PNG_STRATEGY = zlib.Z_RLE
+
+
+def encode_png(img: Image.Image, text: dict[str, Any] | None = None, compress_level: int = PNG_LEVEL) -> bytes:
+    """PNG bytes with optional text chunks (dict values are stored as JSON), lossless."""
     meta = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         meta.add_itxt(key, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", pnginfo=meta, compress_level=compress_level)
+    img.save(buf, format="PNG", pnginfo=meta, compress_level=compress_level, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 

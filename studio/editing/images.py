@@ -14,17 +14,14 @@ from studio.settings import Settings
 
 #: decoded images and analysis arrays kept per studio: the chat reads the last output again next turn
 CACHE_ITEMS = 96
-#: zlib level for the PNGs a turn writes: the user waits on them, and level 1 is the fastest that compresses
-TURN_PNG_LEVEL = 1
 
 
 def encode(img: Image.Image, text: dict[str, Any] | None = None) -> bytes:
-    """Lossless PNG bytes at the fast level; text entries of ``img.info`` (e.g. a procedural scene graph)
-    and ``text`` become PNG text chunks."""
+    """Lossless PNG bytes; text entries of ``img.info`` (e.g. a procedural scene graph) and ``text`` become
+    PNG text chunks."""
     chunks = {k: v for k, v in img.info.items() if isinstance(k, str) and isinstance(v, str)}
     chunks.update(text or {})
-    return encode_png(img, chunks, compress_level=TURN_PNG_LEVEL)
-
+    return encode_png(img, chunks)
 
 
 class EditImages:
@@ -61,6 +58,10 @@ class EditImages:
         f = self.images.put_bytes(data, fmt="PNG", size=img.size)
         self._put(f.sha256, img)
         return f
+
+    def record(self, files: list[StoredFile], conn: Any = None) -> None:
+        """Record written files in the images table (in ``conn``'s transaction when given)."""
+        self.samples.record_files(files, conn=conn)
 
     def store(self, img: Image.Image, text: dict[str, Any] | None = None) -> str:
         """Store an image (PNG, content-addressed, recorded in the images table); returns its SHA-256."""
@@ -104,8 +105,10 @@ class EditImages:
         self._put(f"drift:{source_sha}:{sha}", maps)
 
     def store_region(self, region: np.ndarray) -> str:
-        """Store a boolean edit region as a black/white PNG file (internal: no images row); returns its SHA-256."""
-        img = Image.fromarray(region.astype(np.uint8) * 255, mode="L")
+        """Store a boolean edit region as a 1-bit PNG file (internal: no images row); returns its SHA-256.
+
+        One bit per pixel: an eighth of the bytes of a grey image to filter and compress."""
+        img = Image.fromarray(np.asarray(region, dtype=bool))  # a bool array is a mode "1" image
         return self.write(encode(img), img).sha256
 
     def open_region(self, sha: str) -> np.ndarray:

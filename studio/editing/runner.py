@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import queue
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable, Mapping, TypeVar
@@ -96,42 +95,12 @@ def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return fields, extras
 
 
-class _DaemonWorkers:
-    """Reusable daemon threads for backend calls (starting a thread per turn cost a measurable
-    share of a fast backend's turn). Daemon, unlike ThreadPoolExecutor's: a backend call that
-    never returns must not keep the server from exiting. A new thread starts whenever none is idle,
-    so an overrunning call never delays the next one."""
-
-    def __init__(self) -> None:
-        self._jobs: "queue.SimpleQueue[tuple[Future, Callable, tuple]]" = queue.SimpleQueue()
-        self._idle = 0
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable, *args: Any) -> Future:
-        future: Future = Future()
-        with self._lock:
-            spawn = self._idle == 0
-            if not spawn:
-                self._idle -= 1
-        if spawn:
-            threading.Thread(target=self._loop, name="edit-turn", daemon=True).start()
-        self._jobs.put((future, fn, args))
-        return future
-
-    def _loop(self) -> None:
-        while True:
-            future, fn, args = self._jobs.get()
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as exc:  # handed to the caller
-                    future.set_exception(exc)
-            del future, fn, args
-            with self._lock:
-                self._idle += 1
-
-
-_CALLS = _DaemonWorkers()
+def _run_into(future: Future, fn: Callable, *args: Any) -> None:
+    if future.set_running_or_notify_cancel():
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller
+            future.set_exception(exc)
 
 
 def call_with_timeout(fn: Callable[[threading.Event], T], timeout_s: float, what: str) -> T:
@@ -140,7 +109,10 @@ def call_with_timeout(fn: Callable[[threading.Event], T], timeout_s: float, what
     Every failure becomes :class:`TurnFailed` with a reason the user can read.
     """
     cancel = threading.Event()
-    future = _CALLS.submit(fn, cancel)
+    future: Future = Future()
+    # a daemon thread of its own (not a pool's): a backend call that never returns must not keep the
+    # server from exiting, and it must not hold up the next turn
+    threading.Thread(target=_run_into, args=(future, fn, cancel), daemon=True).start()
     try:
         return future.result(timeout_s)
     except FutureTimeout:

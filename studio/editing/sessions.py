@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backends.base import Capability, GenerationRequest
-from studio.db import utcnow
+from studio.db import Database, utcnow
 from studio.db.models import Sample
 from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import (
@@ -178,8 +178,13 @@ def list_sessions(studio, owner: str) -> list[SessionSummary]:
 
 def get_session(studio, owner: str, session_id: str) -> SessionView:
     """The whole session; turns cut off by a server stop are marked failed on the way."""
+    return load_session(studio.db, owner, session_id)
+
+
+def load_session(db: Database, owner: str, session_id: str) -> SessionView:
+    """:func:`get_session` on the database alone (what running a turn has at hand)."""
     owner = _owner(owner)
-    with studio.db.session() as s:
+    with db.session() as s:
         sess = _load(s, owner, session_id)
         turns = _turns(s, sess.id)
         now = utcnow()
@@ -197,7 +202,7 @@ def get_session(studio, owner: str, session_id: str) -> SessionView:
             sess.version += 1
             s.flush()
         view = SessionView.of(sess, turns)
-    remember_view(studio, view)
+    remember_view(db, view)
     return view
 
 
@@ -210,7 +215,7 @@ def mark_server_stopped(studio) -> int:
             t.status, t.error, t.finished_at = "failed", "failed: the server stopped", utcnow()
         for sid in {t.session_id for t in stale}:  # a change like any other: cached views are stale
             s.execute(update(EditSession).where(EditSession.id == sid).values(version=EditSession.version + 1))
-            forget_view(studio, sid)
+            forget_view(studio.db, sid)
     return len(stale)
 
 
@@ -223,7 +228,7 @@ def delete_session(studio, owner: str, session_id: str) -> None:
             s.delete(t)
         s.flush()
         s.delete(sess)
-    forget_view(studio, session_id)
+    forget_view(studio.db, session_id)
 
 
 # -- moving the head --------------------------------------------------------------------------

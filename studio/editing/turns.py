@@ -1,5 +1,8 @@
 """Running a turn: reserve it (compare-and-set on the session), call the backend under a time
-limit, store the output, measure drift, and record the outcome in one transaction."""
+limit, store the output, measure drift, and record the outcome in one transaction.
+
+The entry points take the ``Studio`` and hand its typed pieces down: the database, the backend registry
+and the edit chat's images."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,12 +15,14 @@ from PIL import Image
 from sqlalchemy import insert, select, update
 
 from backends.base import Capability, EditRequest
-from studio.db import new_id, utcnow
+from backends.registry import BackendEntry, BackendRegistry
+from studio.db import Database, new_id, utcnow
 from studio.editing import drift as driftlib
 from studio.editing import images as imgs
+from studio.editing.images import EditImages
 from studio.editing.models import EditSession, EditTurn
 from studio.editing.runner import DEFAULT_TIMEOUT_S, TurnFailed, call_with_timeout, clean_params, split_params
-from studio.editing.sessions import EditingError, SessionNotFound, _load, _owner, _with_retries, get_session
+from studio.editing.sessions import EditingError, SessionNotFound, _load, _owner, _with_retries, load_session
 from studio.editing.viewcache import cached_view, remember_view
 from studio.editing.views import SessionView, TurnView
 
@@ -60,8 +65,8 @@ class _Node:
     seq: int
 
 
-def _check_backend(studio, backend: str) -> Any:
-    entry = studio.backends.entry(backend)
+def _check_backend(backends: BackendRegistry, backend: str) -> BackendEntry:
+    entry = backends.entry(backend)
     if not entry.capabilities & {Capability.EDIT, Capability.INPAINT}:
         raise EditingError(f"backend '{backend}' cannot edit images; pick an edit-capable backend")
     return entry
@@ -74,15 +79,22 @@ def submit_turn(
 ) -> TurnOutcome:
     """Apply ``instruction`` to the image of ``shown`` (the turn the sender sees; None: source).
 
-    The new turn becomes the head. If another tab moved the session meanwhile, its turns are
-    kept on their own branch and the notice says so. A failing backend fails only this turn.
+    1. Check the request: an instruction, an edit-capable backend, parameters of the right types.
+    2. Store the mask and the reference images (the turn refers to them by SHA-256).
+    3. Reserve the turn: a compare-and-set on the session makes it the head (:func:`_reserve`).
+    4. Run it: the backend under its time limit, then the output, its region and drift stored and
+       recorded in one transaction (:func:`_run`).
+
+    If another tab moved the session meanwhile, its turns are kept on their own branch and the notice
+    says so. A failing backend fails only this turn.
     """
+    db, backends, images = studio.db, studio.backends, studio.edit_images
     owner = _owner(owner)
     session_id = (session_id or "").strip()
     instruction = (instruction or "").strip()
     if not instruction:
         raise EditingError("write an instruction: what should change in the image?")
-    entry = _check_backend(studio, backend)
+    entry = _check_backend(backends, backend)
     try:
         params = clean_params(params or {})
     except ValueError as exc:
@@ -91,17 +103,24 @@ def submit_turn(
     notices: list[str] = []
     if mask is not None and Capability.INPAINT not in entry.capabilities:
         notices.append(f"backend '{backend}' does not declare inpainting; it may ignore the mask")
-    mask_sha = studio.edit_images.store(mask.convert("L")) if mask is not None else None
-    ref_shas = [studio.edit_images.store(studio.edit_images.open_upload(r)[0]) for r in references]
+    mask_sha = images.store(mask.convert("L")) if mask is not None else None
+    ref_shas = [images.store(images.open_upload(r)[0]) for r in references]
+    job, extra = _reserve(db, owner, session_id, shown, instruction, backend, params, mask_sha, ref_shas)
+    return _run(db, backends, images, owner, session_id, job, notices + extra)
+
+
+def _reserve(db: Database, owner: str, session_id: str, shown: str | None, instruction: str, backend: str,
+             params: dict[str, Any], mask_sha: str | None, ref_shas: list[str]) -> tuple[_Job, list[str]]:
+    """Insert the turn as running and make it the head, retrying when another writer moved the session."""
 
     def attempt() -> tuple[_Job, list[str]] | None:
-        with studio.db.engine.begin() as c:
+        with db.engine.begin() as c:
             row = c.execute(select(_sessions.c.owner, _sessions.c.version, _sessions.c.turn_count,
                                    _sessions.c.head_turn_id, _sessions.c.source_image)
                             .where(_sessions.c.id == session_id)).first()
             if row is None or row.owner != owner:
                 raise SessionNotFound(f"no edit session {session_id!r} for {owner!r}")
-            prior = cached_view(studio, session_id, row.version)
+            prior = cached_view(db, session_id, row.version)
             if prior is not None:
                 tree = {t.id: _Node(t.parent_id, t.status, t.output_image, t.edited_region_sha, t.seq)
                         for t in prior.turns.values()}
@@ -141,17 +160,21 @@ def submit_turn(
             turn = TurnView.of_row(values)
             return _Job(turn, row.source_image, parent_region, prior, row.version + 1), extra
 
-    job, extra = _with_retries(attempt)
-    return _execute(studio, owner, session_id, job, notices + extra)
+    return _with_retries(attempt)
 
 
 def retry_turn(
     studio, owner: str, session_id: str, turn_id: str, *, backend: str | None = None,
     timeout_s: float | None = None,
 ) -> TurnOutcome:
-    """Run a failed turn again in place (optionally on another backend)."""
+    """Run a failed turn again in place (optionally on another backend).
+
+    1. Mark the failed turn running again (only a failed turn can be retried), on ``backend`` if given.
+    2. Run it as :func:`submit_turn` does (:func:`_run`).
+    """
+    db, backends, images = studio.db, studio.backends, studio.edit_images
     owner = _owner(owner)
-    with studio.db.session() as s:
+    with db.session() as s:
         sess = _load(s, owner, session_id)
         turn = s.get(EditTurn, turn_id)
         if turn is None or turn.session_id != sess.id:
@@ -159,7 +182,7 @@ def retry_turn(
         values: dict[str, Any] = {"status": "running", "attempts": EditTurn.attempts + 1, "error": "",
                                   "started_at": utcnow(), "finished_at": None}
         if backend:
-            _check_backend(studio, backend)
+            _check_backend(backends, backend)
             values["backend"] = backend
         if timeout_s is not None:
             values["params"] = {**(turn.params or {}), "timeout_s": float(timeout_s)}
@@ -171,10 +194,11 @@ def retry_turn(
         s.refresh(turn)
         parent = s.get(EditTurn, turn.parent_id) if turn.parent_id else None
         job = _Job(TurnView.of(turn), sess.source_image, parent.edited_region if parent else None)
-    return _execute(studio, owner, session_id, job, [])
+    return _run(db, backends, images, owner, session_id, job, [])
 
 
-def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str]) -> TurnOutcome:
+def _run(db: Database, backends: BackendRegistry, images: EditImages, owner: str, session_id: str, job: _Job,
+         notices: list[str]) -> TurnOutcome:
     """Call the backend for a reserved turn, then record its output and drift, or its failure."""
     turn = job.turn
     params = dict(turn.params)
@@ -183,13 +207,13 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
     started = time.perf_counter()
     stored = None
     try:
-        image = studio.edit_images.open_stored(turn.input_image)
-        mask = studio.edit_images.open_stored(turn.mask_image).convert("L") if turn.mask_image else None
+        image = images.open_stored(turn.input_image)
+        mask = images.open_stored(turn.mask_image).convert("L") if turn.mask_image else None
         if mask is not None and mask.size != image.size:  # painted on a canvas of another size
             mask = mask.resize(image.size, Image.NEAREST)
-        refs = [studio.edit_images.open_stored(r) for r in turn.reference_images]
+        refs = [images.open_stored(r) for r in turn.reference_images]
         try:
-            engine = studio.backends.get(turn.backend)
+            engine = backends.get(turn.backend)
         except Exception as exc:  # BackendLoadError: name, reason, what to do
             raise TurnFailed(str(exc)) from exc
         result = call_with_timeout(
@@ -201,15 +225,15 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
         if not isinstance(getattr(result, "image", None), Image.Image):
             raise TurnFailed(f"backend '{turn.backend}' returned no image")
         duration = time.perf_counter() - started
-        values, stored = _finish(studio, job, result, image, mask)
+        values, stored = _finish(images, job, result, image, mask)
         values["duration_s"] = duration
     except TurnFailed as exc:
         values = {"status": "failed", "error": exc.reason, "duration_s": time.perf_counter() - started}
     values["finished_at"] = utcnow()
     columns = _DONE_COLUMNS if values["status"] == "done" else _FAILED_COLUMNS
-    with studio.db.engine.begin() as c:
+    with db.engine.begin() as c:
         if stored is not None:
-            studio.samples.record_files([stored], conn=c)
+            images.record([stored], conn=c)
         c.execute(update(_turns).where(_turns.c.id == turn.id).values({k: values.get(k) for k in columns}))
         version = c.execute(update(_sessions).where(_sessions.c.id == session_id)
                             .values(version=_sessions.c.version + 1, updated_at=utcnow())
@@ -222,9 +246,9 @@ def _execute(studio, owner: str, session_id: str, job: _Job, notices: list[str])
                                             if _VIEW_FIELDS.get(k, k) in _TURN_VIEW_FIELDS})
         view = dataclasses.replace(job.prior, head=turn.id, version=version,
                                    turns={**job.prior.turns, turn.id: done})
-        remember_view(studio, view)
+        remember_view(db, view)
     else:
-        view = get_session(studio, owner, session_id)
+        view = load_session(db, owner, session_id)
     return TurnOutcome(view, view.turns[turn.id], notices)
 
 
@@ -232,39 +256,42 @@ _VIEW_FIELDS = {"edited_region": "edited_region_sha"}
 _TURN_VIEW_FIELDS = {f.name for f in dataclasses.fields(TurnView)}
 
 
-def _finish(studio, job: _Job, result, image: Image.Image, mask: Image.Image | None) -> tuple[dict[str, Any], Any]:
+def _finish(images: EditImages, job: _Job, result, image: Image.Image,
+            mask: Image.Image | None) -> tuple[dict[str, Any], Any]:
     """Store the output and the cumulative edit region; measure drift against the source.
 
     All on this thread: the pieces are small, and a worker thread would only add hand-offs
     (bench/README.md, Edit chat).
     """
-    out = result.image.convert("RGB")
+    out = result.image
+    if out.mode != "RGB" or out is image:  # a copy where we would otherwise label the input's own object
+        out = out.convert("RGB")
     if result.scene_graph and not isinstance(out.info.get("scene_graph"), str):
         out.info["scene_graph"] = json.dumps(result.scene_graph, sort_keys=True)
-    stored = studio.edit_images.write(imgs.encode(out), out)
-    src_arr = studio.edit_images.analysis_array(job.source_image)
+    stored = images.write(imgs.encode(out), out)
+    src_arr = images.analysis_array(job.source_image)
     size = (src_arr.shape[1], src_arr.shape[0])
     out_arr = driftlib.to_array(out, size)
-    in_arr = studio.edit_images.analysis_array(job.turn.input_image, image)
+    in_arr = images.analysis_array(job.turn.input_image, image)
     if in_arr.shape != src_arr.shape:
         in_arr = driftlib.to_array(image, size)
     box = driftlib.changed_box(in_arr, out_arr) if in_arr.shape == out_arr.shape else False
     region = driftlib.mask_region(mask, size) if mask is not None else driftlib.changed_region(in_arr, out_arr, box)
     region_sha = None
     if job.parent_region:
-        parent = studio.edit_images.open_region(job.parent_region)
+        parent = images.open_region(job.parent_region)
         if not (region & ~parent).any():  # nothing new edited: the cumulative region is the parent's
             region, region_sha = parent, job.parent_region
         else:
             region = region | parent
     if region_sha is None:
-        region_sha = studio.edit_images.store_region(region)
-    prev = studio.edit_images.drift_maps(job.source_image, job.turn.input_image, src_arr)
+        region_sha = images.store_region(region)
+    prev = images.drift_maps(job.source_image, job.turn.input_image, src_arr)
     maps = driftlib.drift_maps(src_arr, out_arr, prev, in_arr if prev is not None else None, box)
     drift = driftlib.drift_from_maps(maps, src_arr, out_arr, region)
     if driftlib.analysis_size(out.size) == size:
-        studio.edit_images.remember_analysis(stored.sha256, out_arr)
-        studio.edit_images.remember_drift_maps(job.source_image, stored.sha256, maps)
+        images.remember_analysis(stored.sha256, out_arr)
+        images.remember_drift_maps(job.source_image, stored.sha256, maps)
     notices = list(result.notices)
     if getattr(result, "procedural", False):
         notices.append("drawn by the procedural scene renderer, not a neural model")

@@ -1,4 +1,4 @@
-"""The newest snapshot of each session this process has seen, keyed by the session's version.
+"""The newest snapshot of each session this process has seen, per database, keyed by the session's version.
 
 Every change to a session bumps ``EditSession.version`` (see sessions.py), so a snapshot whose
 version equals the row's current version is exact, whichever process made the change. A turn
@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
-
 from cachetools import LRUCache
 
+from studio.db import Database
 from studio.editing.views import SessionView
 
 MAX_SESSIONS = 256
-_caches: "weakref.WeakKeyDictionary[Any, _ViewCache]" = weakref.WeakKeyDictionary()
+_caches: "weakref.WeakKeyDictionary[Database, _ViewCache]" = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 
@@ -41,22 +40,22 @@ class _ViewCache:
             self._views.pop(session_id, None)
 
 
-def _cache(studio) -> _ViewCache:
+def _cache(db: Database) -> _ViewCache:
     with _caches_lock:
-        cache = _caches.get(studio)
+        cache = _caches.get(db)
         if cache is None:
-            cache = _caches[studio] = _ViewCache()
+            cache = _caches[db] = _ViewCache()
         return cache
 
 
-def cached_view(studio, session_id: str, version: int) -> SessionView | None:
+def cached_view(db: Database, session_id: str, version: int) -> SessionView | None:
     """The snapshot of ``session_id`` at exactly ``version``, if this process has it."""
-    return _cache(studio).get(session_id, version)
+    return _cache(db).get(session_id, version)
 
 
-def remember_view(studio, view: SessionView) -> None:
-    _cache(studio).put(view)
+def remember_view(db: Database, view: SessionView) -> None:
+    _cache(db).put(view)
 
 
-def forget_view(studio, session_id: str) -> None:
-    _cache(studio).drop(session_id)
+def forget_view(db: Database, session_id: str) -> None:
+    _cache(db).drop(session_id)

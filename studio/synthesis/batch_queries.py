@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from studio.db import utcnow
+from studio.db import Database, utcnow
 from studio.synthesis.models import SynthesisBatch, SynthesisItem
 from studio.synthesis.rows import PlannedRow
 from studio.synthesis.templates import SynthesisError
@@ -82,7 +82,12 @@ def runner_alive(runner: str | None, heartbeat) -> bool:
 
 
 def batch_status(studio, batch_id: str) -> BatchStatus:
-    with studio.db.session() as s:
+    return load_batch_status(studio.db, batch_id)
+
+
+def load_batch_status(db: Database, batch_id: str) -> BatchStatus:
+    """:func:`batch_status` on the database alone (what a batch runner holds)."""
+    with db.session() as s:
         b = s.get(SynthesisBatch, batch_id)
         if b is None:
             raise SynthesisError(f"no batch {batch_id!r}")

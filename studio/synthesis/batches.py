@@ -18,17 +18,22 @@ from typing import Any, Callable
 from sqlalchemy import func, insert, select, update
 
 from backends.base import BackendError, Cancelled, Capability
-from studio.db import new_id, utcnow
+from backends.registry import BackendRegistry
+from studio.db import Database, new_id, utcnow
+from studio.images import ImageStore
+from studio.samples import SampleStore
 from studio.synthesis.batch_exec import ItemExecutor
 from studio.synthesis.batch_writer import ResultWriter
 from studio.synthesis.batch_queries import (ACTIVE as _ACTIVE, ACTIVE_LOCK as _ACTIVE_LOCK, BatchStatus,
-                                            batch_items, batch_status, list_batches)  # noqa: F401 (re-exported)
+                                            batch_items, batch_status, list_batches,  # noqa: F401 (re-exported)
+                                            load_batch_status)
 from studio.synthesis.batch_queries import runner_alive as _runner_alive, runner_id as _runner_id
 from studio.synthesis.llm import LLMComposer, LLMOutputError, resolve_chat_backend
 from studio.synthesis.models import SynthesisBatch, SynthesisItem
 from studio.synthesis.planner import Planner, SynthesisRequest
 from studio.synthesis.rows import PlannedRow
 from studio.synthesis.templates import SynthesisError
+from studio.taxonomy.tree import TaxonomyForest
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
@@ -57,11 +62,12 @@ class BatchOptions:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> None:
+def check_options(backends: BackendRegistry, taxonomy: TaxonomyForest, request: SynthesisRequest,
+                  options: BatchOptions) -> None:
     """Errors a user can fix before anything is stored (missing backends, bad limits)."""
     if options.images_backend:
-        entry = studio.backends.entry(options.images_backend)  # BackendLoadError names the fix
-        planner = Planner(studio.taxonomy)
+        entry = backends.entry(options.images_backend)  # BackendLoadError names the fix
+        planner = Planner(taxonomy)
         leaves = planner.resolve(request.nodes)
         needs_edit = any(n in planner.res.node_specs and planner.res.specs[planner.res.node_specs[n]]["kind"] != "generation"
                          for n in leaves)
@@ -71,7 +77,7 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
             raise SynthesisError(f"backend {options.images_backend!r} cannot edit images, and edit subtasks "
                                  "were picked; choose an edit-capable backend")
     if request.method == "llm" or request.image_first:
-        options.chat_backend = resolve_chat_backend(studio, options.chat_backend)
+        options.chat_backend = resolve_chat_backend(backends, options.chat_backend)
     if not 1 <= int(options.concurrency) <= 64:
         raise SynthesisError("concurrency must be between 1 and 64")
     if options.requests_per_minute is not None and options.requests_per_minute <= 0:
@@ -82,23 +88,28 @@ def check_options(studio, request: SynthesisRequest, options: BatchOptions) -> N
         raise SynthesisError("steps must be between 1 and 1000 (or empty for the backend's own)")
 
 
-def existing_prompts(studio, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:
+def existing_prompts(samples: SampleStore, request: SynthesisRequest, dataset: str | None) -> list[tuple[str, str]]:
     """The target dataset's prompts as (label, prompt), when the request skips what it holds."""
     dataset = (dataset or "").strip()
     if not dataset or not request.dedup.skip_existing:
         return []
     return [(f"sample {sid[:8]} already in dataset '{dataset}'", prompt)
-            for sid, prompt in studio.samples.prompts(dataset)]
+            for sid, prompt in samples.prompts(dataset)]
 
 
 def create_batch(studio, request: SynthesisRequest, options: BatchOptions | None = None,
                  name: str = "") -> str:
-    """Plan the rows and store the batch with one pending item per row; returns the batch id."""
+    """Plan the rows and store the batch with one pending item per row; returns the batch id.
+
+    1. Check the options against the configured backends (what a user can fix before anything is stored).
+    2. Plan the rows (``planner``), skipping prompts the target dataset holds when asked.
+    3. Store the batch and one pending item per row.
+    """
     options = options or BatchOptions()
     dataset = (options.dataset or "synthesis").strip()[:128] or "synthesis"
     options.dataset = dataset
-    check_options(studio, request, options)
-    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio, request, dataset))
+    check_options(studio.backends, studio.taxonomy, request, options)
+    plan = Planner(studio.taxonomy).plan(request, existing_prompts(studio.samples, request, dataset))
     batch_id = new_id()
     now = utcnow()
     with studio.db.session() as s:
@@ -154,10 +165,15 @@ def retry_failed(studio, batch_id: str) -> int:
 
 
 class BatchRunner:
-    """Processes one batch's open items with a pool of workers."""
+    """Processes one batch's open items with a pool of workers.
 
-    def __init__(self, studio, batch_id: str, progress: Callable[[BatchStatus], None] | None = None) -> None:
-        self.studio = studio
+    It takes what it uses: the database (items, marks, counters), the backend registry (the batch's
+    engines), the image store (outputs) and the sample store (the one writer of samples).
+    """
+
+    def __init__(self, db: Database, backends: BackendRegistry, images: ImageStore, samples: SampleStore,
+                 batch_id: str, progress: Callable[[BatchStatus], None] | None = None) -> None:
+        self.db, self.backends, self.images, self.samples = db, backends, images, samples
         self.batch_id = batch_id
         self.progress = progress
         self.cancel = threading.Event()
@@ -167,7 +183,7 @@ class BatchRunner:
         self._progress_lock = threading.Lock()
 
     def claim(self, force: bool = False) -> SynthesisBatch:
-        with self.studio.db.session() as s:
+        with self.db.session() as s:
             b = s.get(SynthesisBatch, self.batch_id, with_for_update=True)
             if b is None:
                 raise SynthesisError(f"no batch {self.batch_id!r}")
@@ -187,7 +203,7 @@ class BatchRunner:
     def _heartbeat(self) -> None:
         while not self._stop_heartbeat.wait(HEARTBEAT_S):
             try:
-                with self.studio.db.session() as s:
+                with self.db.session() as s:
                     b = s.get(SynthesisBatch, self.batch_id)
                     if b is None:
                         return
@@ -203,10 +219,9 @@ class BatchRunner:
         options = BatchOptions.from_dict(cfg.get("options") or {})
         composer = None
         if options.chat_backend:
-            composer = LLMComposer(self.studio.backends, options.chat_backend,
+            composer = LLMComposer(self.backends, options.chat_backend,
                                    requests_per_minute=options.requests_per_minute)
-        executor = ItemExecutor(self.studio.backends, self.studio.images, self.studio.samples, options, composer,
-                                self.batch_id)
+        executor = ItemExecutor(self.backends, self.images, self.samples, options, composer, self.batch_id)
         with _ACTIVE_LOCK:
             _ACTIVE[self.batch_id] = self
         hb = threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}")
@@ -244,16 +259,16 @@ class BatchRunner:
             with _ACTIVE_LOCK:
                 _ACTIVE.pop(self.batch_id, None)
             self._finish()
-        return batch_status(self.studio, self.batch_id)
+        return load_batch_status(self.db, self.batch_id)
 
     def _cancel_requested(self) -> bool:
-        with self.studio.db.session() as s:
+        with self.db.session() as s:
             b = s.get(SynthesisBatch, self.batch_id)
             return b is None or b.status in ("cancelling", "cancelled")
 
     def _claim_page(self, limit: int) -> list[tuple[str, dict[str, Any], int]]:
         """The next pending items in order, marked running in one transaction (a crash resets them)."""
-        with self.studio.db.session() as s:
+        with self.db.session() as s:
             rows = s.execute(select(SynthesisItem.id, SynthesisItem.spec, SynthesisItem.position).where(
                 SynthesisItem.batch_id == self.batch_id, SynthesisItem.state == "pending")
                 .order_by(SynthesisItem.position).limit(limit)).all()
@@ -297,11 +312,11 @@ class BatchRunner:
 
     def _report(self) -> None:
         with self._progress_lock:
-            self.progress(batch_status(self.studio, self.batch_id))
+            self.progress(load_batch_status(self.db, self.batch_id))
 
     def _set_item(self, item_id: str, state: str, error: str | None, raw: str | None,
                   llm_usage: tuple[int, int, int, float] = (0, 0, 0, 0.0)) -> None:
-        with self.studio.db.session() as s:
+        with self.db.session() as s:
             s.execute(update(SynthesisItem).where(SynthesisItem.id == item_id).values(
                 state=state, error=error, raw_output=raw, updated_at=utcnow()))
             if llm_usage[0]:
@@ -312,7 +327,7 @@ class BatchRunner:
                     cost_usd=SynthesisBatch.cost_usd + llm_usage[3]))
 
     def _finish(self) -> None:
-        with self.studio.db.session() as s:
+        with self.db.session() as s:
             b = s.get(SynthesisBatch, self.batch_id)
             if b is None:
                 return
@@ -338,13 +353,28 @@ def _open_items(s, batch_id: str) -> int:
 
 def run_batch(studio, batch_id: str, *, force: bool = False,
               progress: Callable[[BatchStatus], None] | None = None) -> BatchStatus:
-    """Run (or resume) a batch in this thread until its open items are done or it is cancelled."""
-    return BatchRunner(studio, batch_id, progress).run(force=force)
+    """Run (or resume) a batch in this thread until its open items are done or it is cancelled.
+
+    1. Claim the batch (a live runner elsewhere keeps it unless ``force``).
+    2. Run its open items on a pool of workers: each row through the LLM composer (if any) and the
+       images backend (``batch_exec.ItemExecutor``); finished items are stored in groups through the
+       sample store, each group with its items' done marks (``batch_writer.ResultWriter``).
+    3. Close the batch as done, cancelled or interrupted; return its status.
+    """
+    return _runner(studio, batch_id, progress).run(force=force)
+
+
+def _runner(studio, batch_id: str, progress: Callable[[BatchStatus], None] | None = None) -> BatchRunner:
+    return BatchRunner(studio.db, studio.backends, studio.images, studio.samples, batch_id, progress)
 
 
 def start_batch(studio, batch_id: str) -> threading.Thread:
-    """Run a batch on a background thread of this process (the UI's way: survives a closed browser)."""
-    runner = BatchRunner(studio, batch_id)
+    """Run a batch on a background thread of this process (the UI's way: survives a closed browser).
+
+    1. Claim it here, so a batch that cannot run fails in the caller.
+    2. Run it as :func:`run_batch` does, on a daemon thread; an internal error marks the batch failed.
+    """
+    runner = _runner(studio, batch_id)
     claimed = runner.claim()  # fail now, in the caller, if it cannot run
     with _ACTIVE_LOCK:
         _ACTIVE[batch_id] = runner

@@ -35,15 +35,15 @@ class LLMOutputError(ValueError):
         self.raw = raw
 
 
-def chat_backend_names(studio) -> list[str]:
-    return [e.name for e in studio.backends.by_capability(Capability.CHAT)]
+def chat_backend_names(backends: BackendRegistry) -> list[str]:
+    return [e.name for e in backends.by_capability(Capability.CHAT)]
 
 
-def resolve_chat_backend(studio, name: str | None) -> str:
+def resolve_chat_backend(backends: BackendRegistry, name: str | None) -> str:
     """The chat backend to use: the named one, or the only/first configured one."""
-    names = chat_backend_names(studio)
+    names = chat_backend_names(backends)
     if name:
-        if name not in studio.backends.names():
+        if name not in backends.names():
             raise NoChatBackend(f"chat backend {name!r} is not configured; configured chat backends: "
                                 f"{', '.join(names) or 'none'}")
         if name not in names:

@@ -23,7 +23,7 @@ from backends.registry import BackendEntry, BackendRegistry
 from studio.images import StoredFile, encode_png
 from studio.raypool import RayOptions, connect, lost_message, run_tasks, start_workers, stop_workers
 from studio.synthesis.batch_exec import ItemExecutor, ItemResult
-from studio.synthesis.batch_queries import ACTIVE as _ACTIVE, ACTIVE_LOCK as _ACTIVE_LOCK, BatchStatus, batch_status
+from studio.synthesis.batch_queries import ACTIVE as _ACTIVE, ACTIVE_LOCK as _ACTIVE_LOCK, BatchStatus, load_batch_status
 from studio.synthesis.batches import BatchOptions, BatchRunner
 from studio.synthesis.llm import LLMComposer, LLMOutputError
 from studio.synthesis.rows import PlannedRow
@@ -110,7 +110,7 @@ class RayBatchRunner(BatchRunner):
 
     def __init__(self, studio, batch_id: str, ray_options: RayOptions,
                  progress: Callable[[BatchStatus], None] | None = None) -> None:
-        super().__init__(studio, batch_id, progress)
+        super().__init__(studio.db, studio.backends, studio.images, studio.samples, batch_id, progress)
         self.ray_options = ray_options
         self.actors: list[Any] = []
 
@@ -121,7 +121,7 @@ class RayBatchRunner(BatchRunner):
         options = BatchOptions.from_dict(b.config.get("options") or {})
         try:
             ray = connect(self.ray_options)
-            entries = {n: self.studio.backends.entry(n) for n in (options.images_backend, options.chat_backend) if n}
+            entries = {n: self.backends.entry(n) for n in (options.images_backend, options.chat_backend) if n}
             with _ACTIVE_LOCK:
                 _ACTIVE[self.batch_id] = self
             threading.Thread(target=self._heartbeat, daemon=True, name=f"heartbeat-{self.batch_id[:8]}").start()
@@ -131,12 +131,12 @@ class RayBatchRunner(BatchRunner):
             with _ACTIVE_LOCK:
                 _ACTIVE.pop(self.batch_id, None)
             self._finish()
-        return batch_status(self.studio, self.batch_id)
+        return load_batch_status(self.db, self.batch_id)
 
     def _run_items(self, ray, options: BatchOptions, entries: dict[str, BackendEntry]) -> None:
-        executor = ItemExecutor(self.studio.backends, self.studio.images, self.studio.samples, options, None,
+        executor = ItemExecutor(self.backends, self.images, self.samples, options, None,
                                 self.batch_id)  # stores on the driver
-        st = batch_status(self.studio, self.batch_id)
+        st = load_batch_status(self.db, self.batch_id)
         rpm = options.requests_per_minute  # the batch's limit: each worker gets its share
         self.actors, per_actor = start_workers(
             ray, ItemWorker, lambda n: (entries, options.to_dict(), self.batch_id, rpm / n if rpm else None),
@@ -176,7 +176,7 @@ class RayBatchRunner(BatchRunner):
             self._set_item(item_id, "failed", out["error"], out.get("raw"), tuple(out.get("usage") or (0, 0, 0, 0.0)))
             return None
         result: ItemResult = out["result"]
-        result.files = [self.studio.images.put_bytes(out["blobs"][f.sha256], fmt="PNG", size=(f.width, f.height))
+        result.files = [self.images.put_bytes(out["blobs"][f.sha256], fmt="PNG", size=(f.width, f.height))
                         for f in result.files]
         return result, item_id
 

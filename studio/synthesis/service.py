@@ -80,7 +80,7 @@ def preview_steps(studio, request: SynthesisRequest, dataset: str | None = None,
             f"Preview shows at most {MAX_PREVIEW_COUNT:,} rows (asked for {request.count:,}): preview a "
             f"smaller count to check the rows, then use Run batch for all {request.count:,}.")
     start = time.monotonic()
-    steps = Planner(studio.taxonomy).plan_steps(request, existing_prompts(studio, request, dataset))
+    steps = Planner(studio.taxonomy).plan_steps(request, existing_prompts(studio.samples, request, dataset))
     while True:
         try:
             done = next(steps)
@@ -211,7 +211,7 @@ def caption_upload(studio, image_path: str, chat_backend: str | None, node_id: s
     from studio.synthesis.llm import LLMComposer, resolve_chat_backend
     from studio.synthesis.rows import PlannedRow
 
-    name = resolve_chat_backend(studio, chat_backend)
+    name = resolve_chat_backend(studio.backends, chat_backend)
     img = load_image(image_path, max_bytes=studio.settings.max_upload_bytes,
                      max_pixels=studio.settings.max_image_pixels)
     base_task = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -32,6 +33,7 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     # event. Once every 1000 events instead; read when the app calls .queue().
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     _fail_work_of_a_stopped_server(studio)
+    _serve_folders_in_place(studio)
     specs, failed = discover_tabs()
     ctx = UIContext(studio=studio, tab_ids=[s.id for s in specs])
     with gr.Blocks(title="Image Alignment Studio", analytics_enabled=False) as demo:
@@ -64,6 +66,25 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     demo.studio = studio  # type: ignore[attr-defined]  # tests and the CLI reach the services here
     demo.studio_css = CSS  # type: ignore[attr-defined]
     return demo
+
+
+#: folders already handed to Gradio in this process (its list is per interpreter, and every served file is
+#: checked against each entry, so each folder goes in once)
+_SERVED: set[Path] = set()
+
+
+def _serve_folders_in_place(studio: Studio) -> None:
+    """The folders whose files the tabs show are served where they are, not copied per message: the image
+    store, the annotators' view files and the reasoning examples' images. The one place they are named."""
+    from studio.annotation.views import VIEW_DIR
+    from studio.reasoning.examples import EXAMPLES_DIR
+
+    VIEW_DIR.mkdir(parents=True, exist_ok=True)
+    folders = [Path(p).resolve() for p in (studio.settings.images_dir, VIEW_DIR, EXAMPLES_DIR / "images")]
+    new = [p for p in dict.fromkeys(folders) if p not in _SERVED]
+    if new:
+        gr.set_static_paths(new)
+        _SERVED.update(new)
 
 
 def _fail_work_of_a_stopped_server(studio: Studio) -> None:

@@ -155,7 +155,7 @@ def test_rows_the_dataset_already_holds_are_dropped_with_the_reason(studio):
     for prompt in held:
         studio.samples.add(task="text-to-image", prompt=prompt, dataset="mine", source="manual")
     studio.samples.add(task="text-to-image", prompt=first[3], dataset="other", source="manual")
-    existing = existing_prompts(studio, req, "mine")
+    existing = existing_prompts(studio.samples, req, "mine")
     assert sorted(p for _, p in existing) == sorted(held)
 
     plan = planner.plan(req, existing)
@@ -165,7 +165,7 @@ def test_rows_the_dataset_already_holds_are_dropped_with_the_reason(studio):
     assert sum("already in dataset 'mine'" in d["reason"] for d in plan.dedup.dropped) >= 3
 
     off = SynthesisRequest(**{**req.__dict__, "dedup": DedupSettings(near="minhash", skip_existing=False)})
-    assert existing_prompts(studio, off, "mine") == []
+    assert existing_prompts(studio.samples, off, "mine") == []
     batch = create_batch(studio, req, BatchOptions(dataset="mine"))
     planned = {i["text"] for i in batch_items(studio, batch, None, 100)}
     assert len(planned) == 8 and not set(first[:3]) & planned
