@@ -89,8 +89,6 @@ class EditUI:
 
 def build(ctx: UIContext) -> EditUI:
     studio = ctx.studio
-    # stored images are served in place (wherever STUDIO_DATA_DIR is), not copied per message
-    gr.set_static_paths([studio.settings.images_dir])
     edit_choices = editing.edit_backends(studio)
     t2i_choices = editing.runner.generate_backends(studio)
     names = [n for _, n in edit_choices]

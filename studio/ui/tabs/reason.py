@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import gradio as gr
 
 from backends.base import Capability
-from studio.reasoning.examples import EXAMPLES_DIR
 from studio.reasoning.modes import (DEFAULT_MAX_IMAGES, DEFAULT_MAX_ROUNDS, MAX_IMAGES_LIMIT, MAX_ROUNDS_LIMIT, MODES,
                                     NOT_OFFERED)
 from studio.ui.context import TabSpec, UIContext
@@ -58,8 +57,6 @@ class ReasonUI:
 
 def build(ctx: UIContext) -> ReasonUI:
     studio = ctx.studio
-    # stored images are shown in the stream as files; example inputs are loaded from the assets
-    gr.set_static_paths([studio.settings.images_dir, EXAMPLES_DIR / "images"])
     gr.Markdown(
         "Ask a question; a text reasoner writes a rationale in which pictures appear as `[image: description]` "
         "(at most 2–3, as in UnifiedVisual), the image backend renders every part at the same time and each "
