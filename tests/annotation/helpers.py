@@ -79,11 +79,11 @@ def next_item(studio, batch_id: str, who: str):
     """The item in front of ``who`` (resumed or newly claimed), or None when nothing is left."""
     from studio.annotation import voting
 
-    return voting.annotate(studio, who, voting.Start(batch_id)).item
+    return voting.annotate(studio.db, studio.settings, who, voting.Start(batch_id)).item
 
 
 def vote(studio, assignment_id: str, who: str, choice: str, criteria_choices=()):
     """``who`` presses ``choice`` (and answers the other criteria) on the item of ``assignment_id``."""
     from studio.annotation import voting
 
-    return voting.annotate(studio, who, voting.Vote(assignment_id, choice, criteria_choices or ()))
+    return voting.annotate(studio.db, studio.settings, who, voting.Vote(assignment_id, choice, criteria_choices or ()))

@@ -15,8 +15,8 @@ MODELS = ("model-alpha-zq", "model-beta-kx")
 
 
 def _served(studio, batch_id: str, annotator: str) -> tuple[voting.ItemView, list[Path]]:
-    item = voting.annotate(studio, annotator, voting.Start(batch_id)).item
-    left, right, source = views.item_files(studio, item)
+    item = voting.annotate(studio.db, studio.settings, annotator, voting.Start(batch_id)).item
+    left, right, source = views.item_files(studio.images, item)
     assert source is None
     return item, [Path(left), Path(right)]
 

@@ -111,7 +111,7 @@ def _item_outputs(studio, view: voting.ItemView | None, progress_text: str) -> l
         empty_crit = [gr.update(visible=False, value=None)] * EXTRA_CRITERIA
         return ["", "No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
                 None, None, "", progress_text, gr.update(visible=False), *empty_crit]
-    left, right, source_file = views.item_files(studio, view)
+    left, right, source_file = views.item_files(studio.images, view)
     source = gr.update(value=source_file, visible=True) if source_file else gr.update(value=None, visible=False)
     first, extra = view.criteria[0], view.criteria[1:]
     crit = [gr.update(visible=True, value=None, label=_criterion_label(extra[k])) if k < len(extra)
@@ -130,7 +130,7 @@ def _next_item_outputs(studio, view: voting.ItemView | None, progress_text: str,
     if view is None:
         return ["No items left for you in this batch. Thank you!", gr.update(value=None, visible=False),
                 None, None, "", progress_text]
-    left, right, source_file = views.item_files(studio, view)
+    left, right, source_file = views.item_files(studio.images, view)
     if source_file:
         source = source_file if had_source else gr.update(value=source_file, visible=True)
     else:
@@ -163,7 +163,7 @@ def wire(ctx: UIContext, ui: Any = None) -> None:
         items = [gr.update()] * len(item_out)
         if batch:
             try:
-                turn = voting.annotate(studio, who.name, voting.Start(batch))
+                turn = voting.annotate(studio.db, studio.settings, who.name, voting.Start(batch))
                 items = _item_outputs(studio, turn.item, turn.progress.text())
             except (AnnotationError, ImageLoadError) as exc:
                 _warn(exc)
@@ -182,7 +182,7 @@ def wire(ctx: UIContext, ui: Any = None) -> None:
             return [gr.update(choices=choices), f"{who.name} ({who.role})", gr.update(visible=who.is_admin),
                     {"name": name or "", "batch": ""}, *[gr.update()] * len(item_out)]
         try:
-            turn = voting.annotate(studio, who.name, voting.Start(batch))
+            turn = voting.annotate(studio.db, studio.settings, who.name, voting.Start(batch))
             items = _item_outputs(studio, turn.item, turn.progress.text())
         except (AnnotationError, ImageLoadError) as exc:
             raise gr.Error(str(exc)) from None
@@ -201,7 +201,7 @@ def wire(ctx: UIContext, ui: Any = None) -> None:
             if not token:
                 raise gr.Error("Nothing to vote on: press Start to get an item.")
             try:
-                turn = voting.annotate(studio, who.name, voting.Vote(token, choice, [c1, c2, c3]))
+                turn = voting.annotate(studio.db, studio.settings, who.name, voting.Vote(token, choice, [c1, c2, c3]))
                 items = _next_item_outputs(studio, turn.item, turn.progress.text(), turn.receipt.had_source)
             except (AnnotationError, ImageLoadError) as exc:
                 raise gr.Error(str(exc)) from None
@@ -225,7 +225,7 @@ def wire(ctx: UIContext, ui: Any = None) -> None:
         if not batch:
             raise gr.Error("Choose a comparison batch first.")
         try:
-            turn = voting.annotate(studio, who.name, voting.Undo(batch))
+            turn = voting.annotate(studio.db, studio.settings, who.name, voting.Undo(batch))
             items = _item_outputs(studio, turn.item, turn.progress.text())
         except (AnnotationError, ImageLoadError) as exc:
             raise gr.Error(str(exc)) from None
