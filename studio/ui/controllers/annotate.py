@@ -16,6 +16,7 @@ from studio.images import ImageLoadError
 from studio.ui.access import current_identity, require
 
 EXTRA_CRITERIA = 3  # radios for criteria after the first (the buttons answer the first)
+ITEM_VALUES = 8 + EXTRA_CRITERIA  # how many values item_values answers with
 NOTHING_LEFT = "No items left for you in this batch. Thank you!"
 USER_ERRORS = (AnnotationError, ImageLoadError)
 
@@ -48,8 +49,8 @@ class AnnotateController:
         batch = remember.get("batch") if remember.get("batch") in [v for _, v in choices] else None
         items = self._unchanged_item()
         if batch:
-            try:
-                items = self.item_values(self._annotate(who.name, Start(batch)))
+            try:  # the page opens anyway: the person can choose another batch
+                items = self.item_values(voting.annotate(self.db, self.settings, who.name, Start(batch)))
             except USER_ERRORS as exc:
                 gr.Warning(str(exc))
         return [name_value, gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
@@ -63,7 +64,7 @@ class AnnotateController:
             gr.Warning("Choose a comparison batch first." if choices else "No comparison batch is open yet.")
             return [gr.update(choices=choices), f"{who.name} ({who.role})", gr.update(visible=who.is_admin),
                     {"name": name or "", "batch": ""}, *self._unchanged_item()]
-        items = self.item_values(self._annotate_or_error(who.name, Start(batch)))
+        items = self.item_values(self._annotate(who.name, Start(batch)))
         return [gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), {"name": name or "", "batch": batch}, *items]
 
@@ -75,7 +76,7 @@ class AnnotateController:
         who = require(self.settings, name, request, profile)
         if not token:
             raise gr.Error("Nothing to vote on: press Start to get an item.")
-        turn = self._annotate_or_error(who.name, Vote(token, choice, [criterion_1, criterion_2, criterion_3]))
+        turn = self._annotate(who.name, Vote(token, choice, [criterion_1, criterion_2, criterion_3]))
         return [turn.receipt.text(), *self._next_item_values(turn)]
 
     def undo(self, name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> list[Any]:
@@ -83,7 +84,7 @@ class AnnotateController:
         who = require(self.settings, name, request, profile)
         if not batch:
             raise gr.Error("Choose a comparison batch first.")
-        turn = self._annotate_or_error(who.name, Undo(batch))
+        turn = self._annotate(who.name, Undo(batch))
         return [turn.note, *self.item_values(turn)]
 
     def batch_list(self, name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
@@ -128,16 +129,14 @@ class AnnotateController:
 
     @staticmethod
     def _unchanged_item() -> list[Any]:
-        return [gr.update()] * (7 + 1 + EXTRA_CRITERIA)
+        return [gr.update()] * ITEM_VALUES
 
     # ---- the engine -----------------------------------------------------------------------------
 
     def _annotate(self, annotator: str, action: Start | Vote | Undo) -> Turn:
-        return voting.annotate(self.db, self.settings, annotator, action)
-
-    def _annotate_or_error(self, annotator: str, action: Start | Vote | Undo) -> Turn:
+        """:func:`voting.annotate`; what the annotator can mend comes back as the page's error."""
         try:
-            return self._annotate(annotator, action)
+            return voting.annotate(self.db, self.settings, annotator, action)
         except USER_ERRORS as exc:
             raise gr.Error(str(exc)) from None
 
