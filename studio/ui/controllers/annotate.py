@@ -13,6 +13,7 @@ from studio.annotation.service import KNOWN_CRITERIA
 from studio.annotation.vote_types import Start, Turn, Undo, Vote
 from studio.core import Studio
 from studio.images import ImageLoadError
+from studio.markup import path_free
 from studio.ui.access import current_identity, require
 
 EXTRA_CRITERIA = 3  # radios for criteria after the first (the buttons answer the first)
@@ -52,7 +53,7 @@ class AnnotateController:
             try:  # the page opens anyway: the person can choose another batch
                 items = self.item_values(voting.annotate(self.db, self.settings, who.name, Start(batch)))
             except USER_ERRORS as exc:
-                gr.Warning(str(exc))
+                gr.Warning(path_free(exc))  # a warning is not redacted by the guard as an error is
         return [name_value, gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), *items]
 
