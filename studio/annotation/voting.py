@@ -33,13 +33,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from studio.annotation import AnnotationError
 from studio.annotation.active_order import GOLD, choose_pair
-from studio.annotation.hooks import PairOrder, hooks_of
+from studio.annotation.hooks import PairOrder
 from studio.annotation.vote_types import (  # noqa: F401 - the vote path's public types
     CHOICES, Action, ItemView, Progress, Start, Turn, Undo, Vote, VoteReceipt,
 )
 from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote, Retraction
+from studio.db import Database
 from studio.db.base import new_id, utcnow
 from studio.db.models import StoredImage
+from studio.settings import Settings
 
 #: the buttons an annotator has; "left" is the side labelled A
 _rng = random.SystemRandom()
@@ -54,8 +56,12 @@ _IMG_A, _IMG_B = StoredImage.__table__.alias("image_a"), StoredImage.__table__.a
 
 # ---- the entry point ------------------------------------------------------------------------------
 
-def annotate(studio, annotator: str, action: Action) -> Turn:
-    """Do what the annotator asked, and find their next item, in one transaction.
+def annotate(db: Database, settings: Settings, annotator: str, action: Action, *,
+             pair_order: PairOrder | None = None) -> Turn:
+    """Do what the annotator asked, and find their next item, in one transaction of ``db``.
+
+    ``pair_order`` (the studio's :class:`~studio.annotation.hooks.AnnotationHooks`) chooses the model
+    pair of the next item in batches created with active ordering.
 
     1. Check the name and the action (nothing touches the database before this).
     2. Open one write transaction (``Database.writing``: on SQLite it holds the write lock from the
@@ -72,17 +78,16 @@ def annotate(studio, annotator: str, action: Action) -> Turn:
     annotator = check_annotator(annotator)
     if isinstance(action, Vote) and action.choice not in CHOICES:
         raise AnnotationError(f"choice must be one of {', '.join(CHOICES)}, got {action.choice!r}")
-    timeout = timedelta(seconds=int(getattr(studio.settings, "annotation_assignment_timeout_s", 1800)))
-    pair_order = hooks_of(studio).pair_order
+    timeout = timedelta(seconds=settings.annotation_assignment_timeout_s)
     for _attempt in range(5):
         try:
-            with studio.db.writing() as conn:
+            with db.writing() as conn:
                 return _turn(conn, annotator, action, timeout, pair_order)
         except (IntegrityError, _Collision):
             continue  # a resend, or the same person in another tab, got there first: read again
         except OperationalError as exc:
             code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3 / 2
-            if studio.db.dialect == "postgresql" and code in ("40P01", "40001"):  # deadlock, serialization
+            if db.dialect == "postgresql" and code in ("40P01", "40001"):  # deadlock, serialization
                 continue
             raise
     raise AnnotationError("the vote could not be stored; please try again")

@@ -22,6 +22,7 @@ import gradio as gr
 from studio import auth
 from studio.auth import POLICY, AuthError, Identity
 from studio.markup import HIDE_PATHS, redact_paths
+from studio.settings import Settings
 
 _slots = auth.Slots()
 ACTION_ATTR = "studio_action"  # the action a wrapped handler belongs to (read by the coverage test)
@@ -50,21 +51,21 @@ def identify(settings, typed_name: str | None, request, profile=None) -> Identit
                          typed_name=typed_name)
 
 
-def current_identity(studio, typed_name: str | None, request: gr.Request | None,
+def current_identity(settings: Settings, typed_name: str | None, request: gr.Request | None,
                      profile: gr.OAuthProfile | None = None) -> Identity | None:
     """The caller's identity under the configured auth mode (None when not signed in)."""
     try:
-        return identify(studio.settings, typed_name, request, profile)
+        return identify(settings, typed_name, request, profile)
     except AuthError as exc:
         raise gr.Error(str(exc)) from None
 
 
-def require(studio, typed_name: str | None, request: gr.Request | None,
+def require(settings: Settings, typed_name: str | None, request: gr.Request | None,
             profile: gr.OAuthProfile | None = None) -> Identity:
     """The identity, or a clear error telling the person how to sign in."""
-    who = current_identity(studio, typed_name, request, profile)
+    who = current_identity(settings, typed_name, request, profile)
     if who is None:
-        mode = studio.settings.auth_mode
+        mode = settings.auth_mode
         hint = {"password": "sign in", "hf-oauth": "sign in with Hugging Face"}.get(mode, "type your name and press Start")
         raise gr.Error(f"Please {hint} first.")
     return who
@@ -210,7 +211,8 @@ def guard(studio, action: str, fn: Callable) -> Callable:
     functools.update_wrapper(wrapper, fn)
     del wrapper.__wrapped__  # Gradio must see the wrapper's own signature, set below
     try:
-        hints = typing.get_type_hints(fn)
+        # a partial of a handler (one method for several buttons) has the hints of the method
+        hints = typing.get_type_hints(fn.func if isinstance(fn, functools.partial) else fn)
     except (NameError, TypeError):
         hints = {}
     params = list(inspect.signature(fn).parameters.values())

@@ -75,15 +75,22 @@ def png_layout(data: bytes) -> tuple[tuple[int, int], bytes, list[str]]:
     return (width, height), ihdr[8:], sorted(set(chunks))
 
 
+def annotate(studio, who: str, action):
+    """``voting.annotate`` as the Annotate tab calls it, with the studio's services and pair order."""
+    from studio.annotation import voting
+
+    return voting.annotate(studio.db, studio.settings, who, action, pair_order=studio.annotation_hooks.pair_order)
+
+
 def next_item(studio, batch_id: str, who: str):
     """The item in front of ``who`` (resumed or newly claimed), or None when nothing is left."""
     from studio.annotation import voting
 
-    return voting.annotate(studio, who, voting.Start(batch_id)).item
+    return annotate(studio, who, voting.Start(batch_id)).item
 
 
 def vote(studio, assignment_id: str, who: str, choice: str, criteria_choices=()):
     """``who`` presses ``choice`` (and answers the other criteria) on the item of ``assignment_id``."""
     from studio.annotation import voting
 
-    return voting.annotate(studio, who, voting.Vote(assignment_id, choice, criteria_choices or ()))
+    return annotate(studio, who, voting.Vote(assignment_id, choice, criteria_choices or ()))

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 from studio.annotation import service, voting
-from tests.annotation.helpers import next_item, stored_image, vote
+from tests.annotation.helpers import annotate, next_item, stored_image, vote
 
 
 def _add(studio, batch_id, prompt, a, b, seed):
@@ -57,11 +57,11 @@ def test_the_policy_gets_the_live_vote_facts_and_its_first_pair_is_offered(studi
     first = next_item(studio, batch_id, "ann")
     assert first.prompt.startswith("cb")  # the policy's first pair, in the orientation the items have
     vote(studio, first.assignment_id, "ann", "tie")
-    second = voting.annotate(studio, "ann", voting.Start(batch_id)).item
+    second = annotate(studio, "ann", voting.Start(batch_id)).item
     vote(studio, second.assignment_id, "ann", "skip")           # a skip is no battle
-    third = voting.annotate(studio, "ann", voting.Start(batch_id)).item
-    voting.annotate(studio, "ann", voting.Vote(third.assignment_id, "left"))
-    voting.annotate(studio, "ann", voting.Undo(batch_id))         # a withdrawn vote is no battle
+    third = annotate(studio, "ann", voting.Start(batch_id)).item
+    annotate(studio, "ann", voting.Vote(third.assignment_id, "left"))
+    annotate(studio, "ann", voting.Undo(batch_id))         # a withdrawn vote is no battle
     next_item(studio, batch_id, "bob")
     models, score, battles, pending = calls[-1]
     assert models == ["a", "b", "c"]
@@ -85,7 +85,7 @@ def test_gold_items_come_at_their_share_under_active_order(db_url, tmp_path):
                                provenance={"gold": "model_a"})
     shown = []
     for _ in range(12):
-        view = voting.annotate(studio, "ann", voting.Start(batch_id)).item
+        view = annotate(studio, "ann", voting.Start(batch_id)).item
         shown.append(view.prompt.startswith("gold"))
         vote(studio, view.assignment_id, "ann", "left")
     assert sum(shown) == 2 and not shown[0]  # 1 in 5 of 20 items: spread, not first

@@ -9,14 +9,14 @@ from pathlib import Path
 from PIL import Image
 
 from studio.annotation import importer, service, views, voting
-from tests.annotation.helpers import differing_pair_manifest, png_layout
+from tests.annotation.helpers import annotate, differing_pair_manifest, png_layout
 
 MODELS = ("model-alpha-zq", "model-beta-kx")
 
 
 def _served(studio, batch_id: str, annotator: str) -> tuple[voting.ItemView, list[Path]]:
-    item = voting.annotate(studio, annotator, voting.Start(batch_id)).item
-    left, right, source = views.item_files(studio, item)
+    item = voting.annotate(studio.db, studio.settings, annotator, voting.Start(batch_id)).item
+    left, right, source = views.item_files(studio.images, item)
     assert source is None
     return item, [Path(left), Path(right)]
 
@@ -76,7 +76,7 @@ def test_gold_items_mixed_into_a_generated_batch_reach_the_browser_like_any_othe
         generation.run_plan(studio, batch_id)
         gold_outputs = {it["output_a"] for it in service.batch_items(studio, batch_id) if it["provenance"].get("gold")}
         seen = {True: [], False: []}
-        item = voting.annotate(studio, "ann", voting.Start(batch_id)).item
+        item = annotate(studio, "ann", voting.Start(batch_id)).item
         while item is not None:
             left, right, _ = views.item_files(studio, item)
             files = [Path(left), Path(right)]
@@ -86,7 +86,7 @@ def test_gold_items_mixed_into_a_generated_batch_reach_the_browser_like_any_othe
             for f in files:
                 assert not any(word in f.name.lower() for word in ("gold", "procedural", *MODELS))
                 assert item.left_image not in f.name and item.right_image not in f.name
-            item = voting.annotate(studio, "ann", voting.Vote(item.assignment_id, "left", ["tie"])).item
+            item = annotate(studio, "ann", voting.Vote(item.assignment_id, "left", ["tie"])).item
         assert len(seen[True]) == 2 and len(seen[False]) == 6
         (gold_look,) = {repr(x) for x in seen[True]}
         assert {repr(x) for x in seen[False]} == {gold_look}  # every item looks the same from outside

@@ -56,9 +56,9 @@ def test_app_builds_in_every_auth_mode(tmp_path):
 
 def _vote_all(studio, batch_id, names, choices):
     for name in names:
-        view = voting.annotate(studio, name, voting.Start(batch_id)).item
+        view = voting.annotate(studio.db, studio.settings, name, voting.Start(batch_id)).item
         while view is not None:
-            view = voting.annotate(studio, name, voting.Vote(view.assignment_id, next(choices),
+            view = voting.annotate(studio.db, studio.settings, name, voting.Vote(view.assignment_id, next(choices),
                                                              ["tie"] if len(view.criteria) > 1 else ())).item
 
 

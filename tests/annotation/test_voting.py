@@ -24,11 +24,11 @@ def _studio_for(url, tmp_path, **settings):
 
 
 def next_item(studio, batch, who):
-    return voting.annotate(studio, who, Start(batch)).item
+    return voting.annotate(studio.db, studio.settings, who, Start(batch)).item
 
 
 def vote(studio, token, who, choice, criteria=()):
-    return voting.annotate(studio, who, Vote(token, choice, criteria)).receipt
+    return voting.annotate(studio.db, studio.settings, who, Vote(token, choice, criteria)).receipt
 
 
 def test_views_are_blind_and_sides_map_back_to_models(studio):
@@ -55,11 +55,30 @@ def test_view_image_drops_metadata(studio):
 
     sha = studio.samples.store_image(Image.new("RGB", (4, 4)), text={"backend": "model-secret"})
     assert "model-secret" in studio.images.open(sha).info.get("backend", "")
-    assert studio.images.open(sha).info and views.view_image(studio, sha).info == {}
-    served = views.view_file(studio, sha)
+    assert studio.images.open(sha).info and views.view_image(studio.images, sha).info == {}
+    served = views.view_file(studio.images, sha)
     assert b"model-secret" not in open(served, "rb").read()
     assert sha not in served  # the view name does not reveal the stored id (served elsewhere with metadata)
-    assert views.view_file(studio, sha) == served
+    assert views.view_file(studio.images, sha) == served
+
+
+def test_view_files_not_handed_out_for_a_day_are_pruned_and_handed_ones_stay(studio):
+    import os
+    import time
+
+    from PIL import Image
+
+    shas = [studio.samples.store_image(Image.new("RGB", (4, 4), (k, 0, 0))) for k in range(3)]
+    forgotten, shown_again, fresh = (views.view_file(studio.images, sha) for sha in shas)
+    two_days_ago = time.time() - 2 * 86400
+    for path in (forgotten, shown_again):
+        os.utime(path, (two_days_ago, two_days_ago))
+    assert views.view_file(studio.images, shas[1]) == shown_again  # a page is handed it again
+    assert views.prune() >= 1
+    assert not os.path.exists(forgotten)
+    assert os.path.exists(shown_again) and os.path.exists(fresh)
+    again = views.view_file(studio.images, shas[0])  # asked for after pruning: made again, same name
+    assert again == forgotten and os.path.exists(again)
 
 
 def test_resend_is_idempotent_and_a_changed_resend_keeps_the_first(studio):
@@ -107,12 +126,12 @@ def test_reload_resumes_the_same_item_and_progress_counts_the_votes(studio):
     v1 = next_item(studio, batch_id, "ann")
     assert next_item(studio, batch_id, "ann").assignment_id == v1.assignment_id  # reload
     vote(studio, v1.assignment_id, "ann", "left")
-    turn = voting.annotate(studio, "ann", Start(batch_id))
+    turn = voting.annotate(studio.db, studio.settings, "ann", Start(batch_id))
     assert turn.item.assignment_id != v1.assignment_id
     p = turn.progress
     assert (p.done, p.available, p.batch_votes, p.batch_target) == (1, 3, 1, 3)
     with pytest.raises(AnnotationError, match="nothing to undo"):
-        voting.annotate(studio, "bob", Undo(batch_id))
+        voting.annotate(studio.db, studio.settings, "bob", Undo(batch_id))
 
 
 def test_undo_is_a_retraction_and_the_item_never_comes_back_to_who_saw_it_revealed(db_url, tmp_path):
@@ -123,20 +142,20 @@ def test_undo_is_a_retraction_and_the_item_never_comes_back_to_who_saw_it_reveal
     try:
         batch_id, items = make_batch(studio, "retract", 3, overlap=1)
         first = next_item(studio, batch_id, "ann")
-        turn = voting.annotate(studio, "ann", Vote(first.assignment_id, "left"))
+        turn = voting.annotate(studio.db, studio.settings, "ann", Vote(first.assignment_id, "left"))
         assert "A was model-" in turn.receipt.text()  # revealed
         second = turn.item
-        undone = voting.annotate(studio, "ann", Undo(batch_id))
+        undone = voting.annotate(studio.db, studio.settings, "ann", Undo(batch_id))
         assert "withdrawn" in undone.note
         assert undone.item.assignment_id == second.assignment_id  # what was in front of them stays
         assert (undone.progress.done, undone.progress.available, undone.progress.batch_votes) == (0, 2, 0)
         with pytest.raises(AnnotationError, match="withdrew"):  # a late resend of the withdrawn vote
-            voting.annotate(studio, "ann", Vote(first.assignment_id, "left"))
+            voting.annotate(studio.db, studio.settings, "ann", Vote(first.assignment_id, "left"))
         shown = [first.prompt]
         item = undone.item
         while item is not None:
             shown.append(item.prompt)
-            item = voting.annotate(studio, "ann", Vote(item.assignment_id, "right")).item
+            item = voting.annotate(studio.db, studio.settings, "ann", Vote(item.assignment_id, "right")).item
         assert sorted(shown) == ["prompt 0", "prompt 1", "prompt 2"] and len(set(shown)) == 3
         for_bob = next_item(studio, batch_id, "bob")  # overlap 1: the withdrawn item is free again
         assert for_bob is not None and for_bob.prompt == first.prompt
@@ -157,9 +176,9 @@ def test_undo_is_a_retraction_and_the_item_never_comes_back_to_who_saw_it_reveal
 def test_undo_of_a_skip_withdraws_it(studio):
     batch_id, _ = make_batch(studio, "undo-skip", 2)
     v = next_item(studio, batch_id, "ann")
-    turn = voting.annotate(studio, "ann", Vote(v.assignment_id, "skip"))
+    turn = voting.annotate(studio.db, studio.settings, "ann", Vote(v.assignment_id, "skip"))
     assert turn.progress.done == 1
-    undone = voting.annotate(studio, "ann", Undo(batch_id))
+    undone = voting.annotate(studio.db, studio.settings, "ann", Undo(batch_id))
     assert undone.note == "Your skip was withdrawn." and undone.progress.done == 0
     assert undone.item.assignment_id == turn.item.assignment_id
     assert next_item(studio, "undo-skip", "bob").prompt == v.prompt  # the skipped item is others' to judge
@@ -174,7 +193,7 @@ def test_skip_frees_the_slot_and_the_item_never_returns(studio):
     vb = next_item(studio, batch_id, "bob")
     assert vb is not None
     vote(studio, vb.assignment_id, "bob", "left")
-    assert voting.annotate(studio, "ann", Undo(batch_id)).item is None  # the skip is withdrawn, nothing else
+    assert voting.annotate(studio.db, studio.settings, "ann", Undo(batch_id)).item is None  # the skip is withdrawn, nothing else
     with pytest.raises(AnnotationError, match="withdrew"):
         vote(studio, v.assignment_id, "ann", "left")
 
@@ -235,11 +254,11 @@ def test_many_annotators_at_once_never_exceed_overlap(db_url, tmp_path):
 def test_a_vote_answers_with_the_next_item_and_the_progress(studio):
     batch_id, _ = make_batch(studio, "click", 2)
     view = next_item(studio, batch_id, "ann")
-    turn = voting.annotate(studio, "ann", Vote(view.assignment_id, "tie"))
+    turn = voting.annotate(studio.db, studio.settings, "ann", Vote(view.assignment_id, "tie"))
     receipt, nxt, prog = turn.receipt, turn.item, turn.progress
     assert receipt.winner == "tie" and nxt is not None and nxt.assignment_id != view.assignment_id
     assert (prog.done, prog.available, prog.batch_votes) == (1, 2, 1)
-    turn = voting.annotate(studio, "ann", Vote(nxt.assignment_id, "skip"))
+    turn = voting.annotate(studio.db, studio.settings, "ann", Vote(nxt.assignment_id, "skip"))
     receipt, nxt, prog = turn.receipt, turn.item, turn.progress
     assert nxt is None and prog.done == 2 and prog.batch_votes == 1
 
@@ -260,7 +279,7 @@ def test_one_click_voting_by_many_annotators_at_once_stays_within_overlap(db_url
                 barrier.wait()
                 while view is not None:
                     choice = "skip" if view.prompt == "prompt 3" and name == "ann0" else "left"
-                    turn = voting.annotate(studio, name, Vote(view.assignment_id, choice))
+                    turn = voting.annotate(studio.db, studio.settings, name, Vote(view.assignment_id, choice))
                     acknowledged.append((turn.receipt.item_id, name))
                     assert turn.progress.done >= 1
                     view = turn.item
@@ -287,14 +306,14 @@ def test_one_click_asks_every_criterion_and_a_skip_frees_the_slot(studio):
     batch_id, items = make_batch(studio, "click-crit", 3, criteria=("overall", "visual_quality"))
     view = next_item(studio, batch_id, "ann")
     with pytest.raises(AnnotationError, match="visual quality"):
-        voting.annotate(studio, "ann", Vote(view.assignment_id, "right"))
+        voting.annotate(studio.db, studio.settings, "ann", Vote(view.assignment_id, "right"))
     with studio.db.session() as s:
         assert s.scalar(select(PairwiseVote.id)) is None  # the refused click stored nothing
-    turn = voting.annotate(studio, "ann", Vote(view.assignment_id, "right", ["tie"]))
+    turn = voting.annotate(studio.db, studio.settings, "ann", Vote(view.assignment_id, "right", ["tie"]))
     receipt, nxt, prog = turn.receipt, turn.item, turn.progress
     assert receipt.criteria["visual_quality"] == "tie" and nxt is not None and nxt.criteria == view.criteria
     assert (prog.done, prog.available, prog.batch_votes, prog.batch_target) == (1, 3, 1, 3)
-    turn = voting.annotate(studio, "ann", Vote(nxt.assignment_id, "skip"))
+    turn = voting.annotate(studio.db, studio.settings, "ann", Vote(nxt.assignment_id, "skip"))
     receipt, nxt2, prog = turn.receipt, turn.item, turn.progress
     assert receipt.shown_choice == "skip" and nxt2 is not None and (prog.done, prog.batch_votes) == (2, 1)
     with studio.db.session() as s:

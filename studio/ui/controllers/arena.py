@@ -57,7 +57,7 @@ class ArenaController:
              seeds: float | None, buffer: float | None, overlap: float | None, policy: str,
              time_limit: float | None, guidelines: str, request: gr.Request):
         """Open an arena from the form; the keeper starts making its comparisons at once."""
-        who = current_identity(self.studio, None, request)
+        who = current_identity(self.studio.settings, None, request)
         spec = ArenaSpec(name=name or "", backends=backends or [], source=source, nodes=nodes or [],
                          count=_number(count, 50), dataset=dataset or "", text=text or "", path=file or "",
                          task=task, seeds=_number(seeds, 1), buffer=_number(buffer, 4), overlap=_number(overlap, 1),
