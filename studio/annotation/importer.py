@@ -124,8 +124,11 @@ def _stage(rows: list[dict[str, Any]], studio) -> list[dict[str, Any]]:
 def _commit(studio, name: str, staged: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """Create the batch and its items (every row was validated and its images stored already)."""
     tasks = {row["task"] for row in staged}
+    added = settings.pop("added_criteria", ()) or ()
     if settings.get("criteria") is None and len(tasks) == 1:
-        settings = {**settings, "criteria": criteria_for(tasks.pop())}
+        settings = {**settings, "criteria": criteria_for(tasks.pop(), added)}
+    elif added:
+        settings = {**settings, "criteria": [*(settings.get("criteria") or ["overall"]), *added]}
     batch_id = create_batch(studio, name, **{k: v for k, v in settings.items() if v is not None})
     for k, row in enumerate(staged):
         add_comparison(studio, batch_id, item_key=f"import:{k}", **row)

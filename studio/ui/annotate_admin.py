@@ -16,6 +16,7 @@ class BatchAdminUI:
     new_name: gr.Textbox
     new_overlap: gr.Number
     new_criteria: gr.CheckboxGroup
+    new_added: gr.Textbox
     new_guidelines: gr.Textbox
     gen_source: gr.Radio
     gen_task: gr.Radio
@@ -27,6 +28,8 @@ class BatchAdminUI:
     gen_seed: gr.Number
     gen_width: gr.Number
     gen_height: gr.Number
+    gen_gold: gr.Number
+    gen_active: gr.Checkbox
     gen_go: gr.Button
     gen_resume: gr.Button
     gen_cancel: gr.Button
@@ -47,8 +50,13 @@ def build(ctx: UIContext) -> BatchAdminUI:
         with gr.Row():
             new_name = gr.Textbox(label="Batch name", elem_id="annotate-new-name")
             new_overlap = gr.Number(1, label="Annotators per item (overlap)", precision=0, minimum=1)
-            new_criteria = gr.CheckboxGroup([(v, k) for k, v in KNOWN_CRITERIA.items()], value=["overall"],
-                                            label="Criteria (the first is answered with the buttons)")
+            new_criteria = gr.CheckboxGroup(
+                [(v, k) for k, v in KNOWN_CRITERIA.items()], value=[], elem_id="annotate-new-criteria",
+                label="Criteria (none ticked: the task's own; the first is answered with the buttons)",
+                info="Text-to-image: instruction fidelity, visual clarity. Edits: instruction following, "
+                     "preservation, quality.")
+            new_added = gr.Textbox(label="Your own criteria (comma-separated, asked after these)",
+                                   elem_id="annotate-new-added", placeholder="e.g. text rendering")
         new_guidelines = gr.Textbox(label="Guidelines shown to annotators", lines=3)
         with gr.Tab("Generate with backends"):
             with gr.Row():
@@ -69,6 +77,13 @@ def build(ctx: UIContext) -> BatchAdminUI:
                                       elem_id="annotate-gen-width")
                 gen_height = gr.Number(None, label="Height (empty: the backends' own size)", precision=0,
                                        elem_id="annotate-gen-height")
+            with gr.Row():
+                gen_gold = gr.Number(0, label="Gold pairs (share, 0–0.5; text-to-image)", minimum=0, maximum=0.5,
+                                     step=0.05, elem_id="annotate-gen-gold",
+                                     info="Pairs with a known answer, made by the procedural engine, mixed in "
+                                          "to measure each annotator's accuracy.")
+                gen_active = gr.Checkbox(False, label="Active ordering: offer the pair a vote teaches most about",
+                                         elem_id="annotate-gen-active")
             with gr.Row():
                 gen_go = gr.Button("Create batch and generate", variant="primary")
                 gen_resume = gr.Button("Resume generation of the selected batch")
@@ -93,7 +108,8 @@ def build(ctx: UIContext) -> BatchAdminUI:
             set_save = gr.Button("Save settings", variant="primary")
         set_info = gr.Textbox(label="Batch", interactive=False)
     return BatchAdminUI(
-        new_name=new_name, new_overlap=new_overlap, new_criteria=new_criteria, new_guidelines=new_guidelines,
+        new_name=new_name, new_overlap=new_overlap, new_criteria=new_criteria, new_added=new_added,
+        new_guidelines=new_guidelines, gen_gold=gen_gold, gen_active=gen_active,
         gen_source=gen_source, gen_task=gen_task, gen_text=gen_text, gen_file=gen_file, gen_dataset=gen_dataset,
         gen_src_image=gen_src_image, gen_backends=gen_backends, gen_seed=gen_seed, gen_width=gen_width,
         gen_height=gen_height, gen_go=gen_go, gen_resume=gen_resume, gen_cancel=gen_cancel, gen_status=gen_status,
@@ -105,11 +121,11 @@ def wire(ctx: UIContext, ui: BatchAdminUI, ctrl: BatchAdminController, name: gr.
     """Connects the panel (``name``: the signed-in name field; ``batch``: the batch list above);
     returns the events after which the batch list may have changed."""
     ctx.follow_backends(ui.gen_backends, ctrl.all_backends)
-    new_batch = [name, ui.new_name, ui.new_overlap, ui.new_criteria, ui.new_guidelines]
+    new_batch = [name, ui.new_name, ui.new_overlap, ui.new_criteria, ui.new_added, ui.new_guidelines]
     generated = ui.gen_go.click(
         ctx.guard("annotate_generate", ctrl.generate),
         [*new_batch, ui.gen_source, ui.gen_task, ui.gen_text, ui.gen_file, ui.gen_dataset, ui.gen_src_image,
-         ui.gen_backends, ui.gen_seed, ui.gen_width, ui.gen_height],
+         ui.gen_backends, ui.gen_seed, ui.gen_width, ui.gen_height, ui.gen_gold, ui.gen_active],
         [ui.gen_status], api_name="annotate_generate")
     ui.gen_resume.click(ctx.guard("annotate_generate", ctrl.resume), [name, batch], [ui.gen_status],
                         api_name="annotate_resume")

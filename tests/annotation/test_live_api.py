@@ -147,18 +147,26 @@ def test_ten_annotators_at_once_over_http_fill_every_item_to_its_overlap(pw_app)
 
 def test_admin_generates_a_batch_from_pasted_prompts_over_http(pw_app):
     url, studio = pw_app
-    form = ["", "http-gen", 2, ["overall"], "be fair", "Pasted list", "text-to-image", "a red cube\na blue ball",
-            None, "", None, ["engine-one", "engine-two"], 0, 64, 64]
+    form = ["", "http-gen", 2, ["overall"], "", "be fair", "Pasted list", "text-to-image", "a red cube\na blue ball",
+            None, "", None, ["engine-one", "engine-two"], 0, 64, 64, 0, False]
     with _client(url, "bob") as client, pytest.raises(ApiError, match="needs the admin role"):
         call(client, url, "annotate_generate", form)
     with _client(url, "boss") as client:
         status = call(client, url, "annotate_generate", form)[0]
         assert "2 / 2 comparisons made (finished)" in status
         with pytest.raises(ApiError, match="at least two backends"):
-            call(client, url, "annotate_generate", [*form[:1], "http-gen-2", *form[2:11], ["engine-one"], *form[12:]])
+            call(client, url, "annotate_generate", [*form[:1], "http-gen-2", *form[2:12], ["engine-one"], *form[13:]])
+        # no criteria ticked: the task's own, then the admin's; active ordering on
+        task_default = [*form[:1], "http-gen-3", 1, [], "text rendering", *form[5:-2], 0.5, True]
+        with pytest.raises(ApiError, match="gold pairs are rendered by 'procedural'"):  # not configured here
+            call(client, url, "annotate_generate", task_default)
+        assert "finished" in call(client, url, "annotate_generate", [*task_default[:-2], 0, True])[0]
     info = service.get_batch(studio, "http-gen")
     assert (info.items, info.overlap, info.guidelines) == (2, 2, "be fair")
     assert {(r["model_a"], r["model_b"]) for r in service.batch_items(studio, "http-gen")} == {("engine-one", "engine-two")}
+    third = service.get_batch(studio, "http-gen-3")
+    assert third.criteria == ["instruction_fidelity", "visual_clarity", "text_rendering"]
+    assert third.config.get("active_order") is True
 
 
 def test_votes_return_the_next_item_with_served_images_and_the_source_shown_only_for_edits(pw_app):

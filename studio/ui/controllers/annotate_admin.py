@@ -29,9 +29,9 @@ class BatchAdminController:
             return gr.update()
         return self.all_backends()
 
-    def generate(self, admin_name: str, batch_name: str, overlap, criteria, guidelines, source, task, text, file,
-                 dataset, src_image, backends, seed, width, height, request: gr.Request,
-                 profile: gr.OAuthProfile | None) -> Iterator[str]:
+    def generate(self, admin_name: str, batch_name: str, overlap, criteria, added, guidelines, source, task, text,
+                 file, dataset, src_image, backends, seed, width, height, gold_rate, active_order,
+                 request: gr.Request, profile: gr.OAuthProfile | None) -> Iterator[str]:
         """Plan a new batch of every pair of ``backends`` on the prompts, then make it (streams progress)."""
         studio = self.studio
         try:
@@ -44,7 +44,8 @@ class BatchAdminController:
                 studio, batch_name, prompts=self._prompts(source, text, file, dataset), backends=backends or [],
                 task=task, seed=int(seed or 0), width=int(width) if width else None,
                 height=int(height) if height else None, source_image=src_sha, overlap=int(overlap or 1),
-                criteria=criteria or ["overall"], guidelines=guidelines or "")
+                criteria=criteria or None, added_criteria=_names(added), guidelines=guidelines or "",
+                gold_rate=float(gold_rate or 0), active_order=bool(active_order))
         except USER_ERRORS as exc:
             raise gr.Error(str(exc)) from None
         yield from self._watch(generation.start_job(studio, batch_id))
@@ -71,14 +72,15 @@ class BatchAdminController:
             return "No generation is running for that batch; Resume makes what is missing."
         return f"Cancelling: {job.text()}. What is made is kept; Resume makes the rest later."
 
-    def import_pairs(self, admin_name: str, batch_name: str, overlap, criteria, guidelines, upload: str | None,
-                     request: gr.Request, profile: gr.OAuthProfile | None) -> str:
+    def import_pairs(self, admin_name: str, batch_name: str, overlap, criteria, added, guidelines,
+                     upload: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         if not upload:
             raise gr.Error("Upload a pairs file or a zip first.")
         try:
             with tempfile.TemporaryDirectory(prefix="studio-import-") as tmp:
                 batch_id = importer.import_upload(self.studio, batch_name, upload, tmp, overlap=int(overlap or 1),
-                                                  criteria=criteria or ["overall"], guidelines=guidelines or "")
+                                                  criteria=criteria or None, added_criteria=_names(added),
+                                                  guidelines=guidelines or "")
         except USER_ERRORS as exc:
             raise gr.Error(str(exc)) from None
         info = service.get_batch(self.studio, batch_id)
@@ -125,3 +127,8 @@ class BatchAdminController:
             yield job.text()
             time.sleep(0.5)
         yield job.text()
+
+
+def _names(text: str | None) -> list[str]:
+    """Criteria an admin typed, comma-separated, as the engine names them ("text rendering" → text_rendering)."""
+    return [part.strip().lower().replace(" ", "_") for part in (text or "").split(",") if part.strip()]
