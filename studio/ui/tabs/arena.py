@@ -50,7 +50,6 @@ def _default_criteria_note() -> str:
 
 
 def build(ctx: UIContext) -> ArenaUI:
-    from studio.synthesis.service import node_choices
 
     gr.Markdown(
         "### Open arenas\nName two or more backends and where the prompts come from; the arena generates "
@@ -65,8 +64,7 @@ def build(ctx: UIContext) -> ArenaUI:
         backends = gr.Dropdown(image_backends(ctx.studio), multiselect=True, label="Backends (two or more)", elem_id="arena-backends")
     with gr.Row():
         source = gr.Radio(SOURCES, value="nodes", label="Prompt source", elem_id="arena-source")
-        nodes = gr.Dropdown(node_choices(ctx.studio), multiselect=True, label="Taxonomy nodes",
-                            elem_id="arena-nodes")
+        nodes = gr.Dropdown(_nodes(ctx.studio), multiselect=True, label="Taxonomy nodes", elem_id="arena-nodes")
         count = gr.Number(50, precision=0, minimum=1, maximum=LIMITS["count"][1], label="Prompts from the nodes",
                           elem_id="arena-count")
     with gr.Row():
@@ -120,5 +118,16 @@ def wire(ctx: UIContext, ui: ArenaUI) -> None:
     gr.on(triggers=None, fn=ctx.guard("arena_status", ctrl.refresh), inputs=[ui.arena], outputs=view,
           api_visibility="private", show_progress="hidden")
 
+
+
+def _nodes(studio) -> list[str]:
+    """The nodes prompts can come from; none while a taxonomy file is broken (the Taxonomy tab says why)."""
+    from studio.synthesis.service import node_choices
+    from studio.taxonomy.loader import TaxonomyError
+
+    try:
+        return node_choices(studio)
+    except TaxonomyError:
+        return []
 
 TAB = TabSpec(id="arena", title="Arena", order=35, build=build, wire=wire)
