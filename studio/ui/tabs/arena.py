@@ -50,7 +50,6 @@ def _default_criteria_note() -> str:
 
 
 def build(ctx: UIContext) -> ArenaUI:
-
     gr.Markdown(
         "### Open arenas\nName two or more backends and where the prompts come from; the arena generates "
         "outputs when a comparison needs them (each prompt, backend and seed once) and chooses which pair "
