@@ -238,3 +238,19 @@ def test_dpo_stop_mid_epoch_then_resume_gives_identical_weights(tiny_pipeline, p
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
     assert [s for s, _ in tracker.curve(run_id, "dpo_loss")] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_dpo_lora_with_two_processes(tiny_pipeline, pair_folder, tmp_path):
+    """``accelerate launch --num_processes 2`` (gloo on CPU): both ranks train, one writes the adapter."""
+    from safetensors.torch import load_file
+
+    from finetune.config import save_config
+    from tests.finetune.test_two_processes import check_two_process_run, run_two_processes
+
+    out = tmp_path / "two"
+    cfg = _dpo_config(tiny_pipeline, pair_folder, out, tmp_path, batch_size=2, max_steps=2, checkpointing_steps=1)
+    result = run_two_processes(save_config(cfg, tmp_path / "config.yaml"))
+    check_two_process_run(result, out, 2)
+    weights = load_file(str(out / "result" / "pytorch_lora_weights.safetensors"))
+    assert weights and any(bool(w.abs().sum()) for k, w in weights.items() if "lora_B" in k)
