@@ -1,17 +1,21 @@
 """The preference loop on a CPU: generate pairs, judge them, train Diffusion-DPO and winner SFT, compare.
 
 1. The shipped tiny-shapes base model draws two images (different seeds) for each training prompt
-   ("a <colour> <shape>" with the training shapes), several pairs per prompt.
+   ("a <colour> <shape>"), several pairs per prompt. The training and held-out prompts are disjoint
+   (``--split``: held-out colour-shape combinations, or held-out shapes).
 2. The pixel judge (studio.preferences.pixel_judge: requested colour and shape measured on the
-   pixels) picks the winner; judge ties are left out. The pairs are written in Pick-a-Pic layout.
+   pixels) picks the winner; judge ties are left out, and so are pairs closer than
+   ``--train-min-gap`` or not decided by the part named by ``--decided-by``. The pairs are written
+   in Pick-a-Pic layout; the summary counts how many the colour and how many the shape decided.
 3. The studio trainer (finetune.trainer, tasks diffusion-dpo and winner-sft) trains a LoRA on the
    same pairs with the same settings, one after the other.
-4. Each adapter and the base draw every HELD-OUT prompt (the other shapes) with the same seeds;
-   the judge compares adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
+4. Each adapter and the base draw every HELD-OUT prompt with the same seeds; the same judge compares
+   adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--threads 1] [--steps 150] [--grid PATH]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--steps 150] [--grid PATH]
 
-Prints one JSON summary. Meant to finish in minutes on two cores; the timings depend on the load.
+Prints one JSON summary with wall and CPU seconds per phase (1 thread: CPU time is what the loop
+costs on an idle core; on a shared machine the wall time mostly measures the other jobs).
 """
 from __future__ import annotations
 
