@@ -3,8 +3,9 @@
 The votes come from people, from a judge (its verdicts, kept in the judges' own table), or both,
 as the caller names it. Per comparison (prompt, output A, output B, source image for edits) the
 votes of the chosen source are counted: the side with more votes wins, with weight = the winner's
-share of the votes (the agreement); a split is contested and left out; a comparison with at least as many tie and both-bad
-votes as decided ones is a tie (left out, or kept as a 0.5/0.5 Pick-a-Pic row when asked).
+share of the votes (the agreement); a split is contested and left out; a comparison with at least as
+many tie and both-bad votes as decided ones is a tie (left out, or kept as a 0.5/0.5 Pick-a-Pic row
+when asked).
 """
 from __future__ import annotations
 
