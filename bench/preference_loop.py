@@ -144,6 +144,8 @@ def train(task: str, pairs: Path, out: Path, args) -> Path:
         preset["learning_rate"] = args.lr
     if args.beta:
         preset["beta_dpo"] = args.beta
+    if args.seed is not None:
+        preset["seed"] = args.seed
     if args.rank:
         preset["lora"] = {**preset["lora"], "rank": args.rank, "alpha": float(args.rank)}
     config = parse_config(preset)
@@ -209,6 +211,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=0, help="override the preset's batch size")
     ap.add_argument("--lr", type=float, default=0.0, help="override the preset's learning rate")
     ap.add_argument("--beta", type=float, default=0.0, help="override the preset's beta_dpo")
+    ap.add_argument("--seed", type=int, default=None, help="override the preset's training seed")
     ap.add_argument("--rank", type=int, default=0, help="override the preset's LoRA rank (alpha = rank)")
     args = ap.parse_args()
 
@@ -256,6 +259,7 @@ def main() -> int:
     out["timings"] = timings
     out["settings"] = {"threads": args.threads, "steps": args.steps, "batch_size": args.batch_size or "preset",
                        "lr": args.lr or "preset", "beta_dpo": args.beta or "preset", "rank": args.rank or "preset",
+                       "seed": "preset" if args.seed is None else args.seed,
                        "sample_steps": args.sample_steps, "guidance": args.guidance, "judge_margin": judge.margin}
     if args.grid:
         pick = list(range(0, len(jobs), args.held_out_seeds))[:10]
