@@ -1,17 +1,21 @@
 """The preference loop on a CPU: generate pairs, judge them, train Diffusion-DPO and winner SFT, compare.
 
 1. The shipped tiny-shapes base model draws two images (different seeds) for each training prompt
-   ("a <colour> <shape>" with the training shapes), several pairs per prompt.
+   ("a <colour> <shape>"), several pairs per prompt. The training and held-out prompts are disjoint
+   (``--split``: held-out colour-shape combinations, or held-out shapes).
 2. The pixel judge (studio.preferences.pixel_judge: requested colour and shape measured on the
-   pixels) picks the winner; judge ties are left out. The pairs are written in Pick-a-Pic layout.
+   pixels) picks the winner; judge ties are left out, and so are pairs closer than
+   ``--train-min-gap`` or not decided by the part named by ``--decided-by``. The pairs are written
+   in Pick-a-Pic layout; the summary counts how many the colour and how many the shape decided.
 3. The studio trainer (finetune.trainer, tasks diffusion-dpo and winner-sft) trains a LoRA on the
    same pairs with the same settings, one after the other.
-4. Each adapter and the base draw every HELD-OUT prompt (the other shapes) with the same seeds;
-   the judge compares adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
+4. Each adapter and the base draw every HELD-OUT prompt with the same seeds; the same judge compares
+   adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--threads 1] [--steps 150] [--grid PATH]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--steps 150] [--grid PATH]
 
-Prints one JSON summary. Meant to finish in minutes on two cores; the timings depend on the load.
+Prints one JSON summary with wall and CPU seconds per phase (1 thread: CPU time is what the loop
+costs on an idle core; on a shared machine the wall time mostly measures the other jobs).
 """
 from __future__ import annotations
 
@@ -28,7 +32,25 @@ sys.path.insert(0, str(ROOT))
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "black", "gray", "brown"]
 TRAIN_SHAPES = ["circle", "square", "triangle"]
 HELD_OUT_SHAPES = ["star", "heart", "diamond"]
+SHAPES = TRAIN_SHAPES + HELD_OUT_SHAPES
 SIZE = 32
+
+
+def prompt_split(split: str) -> tuple[list[str], list[str]]:
+    """(training prompts, held-out prompts); disjoint in both splits.
+
+    ``shapes``: train on circle/square/triangle, hold out star/heart/diamond (every colour), so the
+    adapter must carry what it learnt to shapes it was never trained on. ``combos``: every colour and
+    every shape is trained on, a third of the colour-shape combinations (each colour with two shapes,
+    each shape with three or four colours) are held out: unseen prompts built from seen words.
+    """
+    if split == "shapes":
+        return ([f"a {c} {s}" for c in COLOURS for s in TRAIN_SHAPES],
+                [f"a {c} {s}" for c in COLOURS for s in HELD_OUT_SHAPES])
+    combos = [(i, j) for i in range(len(COLOURS)) for j in range(len(SHAPES))]
+    held = [f"a {COLOURS[i]} {SHAPES[j]}" for i, j in combos if (i + j) % 3 == 0]
+    train = [f"a {COLOURS[i]} {SHAPES[j]}" for i, j in combos if (i + j) % 3]
+    return train, held
 
 
 def reference_judge():
@@ -63,28 +85,45 @@ def draw(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float
     return images
 
 
-def make_pairs(pipe, judge, work: Path, per_prompt: int, steps: int, guidance: float) -> tuple[Path, dict]:
+def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, steps: int, guidance: float,
+               min_gap: float, decided_by: str = "any") -> tuple[Path, dict]:
+    """Two images per (prompt, seed pair), judged; decisive pairs with a score gap >= ``min_gap`` kept.
+
+    Also counts what decided each decisive pair: the colour error or the shape (fill) error,
+    whichever changed more between the two images; ``decided_by`` keeps only one kind for training.
+    """
     from studio.preferences.pickapic import Pair, write_pairs
 
-    prompts = [f"a {c} {s}" for c in COLOURS for s in TRAIN_SHAPES]
     jobs = [(p, 1000 + 2 * k) for p in prompts for k in range(per_prompt)]
     first = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
     second = draw(pipe, [p for p, _ in jobs], [s + 1 for _, s in jobs], steps, guidance)
     img_dir = work / "generated"
     img_dir.mkdir(parents=True, exist_ok=True)
-    pairs, ties = [], 0
+    pairs, ties, by_colour, gaps = [], 0, 0, []
     for n, ((prompt, seed), a, b) in enumerate(zip(jobs, first, second)):
-        verdict = judge.compare(a, b, prompt)
-        if verdict == "tie":
+        (ca, sa), (cb, sb) = judge.errors(a, prompt), judge.errors(b, prompt)
+        gap = abs((ca + sa) - (cb + sb))
+        if judge.compare(a, b, prompt) == "tie":
             ties += 1
+            continue
+        gaps.append(gap)
+        kind = "colour" if abs(ca - cb) >= abs(sa - sb) else "shape"
+        by_colour += kind == "colour"
+        if gap < min_gap or decided_by not in ("any", kind):
             continue
         pa, pb = img_dir / f"{n:04d}-a.png", img_dir / f"{n:04d}-b.png"
         a.save(pa)
         b.save(pb)
-        pairs.append(Pair(caption=prompt, image_0=str(pa), image_1=str(pb), label_0=1.0 if verdict == "a" else 0.0))
+        pairs.append(Pair(caption=prompt, image_0=str(pa), image_1=str(pb),
+                          label_0=1.0 if (ca + sa) < (cb + sb) else 0.0, extra={"judge_gap": round(gap, 4), "decided_by": kind}))
     folder = work / "pairs"
     write_pairs(pairs, folder)
-    return folder, {"generated_pairs": len(jobs), "judge_ties": ties, "decisive_pairs": len(pairs)}
+    gaps.sort()
+    return folder, {"training_prompts": len(prompts), "generated_pairs": len(jobs), "judge_ties": ties,
+                    "decisive_pairs": len(gaps), "decided_by_colour": by_colour,
+                    "decided_by_shape": len(gaps) - by_colour,
+                    "median_score_gap": round(gaps[len(gaps) // 2], 3) if gaps else None,
+                    "train_min_gap": min_gap, "train_decided_by": decided_by, "training_pairs": len(pairs)}
 
 
 def train(task: str, pairs: Path, out: Path, args) -> Path:
@@ -105,6 +144,10 @@ def train(task: str, pairs: Path, out: Path, args) -> Path:
         preset["learning_rate"] = args.lr
     if args.beta:
         preset["beta_dpo"] = args.beta
+    if args.seed is not None:
+        preset["seed"] = args.seed
+    if args.rank:
+        preset["lora"] = {**preset["lora"], "rank": args.rank, "alpha": float(args.rank)}
     config = parse_config(preset)
     report = validate_pairs(read_pair_rows(pairs), task, config.resolution)
     refusal = preference_refusal(config, report)
@@ -135,9 +178,10 @@ def summary(verdicts: list[str]) -> dict:
             "win_rate": round(wins / n, 3) if n else None, "wilson95": [round(lo, 3), round(hi, 3)]}
 
 
-def save_grid(rows: list[list], path: Path) -> None:
+def save_grid(base: list, adapters: list[list], path: Path) -> None:
     from PIL import Image
 
+    rows = [base, *adapters]
     cols = max(len(r) for r in rows)
     grid = Image.new("RGB", (SIZE * cols, SIZE * len(rows)), "white")
     for y, row in enumerate(rows):
@@ -149,7 +193,13 @@ def save_grid(rows: list[list], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--split", choices=("combos", "shapes"), default="combos",
+                    help="which prompts are held out (see prompt_split)")
     ap.add_argument("--pairs-per-prompt", type=int, default=3)
+    ap.add_argument("--train-min-gap", type=float, default=0.0,
+                    help="keep only training pairs whose judge scores differ by at least this much")
+    ap.add_argument("--decided-by", choices=("any", "colour", "shape"), default="any",
+                    help="keep only training pairs the judge decided by this part of its score")
     ap.add_argument("--held-out-seeds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=150, help="training steps of each method")
     ap.add_argument("--sample-steps", type=int, default=10)
@@ -157,9 +207,12 @@ def main() -> int:
     ap.add_argument("--grid", default="", help="also save a before/after grid (rows: base, winner SFT, DPO)")
     ap.add_argument("--work", default="")
     ap.add_argument("--pairs", default="", help="reuse a pairs folder from an earlier run (skips generation)")
+    ap.add_argument("--tasks", default="winner-sft,diffusion-dpo", help="methods to train, comma-separated")
     ap.add_argument("--batch-size", type=int, default=0, help="override the preset's batch size")
     ap.add_argument("--lr", type=float, default=0.0, help="override the preset's learning rate")
     ap.add_argument("--beta", type=float, default=0.0, help="override the preset's beta_dpo")
+    ap.add_argument("--seed", type=int, default=None, help="override the preset's training seed")
+    ap.add_argument("--rank", type=int, default=0, help="override the preset's LoRA rank (alpha = rank)")
     args = ap.parse_args()
 
     import torch
@@ -168,43 +221,50 @@ def main() -> int:
     from finetune.presets import CPU_BASE_MODEL
 
     torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     timings = {}
     work = Path(args.work or tempfile.mkdtemp(prefix="pref-loop-"))
     pipe = StableDiffusionPipeline.from_pretrained(str(CPU_BASE_MODEL), safety_checker=None)
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     judge = reference_judge()
+    train_prompts, held_prompts = prompt_split(args.split)
+    assert not set(train_prompts) & set(held_prompts)
 
     if args.pairs:
         pairs, data = Path(args.pairs), {"reused_pairs": args.pairs}
     else:
-        pairs, data = make_pairs(pipe, judge, work, args.pairs_per_prompt, args.sample_steps, args.guidance)
+        pairs, data = make_pairs(pipe, judge, train_prompts, work, args.pairs_per_prompt, args.sample_steps,
+                                 args.guidance, max(args.train_min_gap, judge.margin), args.decided_by)
     timings["generate_and_judge_s"] = round(time.perf_counter() - t0, 1)
     results = {}
-    for task in ("winner-sft", "diffusion-dpo"):
+    for task in args.tasks.split(","):
         t = time.perf_counter()
         results[task] = train(task, pairs, work / task, args)
         timings[f"train_{task}_s"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    jobs = [(f"a {c} {s}", 5000 + k) for c in COLOURS for s in HELD_OUT_SHAPES for k in range(args.held_out_seeds)]
+    jobs = [(p, 5000 + k) for p in held_prompts for k in range(args.held_out_seeds)]
     base_images = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], args.sample_steps, args.guidance)
-    out = {"data": data, "held_out_prompts": len(jobs) // args.held_out_seeds, "held_out_seeds": args.held_out_seeds}
+    out = {"split": args.split, "data": data, "held_out_prompts": len(held_prompts),
+           "held_out_seeds": args.held_out_seeds}
     drawn = {}
     for task, adapter in results.items():
         verdicts, drawn[task] = compare(pipe, judge, adapter, base_images, jobs, args.sample_steps, args.guidance)
         out[task] = summary(verdicts)
     timings["held_out_compare_s"] = round(time.perf_counter() - t, 1)
     timings["total_s"] = round(time.perf_counter() - t0, 1)
+    # on a machine shared with other jobs the wall time mostly measures the others; CPU time does not
+    timings["cpu_s"] = round(time.process_time() - c0, 1)
     out["timings"] = timings
     out["settings"] = {"threads": args.threads, "steps": args.steps, "batch_size": args.batch_size or "preset",
-                       "lr": args.lr or "preset", "beta_dpo": args.beta or "preset", "sample_steps": args.sample_steps,
-                       "guidance": args.guidance, "judge_margin": judge.margin}
+                       "lr": args.lr or "preset", "beta_dpo": args.beta or "preset", "rank": args.rank or "preset",
+                       "seed": "preset" if args.seed is None else args.seed,
+                       "sample_steps": args.sample_steps, "guidance": args.guidance, "judge_margin": judge.margin}
     if args.grid:
-        pick = [i for i in range(0, len(jobs), args.held_out_seeds)][::3][:10]
-        save_grid([[base_images[i] for i in pick], [drawn["winner-sft"][i] for i in pick],
-                   [drawn["diffusion-dpo"][i] for i in pick]], Path(args.grid))
+        pick = list(range(0, len(jobs), args.held_out_seeds))[:10]
+        save_grid([base_images[i] for i in pick], [[drawn[t][i] for i in pick] for t in drawn], Path(args.grid))
+        out["grid_rows"] = ["base", *drawn]
         out["grid_prompts"] = [jobs[i][0] for i in pick]
     print(json.dumps(out, indent=1))
     return 0

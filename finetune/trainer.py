@@ -3,12 +3,18 @@
 One optimizer step = ``gradient_accumulation_steps`` batches. A checkpoint is an accelerate state
 folder (model or LoRA weights, optimizer, LR scheduler, RNG) plus ``trainer_state.json`` with the step
 and the position in the epoch, so a resumed run continues with the same batches it would have seen.
+
+Resuming mid-epoch gives the same weights as an uninterrupted run because the global RNG streams are
+used by the training steps only: the data loader reads ahead one batch (accelerate) and draws its
+worker seed when an iterator starts, so an example's own random draws (flips, crops, masks) come from
+a seed of (run seed, epoch, index) instead, and the loader's seed from its own generator.
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import random
 import shutil
 import socket
 import time
@@ -92,14 +98,24 @@ class EpochPermutation(torch.utils.data.Sampler):
 
 
 class _Rows(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict[str, Any]], make) -> None:
-        self.rows, self.make = rows, make
+    """Examples whose random draws depend only on (seed, epoch, index), never on when they are read."""
+
+    def __init__(self, rows: list[dict[str, Any]], make, seed: int = 0) -> None:
+        self.rows, self.make, self.seed, self.epoch = rows, make, seed, 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int):
-        return self.make(self.rows[i])
+        example_seed = (self.seed * 1_000_003 + self.epoch) * 1_000_003 + i
+        py_state, torch_state = random.getstate(), torch.random.get_rng_state()
+        random.seed(example_seed)
+        torch.random.default_generator.manual_seed(example_seed % 2**63)
+        try:
+            return self.make(self.rows[i])
+        finally:
+            random.setstate(py_state)
+            torch.random.set_rng_state(torch_state)
 
 
 class Trainer:
@@ -137,7 +153,8 @@ class Trainer:
         self._sampler = EpochPermutation(len(dataset), self.config.seed)
         loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size, sampler=self._sampler,
                                              num_workers=self.config.dataloader_workers, drop_last=False,
-                                             collate_fn=getattr(self.task, "collate", None))
+                                             collate_fn=getattr(self.task, "collate", None),
+                                             generator=torch.Generator().manual_seed(self.config.seed))
         return self.accelerator.prepare(loader)
 
     def _register_lora_hooks(self, task) -> None:
@@ -206,7 +223,7 @@ class Trainer:
         rows = read_manifest(c.manifest)
         train_rows, val_rows = self._split(rows)
         task = self.task = build_task(c, acc.device, dtype)
-        dataset = _Rows(train_rows, task.make_example)
+        dataset = _Rows(train_rows, task.make_example, c.seed)
         per_epoch = math.ceil(math.ceil(len(dataset) / (c.batch_size * acc.num_processes))
                               / c.gradient_accumulation_steps)
         epoch_batches = math.ceil(len(dataset) / (c.batch_size * acc.num_processes))
@@ -251,6 +268,7 @@ class Trainer:
         status = "completed"
         for epoch in range(start_epoch, num_epochs):
             self._sampler.use_epoch(epoch)
+            dataset.epoch = epoch
             loader = acc.skip_first_batches(base_loader, skip) if skip else base_loader
             batches_done = skip
             skip = 0

@@ -12,7 +12,9 @@ def register(subparsers) -> None:
     q = sub.add_parser("build", help="pairs of a comparison batch's votes, written in Pick-a-Pic layout")
     q.add_argument("batch", help="comparison batch id or name")
     q.add_argument("--out", required=True, help="folder to write pairs.jsonl and images/ to (created)")
-    q.add_argument("--source", default="human", help="whose votes count (human)")
+    q.add_argument("--source", default="human",
+                   help="whose votes count: human, judge:<name> (a judge's verdicts), or both:<name> "
+                        "(both alone when one judge voted)")
     q.add_argument("--keep-ties", action="store_true",
                    help="also write tie / both-bad comparisons as 0.5/0.5 rows (the trainers skip them)")
     q.add_argument("--preview", action="store_true", help="print the counts only, write nothing")

@@ -1,9 +1,11 @@
 """Preference pairs from a comparison batch's votes: one entry point, :func:`build_preferences`.
 
-Per comparison (prompt, output A, output B, source image for edits) the votes of the chosen source
-are counted: the side with more votes wins, with weight = the winner's share of the votes (the
-agreement); a split is contested and left out; a comparison with at least as many tie and both-bad
-votes as decided ones is a tie (left out, or kept as a 0.5/0.5 Pick-a-Pic row when asked).
+The votes come from people, from a judge (its verdicts, kept in the judges' own table), or both,
+as the caller names it. Per comparison (prompt, output A, output B, source image for edits) the
+votes of the chosen source are counted: the side with more votes wins, with weight = the winner's
+share of the votes (the agreement); a split is contested and left out; a comparison with at least as
+many tie and both-bad votes as decided ones is a tie (left out, or kept as a 0.5/0.5 Pick-a-Pic row
+when asked).
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from studio.annotation.models import ComparisonItem, PairwiseVote
 from studio.annotation.service import live_votes, resolve_batch
 from studio.preferences.pickapic import Pair
 
-#: vote sources a build can take; judge votes arrive with the judges' own table
-SOURCES = ("human",)
+#: how a source is named: "human", "judge:<name>", "both:<name>" ("both" alone when one judge voted)
+SOURCE_HELP = "human | judge:<name> | both[:<name>]"
 
 
 class PreferenceError(ValueError):
@@ -53,20 +55,60 @@ class BuildResult:
         return "\n".join(lines)
 
 
-def read_votes(studio, batch_id: str, source: str) -> list[Vote]:
-    """Every counted vote of a batch from one source: the single place the build reads votes."""
-    if source not in SOURCES:
-        raise PreferenceError(f"vote source {source!r} is not available; sources: {', '.join(SOURCES)}")
+def _human_votes(studio, batch_id: str) -> list[Vote]:
     with studio.db.session() as s:
         rows = s.execute(select(PairwiseVote.item_id, PairwiseVote.annotator, PairwiseVote.winner)
                          .where(PairwiseVote.batch_id == batch_id, live_votes())).all()  # undone votes left out
     return [Vote(item_id, annotator, winner) for item_id, annotator, winner in rows]
 
 
+def _judge_votes(studio, batch_id: str, judge: str) -> list[Vote]:
+    """A judge's final verdicts on the batch's first criterion, one vote each as annotator "ai:<judge>"."""
+    from studio.annotation.service import get_batch
+    from studio.judges.arena import ai_annotator, verdict_records
+
+    criterion = (get_batch(studio, batch_id).criteria or ["overall"])[0]
+    records = verdict_records(studio, batch_id)
+    voted = sorted({r["judge"] for r in records})
+    if judge not in voted:
+        raise PreferenceError(f"judge {judge!r} has no verdicts on this batch; "
+                              + (f"judges that voted: {', '.join(voted)}" if voted else
+                                 "let a judge vote first (`python -m studio judge batch`)"))
+    return [Vote(r["item_id"], ai_annotator(judge), r["winner"]) for r in records
+            if r["judge"] == judge and r["criterion"] == criterion and r["status"] == "ok" and r["winner"]]
+
+
+def read_votes(studio, batch_id: str, source: str) -> list[Vote]:
+    """Every counted vote of a batch from ``source``: the single place the build reads votes.
+
+    ``human``: the annotators' live votes; ``judge:<name>``: that judge's final verdicts (a verdict
+    that flipped with the order is a tie); ``both:<name>``: the two together, the judge counting as
+    one more annotator (``both`` names the judge when exactly one voted on the batch). Human votes
+    and judge verdicts are both read for the batch's first criterion.
+    """
+    kind, _, judge = (source or "").strip().partition(":")
+    judge = judge.strip()
+    if kind == "human" and not judge:
+        return _human_votes(studio, batch_id)
+    if kind == "both" and not judge:
+        from studio.judges.arena import verdict_records
+
+        voted = sorted({r["judge"] for r in verdict_records(studio, batch_id)})
+        if len(voted) != 1:
+            raise PreferenceError("source 'both' needs the judge named when the batch has "
+                                  f"{'no judge verdicts' if not voted else 'several judges: ' + ', '.join(voted)}"
+                                  f"; use both:<name>{' or human' if not voted else ''}")
+        judge = voted[0]
+    if kind in ("judge", "both") and judge:
+        votes = _judge_votes(studio, batch_id, judge)
+        return votes + _human_votes(studio, batch_id) if kind == "both" else votes
+    raise PreferenceError(f"vote source {source!r} is not known; use {SOURCE_HELP}")
+
+
 def build_preferences(studio, batch: str, *, source: str = "human", keep_ties: bool = False) -> BuildResult:
     """Pairs of one comparison batch.
 
-    1. Resolve the batch (id or name) and read its votes from ``source``.
+    1. Resolve the batch (id or name) and read its votes from ``source`` (see :func:`read_votes`).
     2. Count each comparison's votes (skips do not count): model_a, model_b, ties (tie and both-bad).
     3. Decide: at least as many ties as decided votes -> tie; equal A and B -> contested; else the majority wins,
        weight = winner votes / counted votes.

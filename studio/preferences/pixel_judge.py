@@ -64,16 +64,19 @@ class PixelJudge:
         """Expected fills measured on reference drawings, one per shape name."""
         return cls({shape: measure(img).fill for shape, img in references.items()}, margin)
 
-    def score(self, image: Image.Image, prompt: str) -> float:
-        """Higher is better: minus (colour error + shape error), each about 0..1."""
+    def errors(self, image: Image.Image, prompt: str) -> tuple[float, float]:
+        """(colour error, shape error), each about 0..1; (1, 1) when the image shows no object."""
         colour, shape = parse_prompt(prompt, self.shape_fill)
         m = measure(image)
         if m.share < MIN_OBJECT_SHARE:
-            return -2.0
+            return 1.0, 1.0
         want = np.asarray(COLORS[colour], dtype=np.float32)
         colour_err = float(np.linalg.norm(np.asarray(m.colour) - want) / 441.7)
-        shape_err = abs(m.fill - self.shape_fill[shape])
-        return -(colour_err + shape_err)
+        return colour_err, abs(m.fill - self.shape_fill[shape])
+
+    def score(self, image: Image.Image, prompt: str) -> float:
+        """Higher is better: minus (colour error + shape error)."""
+        return -sum(self.errors(image, prompt))
 
     def compare(self, a: Image.Image, b: Image.Image, prompt: str) -> str:
         """"a", "b" or "tie" (scores closer than the margin)."""

@@ -215,3 +215,43 @@ def test_winner_sft_trains_on_the_chosen_images_only(tiny_pipeline, pair_folder,
     torch.testing.assert_close(ex["pixel_values"], image_to_tensor(row["chosen_image"], 16, True, False))
     assert Trainer(config).run() == "completed"
     assert (Path(config.output_dir) / "result" / "pytorch_lora_weights.safetensors").exists()
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_dpo_stop_mid_epoch_then_resume_gives_identical_weights(tiny_pipeline, pair_folder, tmp_path, flip):
+    """Batch 2 of 8 pairs: the stop at step 3 falls inside the second epoch (position saved and restored)."""
+    from safetensors.torch import load_file
+
+    tracker = RunTracker(Database(f"sqlite:///{tmp_path / 'runs.db'}"))
+    common = dict(batch_size=2, max_steps=6, random_flip=flip)
+    straight = _dpo_config(tiny_pipeline, pair_folder, tmp_path / "straight", tmp_path, **common)
+    assert Trainer(straight).run() == "completed"
+    cfg = _dpo_config(tiny_pipeline, pair_folder, tmp_path / "resumed", tmp_path, **common)
+    run_id = tracker.create_run(config=cfg.to_dict(), output_dir=cfg.output_dir, log_path="x.log", device="cpu")
+    assert Trainer(cfg, StopAtStep(tracker, run_id, 5)).run() == "stopped"
+    state = json.loads(next((Path(cfg.output_dir) / "checkpoints").glob("checkpoint-5/trainer_state.json")).read_text())
+    assert state == {"step": 5, "epoch": 1, "batches_done": 1}
+    assert Trainer(cfg, RunReporter(tracker, run_id)).run() == "completed"
+    a = load_file(str(Path(straight.output_dir) / "result" / "pytorch_lora_weights.safetensors"))
+    b = load_file(str(Path(cfg.output_dir) / "result" / "pytorch_lora_weights.safetensors"))
+    assert a.keys() == b.keys() and a
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+    assert [s for s, _ in tracker.curve(run_id, "dpo_loss")] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_dpo_lora_with_two_processes(tiny_pipeline, pair_folder, tmp_path):
+    """``accelerate launch --num_processes 2`` (gloo on CPU): both ranks train, one writes the adapter."""
+    from safetensors.torch import load_file
+
+    from finetune.config import save_config
+    from tests.finetune.test_two_processes import check_two_process_run, run_two_processes
+
+    out = tmp_path / "two"
+    cfg = _dpo_config(tiny_pipeline, pair_folder, out, tmp_path, batch_size=2, max_steps=2, checkpointing_steps=1)
+    result = run_two_processes(save_config(cfg, tmp_path / "config.yaml"))
+    check_two_process_run(result, out, 2)
+    weights = load_file(str(out / "result" / "pytorch_lora_weights.safetensors"))
+    ups = [w for k, w in weights.items() if ".lora.up." in k or "lora_B" in k]  # zero before training
+    assert ups and all(bool(w.abs().sum()) for w in ups)

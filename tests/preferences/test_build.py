@@ -69,8 +69,70 @@ def test_a_known_vote_set_gives_exactly_the_expected_pairs(db_url, tmp_path):
         write_pairs(result.pairs, tmp_path / "out")
         back = read_pairs(tmp_path / "out")
         assert [(p.caption, p.label_0) for p in back] == [(p.caption, p.label_0) for p in result.pairs]
-        with pytest.raises(PreferenceError, match="not available"):
-            build_preferences(studio, "prefs", source="judge")
+        with pytest.raises(PreferenceError, match="not known"):
+            build_preferences(studio, "prefs", source="crowd")
+    finally:
+        studio.close()
+
+
+#: prompt -> the judge "vlm"'s verdict as the judges area stores it (status, winner from the item's side)
+VERDICTS = {
+    "prompt 0": ("ok", "model_b"),
+    "prompt 1": ("ok", "model_b"),
+    "prompt 2": ("ok", "model_a"),
+    "prompt 3": ("ok", "tie"),       # the judge's answer flipped with the order
+    "prompt 4": ("failed", None),    # no final verdict: does not count
+    "prompt 5": ("ok", "model_a"),
+}
+
+
+def _judge(studio, batch_id, items):
+    from studio.judges.models import JudgeVerdict
+
+    with studio.db.session() as s:
+        for prompt, (status, winner) in VERDICTS.items():
+            item_id = items[prompt]["id"]
+            s.add(JudgeVerdict(batch_id=batch_id, item_id=item_id, judge="vlm", criterion="overall",
+                               status=status, winner=winner, consistent=winner != "tie"))
+            # another criterion of the same judge and another judge never count for "judge:vlm"
+            s.add(JudgeVerdict(batch_id=batch_id, item_id=item_id, judge="vlm", criterion="visual_quality",
+                               status="ok", winner="model_a", consistent=True))
+        s.add(JudgeVerdict(batch_id=batch_id, item_id=items["prompt 1"]["id"], judge="other", criterion="overall",
+                           status="ok", winner="model_a", consistent=True))
+
+
+def test_human_judge_and_both_sources_give_exactly_the_expected_pairs(db_url, tmp_path):
+    studio = _studio_for(db_url, tmp_path)
+    try:
+        batch_id, _ = make_batch(studio, "mixed", 6, overlap=3)
+        items = {i["prompt"]: i for i in service.batch_items(studio, batch_id)}
+        _cast(studio, batch_id, items)
+        _judge(studio, batch_id, items)
+
+        def pairs(source):
+            result = build_preferences(studio, "mixed", source=source)
+            return {(p.caption, p.label_0, p.weight) for p in result.pairs}, result.counts
+
+        human, _ = pairs("human")
+        assert human == {("prompt 0", 1.0, round(2 / 3, 4)), ("prompt 1", 0.0, 1.0), ("prompt 4", 1.0, 1.0)}
+        judged, c = pairs("judge:vlm")
+        assert judged == {("prompt 0", 0.0, 1.0), ("prompt 1", 0.0, 1.0), ("prompt 2", 1.0, 1.0),
+                          ("prompt 5", 1.0, 1.0)}
+        assert (c["ties"], c["unvoted"], c["votes"]) == (1, 1, 5)
+        # the judge is one more annotator: prompt 0 becomes 2-2 (contested), prompt 2 is decided 2-1
+        both, c = pairs("both:vlm")
+        assert both == {("prompt 1", 0.0, 1.0), ("prompt 2", 1.0, round(2 / 3, 4)), ("prompt 4", 1.0, 1.0),
+                        ("prompt 5", 1.0, 1.0)}
+        assert (c["contested"], c["ties"], c["unvoted"]) == (1, 1, 0)
+        other, _ = pairs("judge:other")
+        assert other == {("prompt 1", 1.0, 1.0)}
+
+        with pytest.raises(PreferenceError, match="several judges: other, vlm"):
+            build_preferences(studio, "mixed", source="both")
+        with pytest.raises(PreferenceError, match="judges that voted: other, vlm"):
+            build_preferences(studio, "mixed", source="judge:nobody")
+        with pytest.raises(PreferenceError, match="not known"):
+            build_preferences(studio, "mixed", source="judge:")
     finally:
         studio.close()
 
