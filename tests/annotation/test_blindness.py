@@ -78,7 +78,7 @@ def test_gold_items_mixed_into_a_generated_batch_reach_the_browser_like_any_othe
         seen = {True: [], False: []}
         item = annotate(studio, "ann", voting.Start(batch_id)).item
         while item is not None:
-            left, right, _ = views.item_files(studio, item)
+            left, right, _ = views.item_files(studio.images, item)
             files = [Path(left), Path(right)]
             fields = {k: type(v).__name__ for k, v in dataclasses.asdict(item).items()}
             seen[bool({item.left_image, item.right_image} & gold_outputs)].append(

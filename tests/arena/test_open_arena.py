@@ -25,11 +25,11 @@ def spec(name="arena", **kw) -> ArenaSpec:
 
 
 def start(studio, arena, who):
-    return voting.annotate(studio, who, voting.Start(arena))
+    return voting.annotate(studio.db, studio.settings, who, voting.Start(arena))
 
 
 def vote(studio, view, who, choice="left", extra=("right",)):
-    return voting.annotate(studio, who, voting.Vote(view.assignment_id, choice, list(extra)))
+    return voting.annotate(studio.db, studio.settings, who, voting.Vote(view.assignment_id, choice, list(extra)))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -95,7 +95,7 @@ def test_arena_makes_comparisons_on_demand_and_its_votes_make_the_usual_board(st
     # undo is the batch's: the withdrawn vote leaves the counts matchmaking reads
     score, battles = vote_counts(studio_db, arena, ENGINES)
     assert battles.sum() / 2 == 12
-    voting.annotate(studio_db, "ann", voting.Undo(arena))
+    voting.annotate(studio_db.db, studio_db.settings, "ann", voting.Undo(arena))
     assert vote_counts(studio_db, arena, ENGINES)[1].sum() / 2 == 11
 
     board = studio_leaderboard(studio_db, arena, bootstrap=0)

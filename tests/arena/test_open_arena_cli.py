@@ -35,8 +35,8 @@ def test_open_vote_board_and_close_from_the_command_line(monkeypatch, tmp_path, 
 
     studio = make_studio()
     try:
-        view = voting.annotate(studio, "ann", voting.Start("cli-arena")).item
-        voting.annotate(studio, "ann", voting.Vote(view.assignment_id, "left", ["left"]))
+        view = voting.annotate(studio.db, studio.settings, "ann", voting.Start("cli-arena")).item
+        voting.annotate(studio.db, studio.settings, "ann", voting.Vote(view.assignment_id, "left", ["left"]))
     finally:
         studio.close()
     assert main(["arena", "fill", "cli-arena", "--json"]) == 0
