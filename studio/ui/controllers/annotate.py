@@ -43,7 +43,8 @@ class AnnotateController:
         in the batch the browser remembers."""
         remember = remember or {}
         who = current_identity(self.settings, remember.get("name", ""), request, profile)
-        name_value = remember.get("name", "") if self.settings.auth_mode == "open" else ""
+        # only what the browser remembered is filled in: a name or batch being chosen is left alone
+        name_value = remember.get("name") if self.settings.auth_mode == "open" and remember.get("name") else gr.update()
         if who is None:
             return [name_value, gr.update(choices=self._batches(False)), "not signed in",
                     gr.update(visible=False), *self._unchanged_item()]
@@ -56,7 +57,7 @@ class AnnotateController:
                                                          pair_order=self.pair_order))
             except USER_ERRORS as exc:
                 gr.Warning(path_free(exc))  # a warning is not redacted by the guard as an error is
-        return [name_value, gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
+        return [name_value, gr.update(choices=choices, **({"value": batch} if batch else {})), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), *items]
 
     def start(self, name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> list[Any]:

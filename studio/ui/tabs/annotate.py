@@ -148,11 +148,11 @@ def wire(ctx: UIContext, ui: AnnotateUI) -> None:
     # on SQLite, see Database.writers): votes, undos, Start and the resume on page load
     writes = {"concurrency_limit": studio.db.writers or "default", "concurrency_id": "annotate-write"}
 
-    # on page load only: gr.on(triggers=None) would also run it whenever the remembered state changes,
-    # as it does when the tab is first opened, and reset a name being typed
-    loaded = ctx.demo.load(ctx.guard("open_page", ctrl.open_page), inputs=[ui.remember],
-                           outputs=[ui.name, ui.batch, ui.whoami, ui.admin_col, *ui.item], api_visibility="private",
-                           **writes)
+    # on page load, and again when the browser's remembered name and batch arrive (the stored state is
+    # read when the tab first opens, maybe while a name is being typed: open_page never blanks one)
+    loaded = gr.on([ctx.demo.load, ui.remember.change], ctx.guard("open_page", ctrl.open_page), inputs=[ui.remember],
+                   outputs=[ui.name, ui.batch, ui.whoami, ui.admin_col, *ui.item], api_visibility="private",
+                   **writes)
     ctx.demo.load(None, js=KEYS_JS)
     started = ui.start.click(ctx.guard("annotate", ctrl.start), [ui.name, ui.batch],
                              [ui.batch, ui.whoami, ui.admin_col, ui.remember, *ui.item], api_name="annotate_start",
