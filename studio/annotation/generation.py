@@ -99,6 +99,24 @@ def prompts_from_samples(studio, dataset: str | None = None, synthesis_batch: st
     return rows
 
 
+def check_backends(registry, backends, task: str) -> list[str]:
+    """The distinct backend names, at least two, each configured and able to do ``task``."""
+    names = [b for b in dict.fromkeys(str(x).strip() for x in backends or ()) if b]
+    if len(names) < 2:
+        raise AnnotationError("pick at least two backends to compare")
+    if task not in ("text-to-image", "edit"):
+        raise AnnotationError("task must be text-to-image or edit")
+    need = Capability.TEXT_TO_IMAGE if task == "text-to-image" else Capability.EDIT
+    for name in names:
+        try:
+            entry = registry.entry(name)
+        except BackendError as exc:
+            raise AnnotationError(str(exc)) from None
+        if need not in entry.capabilities:
+            raise AnnotationError(f"backend {name!r} cannot do {task}; pick backends with the {need.value} capability")
+    return names
+
+
 def plan_batch(
     studio,
     name: str,
@@ -127,19 +145,7 @@ def plan_batch(
     ``gold_backend`` mixed in once the comparisons are made (text-to-image only). ``active_order``
     offers the pair the arena's matchmaking picks next instead of the stored order.
     """
-    backends = [b for b in dict.fromkeys(x.strip() for x in backends) if b]
-    if len(backends) < 2:
-        raise AnnotationError("pick at least two backends to compare")
-    if task not in ("text-to-image", "edit"):
-        raise AnnotationError("task must be text-to-image or edit")
-    need = Capability.TEXT_TO_IMAGE if task == "text-to-image" else Capability.EDIT
-    for b in backends:
-        try:
-            entry = studio.backends.entry(b)
-        except BackendError as exc:
-            raise AnnotationError(str(exc)) from None
-        if need not in entry.capabilities:
-            raise AnnotationError(f"backend {b!r} cannot do {task}; pick backends with the {need.value} capability")
+    backends = check_backends(studio.backends, backends, task)
     gold_rate = check_gold_rate(gold_rate)
     if gold_rate:
         if task != "text-to-image":

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 from sqlalchemy import exists, func, select
 
-from backends.base import BackendError, Capability
 from studio.annotation import AnnotationError
+from studio.annotation import generation
 from studio.annotation.generation import MAX_SIDE, MIN_SIDE, prompts_from_file, prompts_from_samples, prompts_from_text
 from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote
 from studio.annotation.service import create_batch, live_votes, resolve_batch, update_batch
@@ -94,18 +94,10 @@ def check_backends(studio, backends: Sequence[str], task: str) -> list[str]:
     """The distinct backend names, each known and able to do ``task``; at least two."""
     if task not in TASKS:
         raise ArenaError(f"an arena's task is {' or '.join(TASKS)}, not {task!r}")
-    names = [b for b in dict.fromkeys(str(x).strip() for x in backends or ()) if b]
-    if len(names) < 2:
-        raise ArenaError("an arena compares at least two backends; pick another one")
-    need = Capability.TEXT_TO_IMAGE if task == "text-to-image" else Capability.EDIT
-    for name in names:
-        try:
-            entry = studio.backends.entry(name)
-        except BackendError as exc:
-            raise ArenaError(str(exc)) from None
-        if need not in entry.capabilities:
-            raise ArenaError(f"backend {name!r} cannot do {task}; pick backends with the {need.value} capability")
-    return names
+    try:
+        return generation.check_backends(studio.backends, backends, task)
+    except AnnotationError as exc:
+        raise ArenaError(str(exc)) from None
 
 
 def resolve_prompts(studio, spec: ArenaSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
