@@ -9,9 +9,11 @@ from studio.annotation import service
 pytestmark = pytest.mark.browser
 
 
-def test_tiny_images_fill_their_boxes_and_the_buttons_are_on_screen(live_app, browser, tmp_path):
+@pytest.mark.parametrize("criteria", [["overall"], ["instruction_fidelity", "visual_clarity"]],
+                         ids=["one-question", "text-to-image-questions"])
+def test_tiny_images_fill_their_boxes_and_the_buttons_are_on_screen(live_app, browser, tmp_path, criteria):
     url, studio = live_app
-    batch_id = service.create_batch(studio, "tiny-view")
+    batch_id = service.create_batch(studio, "tiny-view", criteria=criteria)
     for i in range(2):
         a = studio.samples.store_image(Image.new("RGB", (32, 32), (200, 40 * i, 40)))
         b = studio.samples.store_image(Image.new("RGB", (32, 32), (40, 40 * i, 200)))
@@ -40,7 +42,8 @@ def test_tiny_images_fill_their_boxes_and_the_buttons_are_on_screen(live_app, br
     page.screenshot(path=str(tmp_path / "annotate-1366x768.png"))
     box = img.bounding_box()
     assert box["y"] >= 0, "the images scrolled out of view"
-    for button in ("#annotate-left", "#annotate-right", "#annotate-skip"):
+    questions = ["#annotate-criterion-0"] if len(criteria) > 1 else []
+    for button in ("#annotate-left", "#annotate-right", "#annotate-skip", *questions):
         b = page.locator(button).bounding_box()
         assert 0 <= b["y"] and b["y"] + b["height"] <= 768, f"{button} is off screen at 1366×768"
     ctx.close()

@@ -86,6 +86,8 @@ def test_a_newcomer_closes_the_loop_in_the_browser(live_app, page, tmp_path):
     page.wait_for_function("() => (document.querySelector('#annotate-progress textarea')||{}).value?.includes('0 done')")
     _shot(page, tmp_path, "6-annotate")
     for k in range(batch.items):
+        # a text-to-image batch asks instruction fidelity (the keys) and visual clarity (a choice)
+        page.locator("#annotate-criterion-0").get_by_text("Tie (both good)").click()
         page.locator("body").click(position={"x": 5, "y": 5})
         page.keyboard.press("1" if k % 2 == 0 else "2")
         page.wait_for_function("(n) => (document.querySelector('#annotate-progress textarea')||{}).value"

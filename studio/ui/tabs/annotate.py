@@ -108,18 +108,22 @@ def build(ctx: UIContext) -> AnnotateUI:
     whoami = gr.Textbox(label="Signed in as", interactive=False, elem_id="annotate-whoami")
     remember = gr.BrowserState({"name": "", "batch": ""}, storage_key="studio-annotate")
     with gr.Column(elem_id="annotate-vote-panel"):
-        guidelines = gr.Textbox(label="Guidelines", interactive=False, lines=1, max_lines=3,
-                                elem_id="annotate-guidelines")
-        prompt = gr.Textbox(label="Prompt / instruction", interactive=False, lines=2, elem_id="annotate-prompt")
+        # the item, its images, its questions and the vote buttons fit one 1366×768 window together
+        with gr.Row(equal_height=True):
+            prompt = gr.Textbox(label="Prompt / instruction", interactive=False, lines=2, elem_id="annotate-prompt",
+                                scale=3)
+            guidelines = gr.Textbox(label="Guidelines", interactive=False, lines=2, max_lines=3,
+                                    elem_id="annotate-guidelines", scale=2)
         with gr.Row():
             source = gr.Image(label="Source image", type="pil", format="png", interactive=False, visible=False,
-                              elem_id="annotate-source", height=320)
-            left = gr.Image(label="A", type="pil", format="png", interactive=False, elem_id="annotate-a", height=420)
-            right = gr.Image(label="B", type="pil", format="png", interactive=False, elem_id="annotate-b", height=420)
-        criteria = [gr.Radio(SIDE_CHOICES, label="", visible=False, elem_id=f"annotate-criterion-{k}")
-                    for k in range(EXTRA_CRITERIA)]
-        first_criterion = gr.Textbox(label="Buttons answer", interactive=False, visible=False,
-                                     elem_id="annotate-first-criterion")
+                              elem_id="annotate-source", height=300)
+            left = gr.Image(label="A", type="pil", format="png", interactive=False, elem_id="annotate-a", height=380)
+            right = gr.Image(label="B", type="pil", format="png", interactive=False, elem_id="annotate-b", height=380)
+        with gr.Row(equal_height=True):
+            first_criterion = gr.Textbox(label="Buttons answer", interactive=False, visible=False,
+                                         elem_id="annotate-first-criterion")
+            criteria = [gr.Radio(SIDE_CHOICES, label="", visible=False, elem_id=f"annotate-criterion-{k}")
+                        for k in range(EXTRA_CRITERIA)]
         with gr.Row():
             votes = {choice: gr.Button(_button_label(choice), elem_id=f"annotate-{choice}",
                                        variant="primary" if choice in ("left", "right") else "secondary")
