@@ -74,4 +74,4 @@ class PrefsController:
         rows = len(result.pairs)
         note = (f"✅ Wrote {rows} rows to {md_text(folder)} and chose it as the dataset below; pick a "
                 "preference task (Diffusion-DPO or winner SFT) and Launch.\n\n" + result.summary_markdown())
-        return note, self._nodes(result), "preferences", gr.update(value=str(folder))
+        return note, self._nodes(result), "preferences", str(folder)
