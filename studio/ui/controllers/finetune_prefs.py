@@ -72,6 +72,6 @@ class PrefsController:
         except (AnnotationError, PreferenceError, PairFileError) as exc:
             return self._refused(exc, 2)
         rows = len(result.pairs)
-        note = (f"✅ Wrote {rows} rows to {md_text(folder)} and chose it as the dataset below; pick a "
+        note = (f"✅ Wrote {rows} rows to {md_text(folder)} and chose it as the dataset above; pick a "
                 "preference task (Diffusion-DPO or winner SFT) and Launch.\n\n" + result.summary_markdown())
         return note, self._nodes(result), "preferences", str(folder)
