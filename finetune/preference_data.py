@@ -109,7 +109,12 @@ def validate_pairs(rows: list[dict[str, Any]], task: str, resolution: int) -> Va
 
 def too_few_pairs(report: ValidationReport) -> str | None:
     """The refusal message when a dataset has too few decisive usable pairs, else None."""
-    if report.usable >= MIN_DECISIVE_PAIRS:
+    return too_few_decisive(report.usable)
+
+
+def too_few_decisive(pairs: int) -> str | None:
+    """The refusal message for ``pairs`` decisive pairs when they are too few, else None."""
+    if pairs >= MIN_DECISIVE_PAIRS:
         return None
-    return (f"only {report.usable} decisive usable pairs (at least {MIN_DECISIVE_PAIRS} needed); collect "
+    return (f"only {pairs} decisive usable pairs (at least {MIN_DECISIVE_PAIRS} needed); collect "
             "more votes on the batch (ties and both-bad votes make no pair) and build the dataset again")

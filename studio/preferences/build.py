@@ -9,14 +9,18 @@ when asked).
 """
 from __future__ import annotations
 
+import re
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 
 from studio.annotation.models import ComparisonItem, PairwiseVote
-from studio.annotation.service import live_votes, resolve_batch
-from studio.preferences.pickapic import Pair
+from finetune.preference_data import too_few_decisive
+from studio.annotation.service import get_batch, live_votes, resolve_batch
+from studio.preferences.pickapic import Pair, write_pairs
 
 #: how a source is named: "human", "judge:<name>", "both:<name>" ("both" alone when one judge voted)
 SOURCE_HELP = "human | judge:<name> | both[:<name>]"
@@ -42,6 +46,14 @@ class BuildResult:
     by_taxonomy: Counter = field(default_factory=Counter)
 
     def preview_markdown(self) -> str:
+        lines = [self.summary_markdown()]
+        if self.by_taxonomy:
+            lines += ["", "| taxonomy node | pairs |", "|---|---|"]
+            lines += [f"| {node} | {n} |" for node, n in self.by_taxonomy.most_common()]
+        return "\n".join(lines)
+
+    def summary_markdown(self) -> str:
+        """The counts alone (numbers only, so it is safe to show as Markdown)."""
         c = self.counts
         lines = [f"**{c['pairs']} decided pairs** from {c['comparisons']} comparisons "
                  f"({c['votes']} votes).",
@@ -49,9 +61,6 @@ class BuildResult:
                  f"{c['unvoted']} without votes, {c['missing_images']} with missing images."]
         if c["tie_rows"]:
             lines.append(f"{c['tie_rows']} tie rows kept (label 0.5; the trainers skip them).")
-        if self.by_taxonomy:
-            lines += ["", "| taxonomy node | pairs |", "|---|---|"]
-            lines += [f"| {node} | {n} |" for node, n in self.by_taxonomy.most_common()]
         return "\n".join(lines)
 
 
@@ -64,7 +73,6 @@ def _human_votes(studio, batch_id: str) -> list[Vote]:
 
 def _judge_votes(studio, batch_id: str, judge: str) -> list[Vote]:
     """A judge's final verdicts on the batch's first criterion, one vote each as annotator "ai:<judge>"."""
-    from studio.annotation.service import get_batch
     from studio.judges.arena import ai_annotator, verdict_records
 
     criterion = (get_batch(studio, batch_id).criteria or ["overall"])[0]
@@ -162,3 +170,30 @@ def build_preferences(studio, batch: str, *, source: str = "human", keep_ties: b
             c["pairs"] += 1
             result.by_taxonomy[taxonomy_id or "(none)"] += 1
     return result
+
+
+def pairs_folder(studio, batch_name: str, source: str) -> Path:
+    """Where the studio keeps the pairs of a batch from a source: ``<data_dir>/preferences/<batch>-<source>``,
+    the name reduced to safe characters so no batch or judge name can point outside that folder."""
+    slug = re.sub(r"[^\w.-]+", "_", f"{batch_name}-{source}").strip("._") or "pairs"
+    return Path(studio.settings.data_dir) / "preferences" / slug
+
+
+def build_pairs_folder(studio, batch: str, *, source: str = "human",
+                       keep_ties: bool = False) -> tuple[BuildResult, Path]:
+    """Build a batch's pairs and write them to the studio's own folder for them (what the UI's Build does).
+
+    1. Build the pairs (:func:`build_preferences`).
+    2. Refuse, writing nothing, when the decisive pairs are too few to train on.
+    3. Replace the folder of this batch and source (:func:`pairs_folder`) with the new pairs and images.
+    Returns the build and the folder.
+    """
+    result = build_preferences(studio, batch, source=source, keep_ties=keep_ties)
+    refusal = too_few_decisive(result.counts["pairs"])
+    if refusal:
+        raise PreferenceError(refusal)
+    folder = pairs_folder(studio, get_batch(studio, batch).name, source.strip())
+    if folder.exists():
+        shutil.rmtree(folder)  # a rebuild: images of pairs that no longer exist must not linger
+    write_pairs(result.pairs, folder)
+    return result, folder

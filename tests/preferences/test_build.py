@@ -149,3 +149,12 @@ def test_prefs_build_command_writes_pick_a_pic_rows(studio, tmp_path, monkeypatc
     rows = [json.loads(line) for line in (tmp_path / "pairs" / "pairs.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and all((tmp_path / "pairs" / r["jpg_0"]).is_file() for r in rows)
     assert main(["prefs", "build", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_the_built_folder_stays_inside_the_studios_preferences_folder(studio):
+    from studio.preferences.build import pairs_folder
+
+    root = studio.settings.data_dir / "preferences"
+    for batch, source in (("../../etc", "human"), ("..", "judge:../x"), ("a/b", "both:/tmp")):
+        folder = pairs_folder(studio, batch, source)
+        assert folder.parent == root and folder.name not in (".", "..") and "/" not in folder.name

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from studio.ui.context import TabSpec, UIContext
+from studio.ui.finetune_prefs import PrefsUI, build_panel, wire_panel
 
 TASK_CHOICES = [("Text-to-image (diffusers UNet)", "text-to-image"),
                 ("Editing (InstructPix2Pix: source image as extra input)", "edit"),
@@ -85,6 +86,8 @@ class FinetuneUI:
     compare_plot: gr.LinePlot
     compare_table: gr.Dataframe
     timer: gr.Timer
+    #: builds a preference-pairs folder from a batch's votes and selects it as the dataset
+    prefs: PrefsUI
 
     def form_inputs(self) -> list[gr.components.Component]:
         return [self.form[key] for key in FORM_KEYS]
@@ -116,6 +119,7 @@ def build(ctx: UIContext) -> FinetuneUI:
                                                 label="Studio dataset name, or JSON file path",
                                                 elem_id="ft-dataset-name")
             f["dataset.skip_invalid"] = gr.Checkbox(False, label="Skip invalid rows")
+            prefs = build_panel()
             f["lora.target_modules"] = gr.Dropdown(["auto", *TARGET_PRESETS], value="auto",
                                                    label="LoRA target modules (preset per architecture)")
             with gr.Accordion("Hyperparameters", open=False):
@@ -179,7 +183,7 @@ def build(ctx: UIContext) -> FinetuneUI:
         stop=stop, resume=resume, use=use, load_run=load_run, delete=delete, compare_base=compare_base,
         compare_start=compare_start, compare_cancel=compare_cancel, run_info=run_info, compare_batch=compare_batch,
         curve=curve, samples=samples, log=log, compare_ids=compare_ids, compare_note=compare_note,
-        compare_plot=compare_plot, compare_table=compare_table, timer=gr.Timer(2.0))
+        compare_plot=compare_plot, compare_table=compare_table, timer=gr.Timer(2.0), prefs=prefs)
 
 
 def wire(ctx: UIContext, ui: FinetuneUI) -> None:
@@ -191,6 +195,7 @@ def wire(ctx: UIContext, ui: FinetuneUI) -> None:
     gr.context.Context.root_block.load(ctx.guard("finetune", ctrl.fill_lists), None,
                                        [ui.preset, ui.form["base_model"], ui.form["dataset.name"]],
                                        api_visibility="private")
+    wire_panel(ctx, ui.prefs, ui.form["dataset.source"], ui.form["dataset.name"])
 
     shown = [ui.runs, ui.run, ui.status, ui.curve, ui.samples, ui.log]
     refresh = ctx.guard("finetune", ctrl.refresh)
