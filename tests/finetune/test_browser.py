@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,6 +47,9 @@ def test_launch_watch_and_stop_a_run(live_app, page, tiny_pipeline, t2i_file):
     # the loss curve has drawn (vega renders the line into the plot element)
     page.wait_for_function(
         "() => !!document.querySelector('#ft-curve canvas, #ft-curve svg path, #ft-curve .vega-embed')")
+    # with its line: the legend names the series only when the line is drawn (a plot first sent an empty
+    # table used to keep empty axes)
+    expect(page.locator("#ft-curve")).to_contain_text("browser-run loss", timeout=30_000)
     assert "browser-run" in page.locator("#ft-runs").inner_text()
 
     page.locator("#ft-stop").click()

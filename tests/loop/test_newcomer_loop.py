@@ -95,3 +95,14 @@ def test_a_newcomer_closes_the_loop_in_the_browser(live_app, page, tmp_path):
     from studio.annotation import service
 
     assert service.get_batch(studio, batch.id).votes == batch.items
+
+    # the results of that batch: it is the one selected, and its board names both sides
+    results = page.locator("#annotate-results")
+    results.scroll_into_view_if_needed()
+    expect(page.locator("#annotate-res-batch input")).to_have_value(batch.name)
+    page.locator("#annotate-res-go").click()
+    board = page.locator("#annotate-res-board")
+    expect(board).to_contain_text("loop-run", timeout=30_000)
+    expect(board).to_contain_text("base")
+    board.scroll_into_view_if_needed()
+    _shot(page, tmp_path, "7-results")

@@ -139,7 +139,7 @@ class FinetuneController:
     # -- watching runs --------------------------------------------------------------------------
     def refresh(self, selected):
         """The runs table, the picker, and the selected run's status, curve, samples and log tail."""
-        from finetune.summary import RUN_COLUMNS, curve_frame, curve_rows, run_row, status_text
+        from finetune.summary import RUN_COLUMNS, curve_rows, run_row, status_text
 
         self.launcher.reconcile()
         runs = self.tracker.list_runs()
@@ -150,8 +150,8 @@ class FinetuneController:
             # clear the choice only when the selected run is gone: a tick that began before a launch
             # selected the new run must not take that selection back
             return (table, gr.update(choices=choices, value=None) if selected else gr.update(choices=choices),
-                    PICK_RUN, curve_frame([]), [], "")
-        curve = curve_frame(curve_rows(self.tracker, [run]))
+                    PICK_RUN, _curve([]), [], "")
+        curve = _curve(curve_rows(self.tracker, [run]))
         gallery = [(path, f"step {step}: {prompt}") for step, prompt, path in self.tracker.samples(run.id)]
         return (table, gr.update(choices=choices), status_text(run), curve, gallery,
                 self.launcher.log_tail(run.id, LOG_LINES))
@@ -160,13 +160,13 @@ class FinetuneController:
         return gr.update(choices=self._choices())
 
     def compare_runs(self, ids):
-        from finetune.summary import compare_rows, curve_frame, curve_rows
+        from finetune.summary import compare_rows, curve_rows
 
         runs = [r for r in (self.tracker.get(i) for i in ids or []) if r is not None]
         header, rows = compare_rows(self.tracker, runs)
-        curve = curve_frame(curve_rows(self.tracker, runs))
+        curve = curve_rows(self.tracker, runs)
         shown = bool(runs)
-        return (gr.update(value=curve, visible=shown), gr.update(value=pd.DataFrame(rows, columns=header), visible=shown),
+        return (_curve(curve), gr.update(value=pd.DataFrame(rows, columns=header), visible=shown),
                 "" if shown else PICK_RUNS_TO_COMPARE)
 
     # -- what the buttons beside a run do --------------------------------------------------------
@@ -279,3 +279,11 @@ class FinetuneController:
             return gr.update(), f"⚠️ {md_text(exc)}"
         return (gr.update(choices=presets.list_presets(self.studio), value=name.strip()),
                 f"Preset **{md_text(name)}** saved.")
+
+
+def _curve(rows: list[dict]):
+    """The loss plot's update: hidden until a run has points. A shown plot that is sent an empty table
+    keeps its empty drawing and never draws the line of the points that come after."""
+    from finetune.summary import curve_frame
+
+    return gr.update(value=curve_frame(rows), visible=True) if rows else gr.update(value=None, visible=False)

@@ -169,7 +169,8 @@ def build(ctx: UIContext) -> FinetuneUI:
                 compare_cancel = gr.Button("Cancel the comparison", visible=False, elem_id="ft-compare-cancel")
             run_info = gr.Markdown(elem_id="ft-run-info")  # what the buttons above did, beside them
             compare_batch = gr.State(None)
-            curve = gr.LinePlot(x="step", y="value", color="series", label="Loss", elem_id="ft-curve", height=260)
+            curve = gr.LinePlot(x="step", y="value", color="series", label="Loss", elem_id="ft-curve", height=260,
+                                visible=False)  # shown once the selected run has points
             samples = gr.Gallery(label="Samples (step 0 = before training)", columns=4, height=220)
             log = gr.Textbox(label="Log tail", lines=8, max_lines=12, elem_id="ft-log")
             with gr.Accordion("Compare runs", open=False):
