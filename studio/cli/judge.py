@@ -63,6 +63,19 @@ def _studio():
     return make_studio()
 
 
+def _on_studio(call):
+    """``call(studio)`` on a fresh studio that is closed after; a judge's refusal ends the command with it."""
+    from studio.judges import JudgeError
+
+    studio = _studio()
+    try:
+        return call(studio)
+    except JudgeError as exc:
+        raise CLIError(str(exc)) from None
+    finally:
+        studio.close()
+
+
 def _judge(studio, name: str):
     from studio.judges import JudgeError
     from studio.judges.judges import resolve_judge
@@ -210,18 +223,12 @@ def _dump(out) -> None:
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    from studio.judges import JudgeError
     from studio.judges.arena import judge_batch
 
     if args.concurrency < 1:
         raise CLIError("--concurrency must be 1 or more")
-    studio = _studio()
-    try:
-        out = judge_batch(studio, args.batch, args.judge, criteria=args.criterion, concurrency=args.concurrency)
-    except JudgeError as exc:
-        raise CLIError(str(exc)) from None
-    finally:
-        studio.close()
+    out = _on_studio(lambda studio: judge_batch(studio, args.batch, args.judge, criteria=args.criterion,
+                                                 concurrency=args.concurrency))
     if args.json:
         _dump(out)
     else:
@@ -231,16 +238,9 @@ def run_batch(args: argparse.Namespace) -> int:
 
 
 def run_trust(args: argparse.Namespace) -> int:
-    from studio.judges import JudgeError
     from studio.judges.arena import batch_trust
 
-    studio = _studio()
-    try:
-        out = batch_trust(studio, args.batch, args.judge)
-    except JudgeError as exc:
-        raise CLIError(str(exc)) from None
-    finally:
-        studio.close()
+    out = _on_studio(lambda studio: batch_trust(studio, args.batch, args.judge))
     if args.json:
         _dump(out)
         return 0
@@ -253,16 +253,10 @@ def run_trust(args: argparse.Namespace) -> int:
 
 
 def run_board(args: argparse.Namespace) -> int:
-    from studio.judges import JudgeError
     from studio.judges.arena import judge_board
 
-    studio = _studio()
-    try:
-        out = judge_board(studio, args.batch, args.judge, criterion=args.criterion, combined=args.combined)
-    except JudgeError as exc:
-        raise CLIError(str(exc)) from None
-    finally:
-        studio.close()
+    out = _on_studio(lambda studio: judge_board(studio, args.batch, args.judge, criterion=args.criterion,
+                                                 combined=args.combined))
     if args.json:
         _dump(out)
         return 0
