@@ -132,6 +132,12 @@ def _spawn(run: RunInfo) -> int:
     return proc.pid
 
 
+def started_here() -> list[int]:
+    """Process ids of training runs this process started that are still running (a test session ends
+    them; a server leaves them running on purpose)."""
+    return [pid for pid, proc in list(_children.items()) if proc.poll() is None]
+
+
 def start_next_queued(db: Database | str) -> list[str]:
     """Start the oldest queued run of each device that has no active run; returns started ids."""
     if isinstance(db, str):

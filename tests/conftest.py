@@ -109,3 +109,20 @@ def ray_cluster():
     ray = connect(RayOptions(address="local", local_cpus=2))
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_training_outlives_its_test():
+    """A test that fails half-way must not leave its training process running (and the suite slowed):
+    every run this test process started and that still runs is killed with its process group."""
+    yield
+    launcher = sys.modules.get("finetune.launcher")
+    if launcher is None:
+        return
+    import signal
+
+    for pid in launcher.started_here():
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the run was started in a session of its own
+        except ProcessLookupError:
+            pass
