@@ -31,3 +31,7 @@ def test_a_backend_added_while_the_page_is_open_reaches_the_tab_selected(live_ap
     page.get_by_text("Backend and parameters").click()
     page.locator("#edit-backend input").click()
     expect(page.get_by_role("option", name="a run registered late", exact=True)).to_be_visible(timeout=20_000)
+    # choosing it is accepted by the server (the edit settings follow the chosen backend's defaults)
+    page.get_by_role("option", name="a run registered late", exact=True).click()
+    page.wait_for_timeout(2000)
+    expect(page.get_by_text("not in the list of choices")).to_have_count(0)
