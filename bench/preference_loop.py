@@ -1,7 +1,9 @@
 """The preference loop on a CPU: generate pairs, judge them, train Diffusion-DPO and winner SFT, compare.
 
-1. The shipped tiny-shapes base model draws two images (different seeds) for each training prompt
-   ("a <colour> <shape>"), several pairs per prompt. The training and held-out prompts are disjoint
+1. The shipped tiny-shapes base model draws eight images (different seeds) for each training prompt
+   ("a <colour> <shape>"); the judge ranks them and its best is paired with its worst, the second
+   best with the second worst, and so on (``--pairs-per-prompt`` pairs; ``--images-per-prompt 0``:
+   independent pairs of two seeds instead). The training and held-out prompts are disjoint
    (``--split``: held-out colour-shape combinations, or held-out shapes).
 2. The pixel judge (studio.preferences.pixel_judge: requested colour and shape measured on the
    pixels) picks the winner; judge ties are left out, and so are pairs closer than
@@ -12,7 +14,7 @@
 4. Each adapter and the base draw every HELD-OUT prompt with the same seeds; the same judge compares
    adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--steps 150] [--grid PATH]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--held-out-seeds 6] [--grid PATH]
 
 Prints one JSON summary with wall and CPU seconds per phase (1 thread: CPU time is what the loop
 costs on an idle core; on a shared machine the wall time mostly measures the other jobs).
@@ -252,7 +254,7 @@ def main() -> int:
                     help="keep only training pairs whose judge scores differ by at least this much")
     ap.add_argument("--decided-by", choices=("any", "colour", "shape"), default="any",
                     help="keep only training pairs the judge decided by this part of its score")
-    ap.add_argument("--images-per-prompt", type=int, default=0,
+    ap.add_argument("--images-per-prompt", type=int, default=8,
                     help="draw N images per training prompt and pair the judge's best with its worst "
                          "(--pairs-per-prompt pairs: best-worst, second best-second worst, ...); "
                          "0: independent pairs of two seeds")
