@@ -1,7 +1,9 @@
 """The preference loop on a CPU: generate pairs, judge them, train Diffusion-DPO and winner SFT, compare.
 
-1. The shipped tiny-shapes base model draws two images (different seeds) for each training prompt
-   ("a <colour> <shape>"), several pairs per prompt. The training and held-out prompts are disjoint
+1. The shipped tiny-shapes base model draws eight images (different seeds) for each training prompt
+   ("a <colour> <shape>"); the judge ranks them and its best is paired with its worst, the second
+   best with the second worst, and so on (``--pairs-per-prompt`` pairs; ``--images-per-prompt 0``:
+   independent pairs of two seeds instead). The training and held-out prompts are disjoint
    (``--split``: held-out colour-shape combinations, or held-out shapes).
 2. The pixel judge (studio.preferences.pixel_judge: requested colour and shape measured on the
    pixels) picks the winner; judge ties are left out, and so are pairs closer than
@@ -12,7 +14,7 @@
 4. Each adapter and the base draw every HELD-OUT prompt with the same seeds; the same judge compares
    adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--steps 150] [--grid PATH]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--held-out-seeds 6] [--grid PATH]
 
 Prints one JSON summary with wall and CPU seconds per phase (1 thread: CPU time is what the loop
 costs on an idle core; on a shared machine the wall time mostly measures the other jobs).
@@ -85,18 +87,45 @@ def draw(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float
     return images
 
 
+def ranked_pairs(pipe, judge, prompts: list[str], per_prompt: int, images: int, steps: int, guidance: float):
+    """``images`` samples per prompt ranked by the judge; the i-th best paired with the i-th worst.
+
+    On-policy preference pipelines pair the best and worst of several samples: the pairs with the
+    largest score gaps, so the judge's preference, not sampling noise, is what separates them.
+    Returns (first images, second images, (prompt, seed) of each pair's first image).
+    """
+    seeds = [(p, 1000 + k) for p in prompts for k in range(images)]
+    drawn = draw(pipe, [p for p, _ in seeds], [s for _, s in seeds], steps, guidance)
+    first, second, jobs = [], [], []
+    for i, prompt in enumerate(prompts):
+        group = list(zip(seeds[i * images:(i + 1) * images], drawn[i * images:(i + 1) * images]))
+        group.sort(key=lambda item: -judge.score(item[1], prompt))
+        for k in range(min(per_prompt, images // 2)):
+            (job, best), (_, worst) = group[k], group[-1 - k]
+            first.append(best)
+            second.append(worst)
+            jobs.append(job)
+    return first, second, jobs
+
+
 def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, steps: int, guidance: float,
-               min_gap: float, decided_by: str = "any") -> tuple[Path, dict]:
+               min_gap: float, decided_by: str = "any", ranked: int = 0) -> tuple[Path, dict]:
     """Two images per (prompt, seed pair), judged; decisive pairs with a score gap >= ``min_gap`` kept.
+
+    With ``ranked`` = N, the two images of a pair are the i-th best and i-th worst of N samples of
+    the prompt (see :func:`ranked_pairs`) instead of two independent samples.
 
     Also counts what decided each decisive pair: the colour error or the shape (fill) error,
     whichever changed more between the two images; ``decided_by`` keeps only one kind for training.
     """
     from studio.preferences.pickapic import Pair, write_pairs
 
-    jobs = [(p, 1000 + 2 * k) for p in prompts for k in range(per_prompt)]
-    first = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
-    second = draw(pipe, [p for p, _ in jobs], [s + 1 for _, s in jobs], steps, guidance)
+    if ranked:
+        first, second, jobs = ranked_pairs(pipe, judge, prompts, per_prompt, ranked, steps, guidance)
+    else:
+        jobs = [(p, 1000 + 2 * k) for p in prompts for k in range(per_prompt)]
+        first = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
+        second = draw(pipe, [p for p, _ in jobs], [s + 1 for _, s in jobs], steps, guidance)
     img_dir = work / "generated"
     img_dir.mkdir(parents=True, exist_ok=True)
     pairs, ties, by_colour, gaps = [], 0, 0, []
@@ -126,7 +155,30 @@ def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, ste
                     "train_min_gap": min_gap, "train_decided_by": decided_by, "training_pairs": len(pairs)}
 
 
-def train(task: str, pairs: Path, out: Path, args) -> Path:
+def metric_log_class():
+    from finetune.reporting import RunReporter
+
+    class MetricLog(RunReporter):
+        """Keeps the trainer's per-step figures (a run without a database keeps none)."""
+
+        def __init__(self) -> None:
+            super().__init__(None)
+            self.rows: list[dict] = []
+
+        def metrics(self, step: int, values: dict[str, float]) -> None:
+            self.rows.append({"step": step, **values})
+
+        def fit(self) -> dict:
+            """Mean training figures over the first and the last fifth of the steps."""
+            n = max(1, len(self.rows) // 5)
+            keys = [k for k in ("loss", "reward_accuracy", "reward_margin") if self.rows and k in self.rows[-1]]
+            return {part: {k: round(sum(r[k] for r in rows) / len(rows), 3) for k in keys}
+                    for part, rows in (("first_fifth", self.rows[:n]), ("last_fifth", self.rows[-n:]))}
+
+    return MetricLog
+
+
+def train(task: str, pairs: Path, out: Path, args) -> tuple[Path, dict]:
     from finetune.config import parse_config
     from finetune.datasets import write_manifest
     from finetune.preference_checks import preference_refusal
@@ -134,6 +186,7 @@ def train(task: str, pairs: Path, out: Path, args) -> Path:
     from finetune.presets import BUILTIN_PRESETS, CPU_PREFERENCE_PRESET
     from finetune.trainer import Trainer
 
+    MetricLog = metric_log_class()
     preset = dict(BUILTIN_PRESETS[CPU_PREFERENCE_PRESET])
     preset.update({"task": task, "dataset": {"source": "preferences", "name": str(pairs)},
                    "output_dir": str(out), "max_steps": args.steps, "sample_every": 0,
@@ -155,8 +208,9 @@ def train(task: str, pairs: Path, out: Path, args) -> Path:
         raise SystemExit(refusal)
     manifest = write_manifest(report.usable_rows, out / "manifest.jsonl")
     config = config.model_copy(update={"manifest": str(manifest)})
-    Trainer(config).run()
-    return out / "result"
+    reporter = MetricLog()
+    Trainer(config, reporter).run()
+    return out / "result", reporter.fit()
 
 
 def compare(pipe, judge, adapter: Path | None, base_images, jobs, steps, guidance):
@@ -200,6 +254,10 @@ def main() -> int:
                     help="keep only training pairs whose judge scores differ by at least this much")
     ap.add_argument("--decided-by", choices=("any", "colour", "shape"), default="any",
                     help="keep only training pairs the judge decided by this part of its score")
+    ap.add_argument("--images-per-prompt", type=int, default=8,
+                    help="draw N images per training prompt and pair the judge's best with its worst "
+                         "(--pairs-per-prompt pairs: best-worst, second best-second worst, ...); "
+                         "0: independent pairs of two seeds")
     ap.add_argument("--held-out-seeds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=150, help="training steps of each method")
     ap.add_argument("--sample-steps", type=int, default=10)
@@ -235,12 +293,13 @@ def main() -> int:
         pairs, data = Path(args.pairs), {"reused_pairs": args.pairs}
     else:
         pairs, data = make_pairs(pipe, judge, train_prompts, work, args.pairs_per_prompt, args.sample_steps,
-                                 args.guidance, max(args.train_min_gap, judge.margin), args.decided_by)
+                                 args.guidance, max(args.train_min_gap, judge.margin), args.decided_by,
+                                 args.images_per_prompt)
     timings["generate_and_judge_s"] = round(time.perf_counter() - t0, 1)
-    results = {}
+    results, fits = {}, {}
     for task in args.tasks.split(","):
         t = time.perf_counter()
-        results[task] = train(task, pairs, work / task, args)
+        results[task], fits[task] = train(task, pairs, work / task, args)
         timings[f"train_{task}_s"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
@@ -251,7 +310,7 @@ def main() -> int:
     drawn = {}
     for task, adapter in results.items():
         verdicts, drawn[task] = compare(pipe, judge, adapter, base_images, jobs, args.sample_steps, args.guidance)
-        out[task] = summary(verdicts)
+        out[task] = {**summary(verdicts), "training_figures": fits[task]}
     timings["held_out_compare_s"] = round(time.perf_counter() - t, 1)
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     # on a machine shared with other jobs the wall time mostly measures the others; CPU time does not
@@ -260,6 +319,7 @@ def main() -> int:
     out["settings"] = {"threads": args.threads, "steps": args.steps, "batch_size": args.batch_size or "preset",
                        "lr": args.lr or "preset", "beta_dpo": args.beta or "preset", "rank": args.rank or "preset",
                        "seed": "preset" if args.seed is None else args.seed,
+                       "images_per_prompt": args.images_per_prompt or "2 (independent pairs)",
                        "sample_steps": args.sample_steps, "guidance": args.guidance, "judge_margin": judge.margin}
     if args.grid:
         pick = list(range(0, len(jobs), args.held_out_seeds))[:10]
