@@ -96,37 +96,28 @@ def _sources(args: argparse.Namespace) -> dict:
 
 
 def open_command(args: argparse.Namespace) -> int:
-    from studio.annotation import AnnotationError
     from studio.arena.open_arena import ArenaSpec, arena_status, open_arena
     from studio.arena.open_fill import top_up
-    from studio.cli import make_studio
 
     spec = ArenaSpec(name=args.name, backends=args.backends, task=args.task, count=args.count,
                      criteria=args.criteria or None, seeds=args.seeds, seed=args.seed, width=args.size,
                      height=args.size, policy=args.policy, buffer=args.buffer, overlap=args.overlap,
                      time_limit_s=args.time_limit, guidelines=args.guidelines, **_sources(args))
-    studio = make_studio()
-    try:
+
+    def work(studio) -> list[str]:
         arena = open_arena(studio, spec, by="cli")
         problems = [] if args.no_fill else top_up(studio, arena).problems
         _print(arena_status(studio, arena), args.json)
-    except AnnotationError as exc:
-        raise CLIError(str(exc)) from None
-    finally:
-        studio.close()
-    for problem in problems:
-        sys.stderr.write(f"warning: {problem}\n")
-    return 0
+        return problems
+
+    return _on_studio(work)
 
 
 def arena_command(args: argparse.Namespace) -> int:
-    from studio.annotation import AnnotationError
     from studio.arena.open_arena import arena_status, list_arenas, set_open
     from studio.arena.open_fill import top_up
-    from studio.cli import make_studio
 
-    studio = make_studio()
-    try:
+    def work(studio) -> list[str]:
         if args.verb == "status" and not args.name:
             arenas = list_arenas(studio)
             if args.json:
@@ -134,11 +125,25 @@ def arena_command(args: argparse.Namespace) -> int:
                 sys.stdout.write("\n")
             else:
                 sys.stdout.write("".join(a.text() + "\n" for a in arenas) or "No open arenas yet.\n")
-            return 0
+            return []
         if args.verb in ("close", "reopen"):
             set_open(studio, args.name, args.verb == "reopen")
         problems = top_up(studio, args.name).problems if args.verb == "fill" else []
         _print(arena_status(studio, args.name), args.json)
+        return problems
+
+    return _on_studio(work)
+
+
+def _on_studio(work) -> int:
+    """``work(studio)`` on a fresh studio closed after; a refusal ends the command with its message, and
+    the problems ``work`` returns (images that could not be made) are printed as warnings."""
+    from studio.annotation import AnnotationError
+    from studio.cli import make_studio
+
+    studio = make_studio()
+    try:
+        problems = work(studio)
     except AnnotationError as exc:
         raise CLIError(str(exc)) from None
     finally:
