@@ -1,6 +1,7 @@
 """The Annotate tab's batch-making handlers (admins): generate with backends, import pairs, settings."""
 import tempfile
 import time
+from contextlib import contextmanager
 from typing import Iterator
 
 import gradio as gr
@@ -34,7 +35,7 @@ class BatchAdminController:
                  request: gr.Request, profile: gr.OAuthProfile | None) -> Iterator[str]:
         """Plan a new batch of every pair of ``backends`` on the prompts, then make it (streams progress)."""
         studio = self.studio
-        try:
+        with _page_error():
             src_sha = None
             if task == "edit" and src_image:
                 s = studio.settings
@@ -46,8 +47,6 @@ class BatchAdminController:
                 height=int(height) if height else None, source_image=src_sha, overlap=int(overlap or 1),
                 criteria=criteria or None, added_criteria=_names(added), guidelines=guidelines or "",
                 gold_rate=float(gold_rate or 0), active_order=bool(active_order))
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
         yield from self._watch(generation.start_job(studio, batch_id))
 
     def resume(self, admin_name: str, batch: str | None, request: gr.Request,
@@ -55,19 +54,15 @@ class BatchAdminController:
         """Make what is missing of the selected batch (streams progress)."""
         if not batch:
             raise gr.Error("Choose the batch to resume in the batch list above.")
-        try:
+        with _page_error():
             job = generation.start_job(self.studio, batch)
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
         yield from self._watch(job)
 
     def cancel(self, admin_name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         if not batch:
             raise gr.Error("Choose the batch whose generation to cancel in the batch list above.")
-        try:
+        with _page_error():
             job = generation.cancel_job(self.studio, batch)
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
         if job is None:
             return "No generation is running for that batch; Resume makes what is missing."
         return f"Cancelling: {job.text()}. What is made is kept; Resume makes the rest later."
@@ -76,13 +71,11 @@ class BatchAdminController:
                      upload: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> str:
         if not upload:
             raise gr.Error("Upload a pairs file or a zip first.")
-        try:
+        with _page_error():
             with tempfile.TemporaryDirectory(prefix="studio-import-") as tmp:
                 batch_id = importer.import_upload(self.studio, batch_name, upload, tmp, overlap=int(overlap or 1),
                                                   criteria=criteria or None, added_criteria=_names(added),
                                                   guidelines=guidelines or "")
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
         info = service.get_batch(self.studio, batch_id)
         return f"Imported {info.items} comparisons into batch {info.name!r}."
 
@@ -91,10 +84,8 @@ class BatchAdminController:
         """(overlap, status, guidelines, summary) of the selected batch."""
         if not batch:
             raise gr.Error("Choose a batch in the batch list above.")
-        try:
+        with _page_error():
             b = service.get_batch(self.studio, batch)
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
         info = f"{b.name}: {b.items} items, {b.votes} / {b.target_votes} votes, criteria {', '.join(b.criteria)}"
         return b.overlap, b.status, b.guidelines, info
 
@@ -102,11 +93,9 @@ class BatchAdminController:
                       profile: gr.OAuthProfile | None) -> str:
         if not batch:
             raise gr.Error("Choose a batch in the batch list above.")
-        try:
+        with _page_error():
             b = service.update_batch(self.studio, batch, overlap=int(overlap) if overlap else None,
                                      status=status or None, guidelines=guidelines)
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
         return f"Saved: {b.name}: overlap {b.overlap}, {b.status}, {b.items} items, {b.votes} votes"
 
     def _prompts(self, source: str, text: str, file: str | None, dataset: str) -> list[dict]:
@@ -132,3 +121,12 @@ class BatchAdminController:
 def _names(text: str | None) -> list[str]:
     """Criteria an admin typed, comma-separated, as the engine names them ("text rendering" → text_rendering)."""
     return [part.strip().lower().replace(" ", "_") for part in (text or "").split(",") if part.strip()]
+
+
+@contextmanager
+def _page_error():
+    """What the admin can mend (a refused plan, import or setting) comes back as the page's error."""
+    try:
+        yield
+    except USER_ERRORS as exc:
+        raise gr.Error(str(exc)) from None
