@@ -54,7 +54,8 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
             for spec in specs:
-                with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
+                with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}",
+                            render_children=spec.render_children) as tab:
                     ctx.building, ctx.tab_blocks[spec.id] = spec.id, tab
                     built[spec.id] = spec.build(ctx)
             ctx.building = None

@@ -28,6 +28,9 @@ class TabSpec:
     order: int
     build: Callable[["UIContext"], Any]
     wire: Callable[["UIContext", Any], None] | None = None
+    #: draw the tab's components with the page (hidden) instead of on first opening: for a tab whose
+    #: page-load answer must not be lost (the browser drops updates to components it has not drawn)
+    render_children: bool = False
 
 
 @dataclass

@@ -9,18 +9,10 @@ from sqlalchemy import select
 from studio.annotation import service
 from studio.annotation.models import ComparisonItem, PairwiseVote
 from tests.annotation.helpers import make_batch
+from tests.support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODELS = ("model-alpha-zq", "model-beta-kx")
-
-
-def _sign_in(page, url, user):
-    page.goto(url + "/?__theme=light")
-    page.locator("input[name=username], input[type=text]").first.fill(user)
-    page.locator("input[type=password]").first.fill(f"{user}-pw")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_role("tab", name="Annotate").click()
-    page.wait_for_function("() => (document.querySelector('#annotate-whoami textarea')||{}).value?.includes('(')")
 
 
 def _prompt(page) -> str:
@@ -47,7 +39,7 @@ def test_annotator_votes_with_keys_undoes_reloads_and_continues_then_admin_sees_
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.set_default_timeout(20_000)
-    _sign_in(page, url, "ann")
+    sign_in(page, url, "ann")
     assert page.locator("#annotate-whoami textarea").input_value() == "ann (annotator)"
     assert not page.locator("#annotate-admin").is_visible()
     _choose_batch(page, "browser-batch")
@@ -89,7 +81,7 @@ def test_annotator_votes_with_keys_undoes_reloads_and_continues_then_admin_sees_
     admin_ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     admin = admin_ctx.new_page()
     admin.set_default_timeout(20_000)
-    _sign_in(admin, url, "boss")
+    sign_in(admin, url, "boss")
     expect(admin.locator("#annotate-admin")).to_be_visible()
     _choose_batch(admin, "browser-batch")  # the results follow the batch being annotated, not "All batches"
     admin.wait_for_function(
@@ -109,7 +101,7 @@ def test_criteria_radios_are_asked_and_cleared_for_the_next_item(pw_app, browser
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.set_default_timeout(20_000)
-    _sign_in(page, url, "bob")
+    sign_in(page, url, "bob")
     _choose_batch(page, "browser-criteria")
     radio = page.locator("#annotate-criterion-0")
     radio.wait_for(state="visible")

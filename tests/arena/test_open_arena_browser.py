@@ -10,19 +10,10 @@ import pytest
 from studio.annotation import service
 from studio.annotation.results import vote_records
 from studio.arena.open_arena import arena_status
+from tests.support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ENGINES = ("red-engine", "green-engine")
-
-
-def _sign_in(page, url, user):
-    page.goto(url + "/?__theme=light")
-    page.locator("input[name=username], input[type=text]").first.fill(user)
-    page.locator("input[type=password]").first.fill(f"{user}-pw")
-    page.get_by_role("button", name="Login").click()
-    # the page has loaded and knows who signed in (the Annotate tab's load event answered)
-    page.get_by_role("tab", name="Annotate").click()
-    page.wait_for_function("() => (document.querySelector('#annotate-whoami textarea')||{}).value?.includes('(')")
 
 
 def _value(page, elem_id):
@@ -34,7 +25,7 @@ def test_admin_opens_an_arena_and_an_annotator_votes_in_it_with_two_criteria(are
     admin_ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     admin = admin_ctx.new_page()
     admin.set_default_timeout(60_000)  # the shared machine is slow at times
-    _sign_in(admin, url, "boss")
+    sign_in(admin, url, "boss")
     admin.get_by_role("tab", name="Arena").click()
     admin.locator("#arena-name input, #arena-name textarea").first.fill("browser-arena")
     admin.locator("#arena-source").get_by_text("Pasted prompts").click()
@@ -62,7 +53,7 @@ def test_admin_opens_an_arena_and_an_annotator_votes_in_it_with_two_criteria(are
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.set_default_timeout(60_000)
-    _sign_in(page, url, "ann")
+    sign_in(page, url, "ann")
     page.locator("#annotate-batch input").click()
     page.get_by_role("option", name="browser-arena", exact=True).click()
     page.locator("#annotate-start").click()

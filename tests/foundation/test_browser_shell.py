@@ -24,6 +24,6 @@ def test_a_backend_added_while_the_page_is_open_reaches_every_tab_on_a_tab_chang
                                      capabilities=studio.backends.entry("procedural").capabilities))
     page.get_by_role("tab", name="Synthesis").click()
     page.get_by_text("Backends", exact=True).first.click()
-    expect(page.locator("#backends-table")).to_contain_text("ft-newcomer-abc123")
+    expect(page.locator("#backends-table")).to_contain_text("ft-newcomer-abc123", timeout=20_000)
     page.locator("#synth-images input").click()
-    expect(page.get_by_role("option", name="ft-newcomer-abc123")).to_be_visible()
+    expect(page.get_by_role("option", name="ft-newcomer-abc123")).to_be_visible(timeout=20_000)

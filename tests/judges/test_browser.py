@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.judges.test_arena import make_batch
+from tests.support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -17,22 +18,13 @@ def judge_app(tmp_path, backends_yaml):
         yield served
 
 
-def _sign_in(page, url, user):
-    page.goto(url + "/?__theme=light")
-    page.locator("input[name=username], input[type=text]").first.fill(user)
-    page.locator("input[type=password]").first.fill(f"{user}-pw")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_role("tab", name="Annotate").click()
-    page.wait_for_function("() => (document.querySelector('#annotate-whoami textarea')||{}).value?.includes('(')")
-
-
 def test_admin_lets_the_judge_vote_and_sees_agreement_chart(judge_app, browser, stub):
     url, studio = judge_app
     make_batch(studio)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = ctx.new_page()
     page.set_default_timeout(30_000)
-    _sign_in(page, url, "boss")
+    sign_in(page, url, "boss")
     page.locator("#annotate-res-batch input").click()
     page.get_by_role("option", name="judged", exact=True).click()
     page.locator("#annotate-judges").get_by_text("AI judges").first.click()
@@ -61,5 +53,5 @@ def test_admin_lets_the_judge_vote_and_sees_agreement_chart(judge_app, browser, 
 
     annotator = browser.new_context().new_page()  # annotators never see the admin part
     annotator.set_default_timeout(30_000)
-    _sign_in(annotator, url, "ann")
+    sign_in(annotator, url, "ann")
     assert not annotator.locator("#annotate-judges").is_visible()

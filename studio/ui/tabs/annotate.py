@@ -189,4 +189,5 @@ def wire(ctx: UIContext, ui: AnnotateUI) -> None:
             ctx.guard("results", results.batch_choices), results_lists, [ui.results.batch], api_visibility="private")
 
 
-TAB = TabSpec(id="annotate", title="Annotate", order=30, build=build, wire=wire)
+TAB = TabSpec(id="annotate", title="Annotate", order=30, build=build, wire=wire,
+              render_children=True)  # the item resumed on page load lands even before the tab is opened
