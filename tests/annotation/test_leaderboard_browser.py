@@ -6,7 +6,7 @@ import pytest
 
 from tests.annotation import helpers
 from tests.annotation.helpers import make_batch
-from tests.annotation.test_browser import _sign_in
+from tests.support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODELS = ("model-alpha-zq", "model-beta-kx")
@@ -23,7 +23,7 @@ def test_admin_sees_ranks_intervals_badges_and_criterion_boards(pw_app, browser)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     admin = ctx.new_page()
     admin.set_default_timeout(20_000)
-    _sign_in(admin, url, "boss")
+    sign_in(admin, url, "boss")
     admin.locator("#annotate-res-batch input").click()
     admin.get_by_role("option", name="browser-board", exact=True).click()
     admin.locator("#annotate-res-go").click()
