@@ -429,12 +429,13 @@ def main(argv: list[str] | None = None) -> int:
                 result = {"error": f"{type(exc).__name__}: {exc}"}
             result["wall_s"] = round(time.perf_counter() - start, 1)
             summary["results"][name] = result
+            # each family's figures as soon as they exist: a run stopped by a time limit keeps what it measured
+            print(json.dumps({name: result}), flush=True)
+            if args.json_out:
+                Path(args.json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             if device == "cuda":
                 torch.cuda.empty_cache()
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.json_out:
-        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
+    print(json.dumps(summary, indent=2))
     return 1 if any("error" in r for r in summary["results"].values()) else 0
 
 

@@ -99,9 +99,10 @@ def page(browser):
     ctx.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """A local Ray cluster with two worker CPUs, shared by the tests that send work to Ray."""
+    """A local Ray cluster with two worker CPUs, shared by one module's tests that send work to Ray; it is
+    shut down after them so its processes do not take CPU from the rest of the suite."""
     if not IN_CI:
         pytest.importorskip("ray")
     from studio.raypool import RayOptions, connect

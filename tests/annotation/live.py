@@ -9,25 +9,14 @@ from typing import Any, Iterator
 import httpx
 
 from studio.core import Studio
-from studio.settings import load_settings
+from tests.support.live_app import launched_app
 
 
 @contextlib.contextmanager
 def annotate_app(data_dir, **settings) -> Iterator[tuple[str, Studio]]:
     """The real app on loopback (with the password login when the settings ask for it)."""
-    from studio.auth import password_checker
-    from studio.ui.app import CSS, build_app
-
-    studio = Studio(load_settings(data_dir=data_dir, **settings))
-    demo = build_app(studio)
-    demo.queue(default_concurrency_limit=8)
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
-                            css=CSS, auth=password_checker(studio.settings))
-    try:
-        yield url.rstrip("/"), studio
-    finally:
-        demo.close()
-        studio.close()
+    with launched_app(data_dir, **settings) as (url, studio):
+        yield url, studio
 
 
 class ApiError(Exception):
