@@ -266,7 +266,7 @@ class ArenaStatus:
         made = self.outputs.get("done", 0)
         line = (f"{self.name} ({self.status}): {len(self.backends)} backends, {self.prompts} prompts × {self.seeds} "
                 f"seed(s), {self.policy} matchmaking · {self.items} comparisons made of {self.combinations} "
-                f"possible, {self.ready} ready for annotators · {self.votes} votes · {made} images generated")
+                f"possible, {self.ready} ready for annotators · {_count(self.votes, 'vote')} · {_count(made, 'image')} generated")
         if self.outputs.get("generating"):
             line += f", {self.outputs['generating']} generating"
         if self.outputs.get("failed"):
@@ -312,3 +312,8 @@ def list_arenas(studio) -> list[ArenaStatus]:
     with studio.db.session() as s:
         ids = list(s.scalars(select(OpenArena.batch_id).order_by(OpenArena.created_at.desc())))
     return [arena_status(studio, i) for i in ids]
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 vote``, ``2 votes``: the status line is read by people."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -83,7 +83,7 @@ def test_admin_opens_an_arena_and_an_annotator_votes_in_it_with_two_criteria(are
     assert {crit["instruction_fidelity"], crit["visual_clarity"]} == {"model_a", "model_b"}  # A for one, B for the other
 
     admin.locator("#arena-refresh").click()
-    admin.wait_for_function("() => (document.querySelector('#arena-status textarea')||{}).value?.includes('1 votes')")
+    admin.wait_for_function("() => (document.querySelector('#arena-status textarea')||{}).value?.includes('1 vote ·')")
     admin.screenshot(path=os.path.join(shot, "open-arena-admin.png"), full_page=True)
     assert "red-engine" in admin.locator("#arena-board").inner_text()
     admin_ctx.close()

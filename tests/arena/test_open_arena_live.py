@@ -65,7 +65,7 @@ def test_admin_opens_an_arena_and_an_annotator_votes_in_it(arena_app):
         with pytest.raises(ApiError, match="needs the admin role"):
             call(ann, url, "arena_close", [arena])
         _, status, board = call(boss, url, "arena_status", [arena])
-        assert "1 votes" in status
+        assert "1 vote ·" in status
         assert {row[1] for row in board["data"]} <= {"red-engine", "green-engine", "blue-engine"}
         assert len(board["data"]) == 2
         _, status, _ = call(boss, url, "arena_close", [arena])
