@@ -101,6 +101,22 @@ def _fail_work_of_a_stopped_server(studio: Studio) -> None:
             log.exception("could not mark interrupted work as failed")
 
 
-def serve(demo: gr.Blocks, **launch_kwargs: Any) -> None:
-    """``demo.launch(**launch_kwargs)``: serve the app until interrupted."""
-    demo.launch(**launch_kwargs)
+LAUNCH_TRIES = 3
+
+
+def serve(demo: gr.Blocks, **launch_kwargs: Any) -> tuple[Any, str, Any]:
+    """``demo.launch(**launch_kwargs)``: serve the app (until interrupted, unless ``prevent_thread_lock``).
+
+    Gradio's launch stops a server that is already up when one request for the page takes it over three
+    seconds, which a busy two-core machine (a small Space, a CI runner) sometimes does; the server is then
+    started again, up to three times in all."""
+    for attempt in range(1, LAUNCH_TRIES + 1):
+        try:
+            return demo.launch(**launch_kwargs)
+        except ValueError as exc:
+            if "localhost is not accessible" not in str(exc) or attempt == LAUNCH_TRIES:
+                raise
+            log.warning("the page did not answer in time after start (try %d of %d); starting again",
+                        attempt, LAUNCH_TRIES)
+            demo.close()
+    raise AssertionError("unreachable")

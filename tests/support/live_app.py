@@ -11,8 +11,6 @@ import httpx
 from studio.core import Studio
 from studio.settings import load_settings
 
-LAUNCH_TRIES = 3
-
 
 @contextlib.contextmanager
 def launched_app(data_dir, **settings) -> Iterator[tuple[str, Studio]]:
@@ -25,23 +23,17 @@ def launched_app(data_dir, **settings) -> Iterator[tuple[str, Studio]]:
 def launched_demo(data_dir, **settings) -> Iterator[tuple[str, Studio, Any]]:
     """Yields (base_url, studio, blocks); in password mode the web server asks for STUDIO_USERS' logins."""
     from studio.auth import password_checker
-    from studio.ui.app import CSS, build_app
+    from studio.ui.app import CSS, build_app, serve
 
     studio = Studio(load_settings(data_dir=data_dir, **settings))
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=8)
-    for attempt in range(LAUNCH_TRIES):
-        try:
-            _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True,
-                                    quiet=True, css=CSS, auth=password_checker(studio.settings))
-            break
-        except ValueError as exc:
-            # Gradio's launch gives up when one request for the page takes over 3 s, which a loaded 2-core
-            # machine sometimes does; the app itself is fine, so it is started again.
-            demo.close()
-            if "localhost is not accessible" not in str(exc) or attempt == LAUNCH_TRIES - 1:
-                studio.close()
-                raise
+    try:
+        _, url, _ = serve(demo, server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                          css=CSS, auth=password_checker(studio.settings))
+    except Exception:
+        studio.close()
+        raise
     try:
         yield url.rstrip("/"), studio, demo
     finally:
