@@ -17,4 +17,4 @@ preload_marked(demo.studio.backends)
 
 if __name__ == "__main__":
     # STUDIO_AUTH_MODE=password: the web server asks for a login from STUDIO_USERS (None otherwise)
-    serve(demo.queue(default_concurrency_limit=8), css=CSS, auth=password_checker(demo.studio.settings))
+    serve(demo, css=CSS, auth=password_checker(demo.studio.settings))

@@ -1,7 +1,8 @@
 """Time from `python app.py` to the first HTTP 200 of the page, against a bare Gradio Blocks app
 with one textbox, started the same way in the same run. Prints each run, the medians and the ratio
 (target: studio / bare < 1.5), and the CPU time each process used until then (stopped at once after its first
-200), which other jobs on a shared machine disturb far less than the wall clock.
+200), which other jobs on a shared machine disturb far less than the wall clock. Load averages are printed
+before and after.
 
     .venv/bin/python bench/startup_bench.py [--runs 5]
 """
@@ -64,8 +65,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     with tempfile.TemporaryDirectory() as tmp:
+        # both start from bytecode, as an installed app does: the warm-up writes it (to the temporary
+        # folder, for the libraries too) even where the shell says not to write bytecode
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         bare = Path(tmp) / "bare_app.py"
         bare.write_text(BARE)
         env["STUDIO_DATA_DIR"] = str(Path(tmp) / "data")
@@ -85,6 +91,7 @@ def main() -> None:
     print(f"median: studio {ms:.2f}s  bare {mb:.2f}s  ratio {ms / mb:.2f} (per-pair ratios {ratios[0]:.2f}..{ratios[-1]:.2f}; target < 1.5)")
     cs, cb = statistics.median(studio_cpu), statistics.median(bare_cpu)
     print(f"CPU median: studio {cs:.2f}s  bare {cb:.2f}s  ratio {cs / cb:.2f}")
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":

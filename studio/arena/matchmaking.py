@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import numpy as np
-from scipy.special import ndtr
 
 from studio.annotation.ranking import PairCells, fit_bradley_terry
 
@@ -72,6 +71,8 @@ class Posterior:
     def gains(self) -> np.ndarray:
         """Gain of one vote on each pair, adjacent pairs of the current ranking above all others
         (upper triangle; the rest zero)."""
+        from scipy.special import ndtr  # loaded with the first pairing: the page need not wait for scipy
+
         m = len(self.mean)
         iu, ju = np.triu_indices(m, 1)
         var = np.maximum(self.cov[iu, iu] + self.cov[ju, ju] - 2.0 * self.cov[iu, ju], 1e-12)

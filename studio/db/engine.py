@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from studio.db.migrate import at_heads
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK_KEY = 0x57D10  # advisory lock id used while migrating
 
@@ -106,7 +108,7 @@ class Database:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
-        if migrate:
+        if migrate and not at_heads(self.engine):
             upgrade(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 

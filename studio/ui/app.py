@@ -30,8 +30,11 @@ def build_app(studio: Studio | None = None) -> gr.Blocks:
     studio = studio or Studio()
     # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after every event (only its
     # optional monitoring page reads it): a cost that grows with the server's age to tens of ms per
-    # event. Once every 1000 events instead; read when the app calls .queue().
+    # event. Once every 1000 events instead; read when the Blocks make their queue.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+    # Up to eight events of each kind run at once (Gradio's default is one). Given here, where the Blocks'
+    # own queue is made, rather than by calling .queue() later, which builds the whole server app again.
+    os.environ.setdefault("GRADIO_DEFAULT_CONCURRENCY_LIMIT", "8")
     _fail_work_of_a_stopped_server(studio)
     _serve_folders_in_place(studio)
     specs, failed = discover_tabs()

@@ -24,6 +24,39 @@ def test_migrations_create_shared_tables(db_url):
         db.dispose()
 
 
+def test_start_up_check_finds_the_heads_alembic_finds():
+    from alembic.script import ScriptDirectory
+
+    from studio.db.engine import alembic_config
+    from studio.db.migrate import script_heads
+
+    assert script_heads() == set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def test_a_database_behind_a_migration_is_brought_up_to_date_on_start(db_url):
+    """A database that a previous version left one migration behind gets the migration when opened."""
+    from alembic import command
+
+    from studio.db.engine import alembic_config
+
+    db = Database(db_url)
+    try:
+        with db.engine.begin() as conn:
+            cfg = alembic_config(db_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "annotation_0003")
+        assert "annotation_retractions" not in inspect(db.engine).get_table_names()
+    finally:
+        db.dispose()
+    db = Database(db_url)
+    try:
+        assert "annotation_retractions" in inspect(db.engine).get_table_names()
+        with db.engine.connect() as c:
+            assert "annotation_0004" in set(c.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    finally:
+        db.dispose()
+
+
 def test_models_match_migrations(db_url):
     """Every table a model declares is created by the migrations, with the same columns."""
     from alembic.autogenerate import compare_metadata
