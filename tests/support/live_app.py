@@ -27,7 +27,6 @@ def launched_demo(data_dir, **settings) -> Iterator[tuple[str, Studio, Any]]:
 
     studio = Studio(load_settings(data_dir=data_dir, **settings))
     demo = build_app(studio)
-    demo.queue(default_concurrency_limit=8)
     try:
         _, url, _ = serve(demo, server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
                           css=CSS, auth=password_checker(studio.settings))
