@@ -290,6 +290,9 @@ def main() -> int:
                          "validation split alone)")
     ap.add_argument("--held-out-seed-start", type=int, default=5000,
                     help="first held-out seed; a fresh range checks a setting on images never looked at")
+    ap.add_argument("--validation-seeds", type=int, default=0,
+                    help="also judge each adapter against the base on the TRAINING prompts with N fresh seeds "
+                         "(from 9000): a win rate to choose settings by without the held-out prompts")
     ap.add_argument("--fold", type=int, choices=(0, 1, 2), default=0,
                     help="which third of the colour-shape combinations is held out (--split combos)")
     ap.add_argument("--gap-weight", action="store_true",
@@ -343,6 +346,15 @@ def main() -> int:
         t = time.perf_counter()
         results[task], fits[task] = train(task, pairs, work / task, args)
         timings[f"train_{task}_s"] = round(time.perf_counter() - t, 1)
+
+    if args.validation_seeds:
+        t = time.perf_counter()
+        val_jobs = [(p, 9000 + k) for p in train_prompts for k in range(args.validation_seeds)]
+        val_base = draw(pipe, [p for p, _ in val_jobs], [s for _, s in val_jobs], args.sample_steps, args.guidance)
+        for task, adapter in results.items():
+            verdicts, _ = compare(pipe, judge, adapter, val_base, val_jobs, args.sample_steps, args.guidance)
+            fits[task]["training_prompts_fresh_seeds"] = summary(verdicts)
+        timings["validation_compare_s"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
     jobs = [(p, args.held_out_seed_start + k) for p in held_prompts for k in range(args.held_out_seeds)]
