@@ -1,6 +1,6 @@
 """The preference loop on a CPU: generate pairs, judge them, train Diffusion-DPO and winner SFT, compare.
 
-1. The shipped tiny-shapes base model draws eight images (different seeds) for each training prompt
+1. The shipped tiny-shapes base model draws sixteen images (different seeds) for each training prompt
    ("a <colour> <shape>"); the judge ranks them and its best is paired with its worst, the second
    best with the second worst, and so on (``--pairs-per-prompt`` pairs; ``--images-per-prompt 0``:
    independent pairs of two seeds instead). The training and held-out prompts are disjoint
@@ -14,7 +14,7 @@
 4. Each adapter and the base draw every HELD-OUT prompt with the same seeds; the same judge compares
    adapter vs base; win rate over decisive comparisons, Wilson 95% interval.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--split combos] [--held-out-seeds 6] [--grid PATH]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/preference_loop.py [--fold 1] [--held-out-seed-start 7000] [--grid PATH]
 
 Prints one JSON summary with wall and CPU seconds per phase (1 thread: CPU time is what the loop
 costs on an idle core; on a shared machine the wall time mostly measures the other jobs).
@@ -38,20 +38,22 @@ SHAPES = TRAIN_SHAPES + HELD_OUT_SHAPES
 SIZE = 32
 
 
-def prompt_split(split: str) -> tuple[list[str], list[str]]:
+def prompt_split(split: str, fold: int = 0) -> tuple[list[str], list[str]]:
     """(training prompts, held-out prompts); disjoint in both splits.
 
     ``shapes``: train on circle/square/triangle, hold out star/heart/diamond (every colour), so the
     adapter must carry what it learnt to shapes it was never trained on. ``combos``: every colour and
     every shape is trained on, a third of the colour-shape combinations (each colour with two shapes,
     each shape with three or four colours) are held out: unseen prompts built from seen words.
+    ``fold`` (0, 1 or 2) picks which third, so a setting chosen on one fold can be checked on prompts
+    it was never evaluated on.
     """
     if split == "shapes":
         return ([f"a {c} {s}" for c in COLOURS for s in TRAIN_SHAPES],
                 [f"a {c} {s}" for c in COLOURS for s in HELD_OUT_SHAPES])
     combos = [(i, j) for i in range(len(COLOURS)) for j in range(len(SHAPES))]
-    held = [f"a {COLOURS[i]} {SHAPES[j]}" for i, j in combos if (i + j) % 3 == 0]
-    train = [f"a {COLOURS[i]} {SHAPES[j]}" for i, j in combos if (i + j) % 3]
+    held = [f"a {COLOURS[i]} {SHAPES[j]}" for i, j in combos if (i + j) % 3 == fold]
+    train = [f"a {COLOURS[i]} {SHAPES[j]}" for i, j in combos if (i + j) % 3 != fold]
     return train, held
 
 
@@ -155,6 +157,22 @@ def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, ste
                     "train_min_gap": min_gap, "train_decided_by": decided_by, "training_pairs": len(pairs)}
 
 
+def gap_weighted(pairs: Path) -> Path:
+    """The same pairs with each weighted by its judge score gap (mean weight 1), next to the original.
+
+    A pair the judge barely separated says less about what it prefers than one it separated
+    clearly; the DPO loss is a weighted mean over each batch, so this shifts the gradient toward the
+    clear pairs without changing its scale.
+    """
+    src = pairs / "pairs.jsonl" if pairs.is_dir() else pairs
+    rows = [json.loads(line) for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
+    mean = sum(r["judge_gap"] for r in rows) / len(rows)
+    out = src.with_name("pairs-gap-weighted.jsonl")
+    out.write_text("".join(json.dumps({**r, "weight": round(r["judge_gap"] / mean, 4)}) + "\n" for r in rows),
+                   encoding="utf-8")
+    return out
+
+
 def metric_log_class():
     from finetune.reporting import RunReporter
 
@@ -169,11 +187,18 @@ def metric_log_class():
             self.rows.append({"step": step, **values})
 
         def fit(self) -> dict:
-            """Mean training figures over the first and the last fifth of the steps."""
-            n = max(1, len(self.rows) // 5)
-            keys = [k for k in ("loss", "reward_accuracy", "reward_margin") if self.rows and k in self.rows[-1]]
-            return {part: {k: round(sum(r[k] for r in rows) / len(rows), 3) for k in keys}
-                    for part, rows in (("first_fifth", self.rows[:n]), ("last_fifth", self.rows[-n:]))}
+            """Mean training figures over the first and the last fifth of the steps, and the
+            validation-split figures (DPO on pairs held back from training) at each evaluation."""
+            train = [r for r in self.rows if "loss" in r]
+            n = max(1, len(train) // 5)
+            keys = [k for k in ("loss", "reward_accuracy", "reward_margin") if train and k in train[-1]]
+            out = {part: {k: round(sum(r[k] for r in rows) / len(rows), 3) for k in keys}
+                   for part, rows in (("first_fifth", train[:n]), ("last_fifth", train[-n:]))}
+            val = [{k: round(v, 3) if k != "step" else v for k, v in r.items()}
+                   for r in self.rows if "val_reward_accuracy" in r]
+            if val:
+                out["validation"] = val
+            return out
 
     return MetricLog
 
@@ -188,9 +213,11 @@ def train(task: str, pairs: Path, out: Path, args) -> tuple[Path, dict]:
 
     MetricLog = metric_log_class()
     preset = dict(BUILTIN_PRESETS[CPU_PREFERENCE_PRESET])
-    preset.update({"task": task, "dataset": {"source": "preferences", "name": str(pairs)},
-                   "output_dir": str(out), "max_steps": args.steps, "sample_every": 0,
-                   "checkpointing_steps": args.steps})
+    dataset = {**preset["dataset"], "name": str(pairs)}
+    if args.validation_split is not None:
+        dataset["validation_split"] = args.validation_split
+    preset.update({"task": task, "dataset": dataset, "output_dir": str(out), "max_steps": args.steps,
+                   "sample_every": 0, "checkpointing_steps": args.eval_every or args.steps})
     if args.batch_size:
         preset["batch_size"] = args.batch_size
     if args.lr:
@@ -249,16 +276,31 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--split", choices=("combos", "shapes"), default="combos",
                     help="which prompts are held out (see prompt_split)")
-    ap.add_argument("--pairs-per-prompt", type=int, default=3)
+    ap.add_argument("--pairs-per-prompt", type=int, default=4)
     ap.add_argument("--train-min-gap", type=float, default=0.0,
                     help="keep only training pairs whose judge scores differ by at least this much")
     ap.add_argument("--decided-by", choices=("any", "colour", "shape"), default="any",
                     help="keep only training pairs the judge decided by this part of its score")
-    ap.add_argument("--images-per-prompt", type=int, default=8,
+    ap.add_argument("--images-per-prompt", type=int, default=16,
                     help="draw N images per training prompt and pair the judge's best with its worst "
                          "(--pairs-per-prompt pairs: best-worst, second best-second worst, ...); "
                          "0: independent pairs of two seeds")
-    ap.add_argument("--held-out-seeds", type=int, default=4)
+    ap.add_argument("--held-out-seeds", type=int, default=16,
+                    help="seeds per held-out prompt; 0: no held-out comparison (choosing settings on the "
+                         "validation split alone)")
+    ap.add_argument("--held-out-seed-start", type=int, default=5000,
+                    help="first held-out seed; a fresh range checks a setting on images never looked at")
+    ap.add_argument("--validation-seeds", type=int, default=0,
+                    help="also judge each adapter against the base on the TRAINING prompts with N fresh seeds "
+                         "(from 9000): a win rate to choose settings by without the held-out prompts")
+    ap.add_argument("--fold", type=int, choices=(0, 1, 2), default=0,
+                    help="which third of the colour-shape combinations is held out (--split combos)")
+    ap.add_argument("--gap-weight", action="store_true",
+                    help="weight each training pair by its judge score gap (mean weight 1)")
+    ap.add_argument("--validation-split", type=float, default=None,
+                    help="override the preset's validation split (DPO figures on pairs held back from training)")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="validation figures every N steps (default: at the end)")
     ap.add_argument("--steps", type=int, default=150, help="training steps of each method")
     ap.add_argument("--sample-steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=4.0)
@@ -286,7 +328,7 @@ def main() -> int:
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     judge = reference_judge()
-    train_prompts, held_prompts = prompt_split(args.split)
+    train_prompts, held_prompts = prompt_split(args.split, args.fold)
     assert not set(train_prompts) & set(held_prompts)
 
     if args.pairs:
@@ -295,6 +337,9 @@ def main() -> int:
         pairs, data = make_pairs(pipe, judge, train_prompts, work, args.pairs_per_prompt, args.sample_steps,
                                  args.guidance, max(args.train_min_gap, judge.margin), args.decided_by,
                                  args.images_per_prompt)
+    if args.gap_weight:
+        pairs = gap_weighted(pairs)
+        data["gap_weighted"] = str(pairs)
     timings["generate_and_judge_s"] = round(time.perf_counter() - t0, 1)
     results, fits = {}, {}
     for task in args.tasks.split(","):
@@ -302,15 +347,26 @@ def main() -> int:
         results[task], fits[task] = train(task, pairs, work / task, args)
         timings[f"train_{task}_s"] = round(time.perf_counter() - t, 1)
 
+    if args.validation_seeds:
+        t = time.perf_counter()
+        val_jobs = [(p, 9000 + k) for p in train_prompts for k in range(args.validation_seeds)]
+        val_base = draw(pipe, [p for p, _ in val_jobs], [s for _, s in val_jobs], args.sample_steps, args.guidance)
+        for task, adapter in results.items():
+            verdicts, _ = compare(pipe, judge, adapter, val_base, val_jobs, args.sample_steps, args.guidance)
+            fits[task]["training_prompts_fresh_seeds"] = summary(verdicts)
+        timings["validation_compare_s"] = round(time.perf_counter() - t, 1)
+
     t = time.perf_counter()
-    jobs = [(p, 5000 + k) for p in held_prompts for k in range(args.held_out_seeds)]
+    jobs = [(p, args.held_out_seed_start + k) for p in held_prompts for k in range(args.held_out_seeds)]
     base_images = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], args.sample_steps, args.guidance)
-    out = {"split": args.split, "data": data, "held_out_prompts": len(held_prompts),
-           "held_out_seeds": args.held_out_seeds}
+    out = {"split": args.split, "fold": args.fold, "data": data, "held_out_prompts": len(held_prompts),
+           "held_out_seeds": args.held_out_seeds, "held_out_seed_start": args.held_out_seed_start}
     drawn = {}
     for task, adapter in results.items():
-        verdicts, drawn[task] = compare(pipe, judge, adapter, base_images, jobs, args.sample_steps, args.guidance)
-        out[task] = {**summary(verdicts), "training_figures": fits[task]}
+        out[task] = {"training_figures": fits[task]}
+        if jobs:
+            verdicts, drawn[task] = compare(pipe, judge, adapter, base_images, jobs, args.sample_steps, args.guidance)
+            out[task].update(summary(verdicts))
     timings["held_out_compare_s"] = round(time.perf_counter() - t, 1)
     timings["total_s"] = round(time.perf_counter() - t0, 1)
     # on a machine shared with other jobs the wall time mostly measures the others; CPU time does not
@@ -321,7 +377,7 @@ def main() -> int:
                        "seed": "preset" if args.seed is None else args.seed,
                        "images_per_prompt": args.images_per_prompt or "2 (independent pairs)",
                        "sample_steps": args.sample_steps, "guidance": args.guidance, "judge_margin": judge.margin}
-    if args.grid:
+    if args.grid and jobs:
         pick = list(range(0, len(jobs), args.held_out_seeds))[:10]
         save_grid([base_images[i] for i in pick], [[drawn[t][i] for i in pick] for t in drawn], Path(args.grid))
         out["grid_rows"] = ["base", *drawn]

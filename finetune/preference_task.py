@@ -46,6 +46,9 @@ class WinnerSFTTask(DiffusionTask):
 class DiffusionDPOTask(DiffusionTask):
     """Diffusion-DPO on (prompt, winner, loser[, source]) rows."""
 
+    #: noise/timestep draws per held-out pair in the validation figures
+    VALIDATION_DRAWS = 4
+
     def __init__(self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
         super().__init__(_inner(config), device, weight_dtype)
         self.beta = config.beta_dpo
@@ -122,19 +125,24 @@ class DiffusionDPOTask(DiffusionTask):
 
     @torch.no_grad()
     def held_out_metrics(self, model: torch.nn.Module, rows: list[dict[str, Any]], seed: int) -> dict[str, float]:
-        """DPO loss, reward margin and accuracy on held-out pairs (fixed noise, so steps compare)."""
+        """DPO loss, reward margin and accuracy on held-out pairs (fixed noise, so steps compare).
+
+        Each pair is scored at ``VALIDATION_DRAWS`` noise/timestep draws: one draw per pair decides
+        the sign of its logit nearly by chance on a small split, so settings could not be told apart.
+        """
         state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         totals = {"val_dpo_loss": 0.0, "val_reward_margin": 0.0, "val_reward_accuracy": 0.0}
         n = 0
-        for i in range(0, len(rows), self.config.batch_size):
-            chunk = rows[i:i + self.config.batch_size]
-            batch = torch.utils.data.default_collate([self.make_example(r) for r in chunk])
-            loss = self.loss(model, batch)
-            totals["val_dpo_loss"] += float(loss) * len(chunk)
-            totals["val_reward_margin"] += self.last_metrics["reward_margin"] * len(chunk)
-            totals["val_reward_accuracy"] += self.last_metrics["reward_accuracy"] * len(chunk)
-            n += len(chunk)
+        for _ in range(self.VALIDATION_DRAWS):
+            for i in range(0, len(rows), self.config.batch_size):
+                chunk = rows[i:i + self.config.batch_size]
+                batch = torch.utils.data.default_collate([self.make_example(r) for r in chunk])
+                loss = self.loss(model, batch)
+                totals["val_dpo_loss"] += float(loss) * len(chunk)
+                totals["val_reward_margin"] += self.last_metrics["reward_margin"] * len(chunk)
+                totals["val_reward_accuracy"] += self.last_metrics["reward_accuracy"] * len(chunk)
+                n += len(chunk)
         torch.random.set_rng_state(state)
         self.last_metrics = {}
         return {k: v / max(1, n) for k, v in totals.items()}
