@@ -50,14 +50,14 @@ _next_prune = 0.0  # time.monotonic() after which making a file prunes the folde
 
 def view_image(images: ImageStore, sha: str, canvas: tuple[int, int] | None = None) -> Image.Image:
     """The stored image as RGB pixels only, fitted into ``canvas`` (its own size when None)."""
-    with images.open(sha) as img:
-        rgb = img.convert("RGB")
+    rgb = images.open(sha)  # decoded, upright, RGB
     if canvas is not None and rgb.size != tuple(canvas):
         rgb = ImageOps.pad(rgb, tuple(canvas), method=Image.Resampling.LANCZOS, color=BACKGROUND)
     factor = MIN_VIEW_SIDE // max(rgb.size)
     if factor >= 2:  # the same factor for both sides: they share the canvas
         rgb = rgb.resize((rgb.width * factor, rgb.height * factor), Image.Resampling.NEAREST)
-    return Image.frombytes("RGB", rgb.size, rgb.tobytes())  # a new image: no info carried over
+    rgb.info = {}  # what the PNG writer would take from the stored file (an ICC profile, transparency): nothing
+    return rgb
 
 
 def view_file(images: ImageStore, sha: str, canvas: tuple[int, int] | None = None) -> str:

@@ -84,7 +84,9 @@ def _serve_folders_in_place(studio: Studio) -> None:
     from studio.reasoning.examples import EXAMPLES_DIR
 
     VIEW_DIR.mkdir(parents=True, exist_ok=True)
-    folders = [Path(p).resolve() for p in (studio.settings.images_dir, VIEW_DIR, EXAMPLES_DIR / "images")]
+    # Gradio checks every file an event answers with against these folders in this order, twice per
+    # image: the view files come first, as each vote answers with two of them
+    folders = [Path(p).resolve() for p in (VIEW_DIR, studio.settings.images_dir, EXAMPLES_DIR / "images")]
     new = [p for p in dict.fromkeys(folders) if p not in _SERVED]
     if new:
         gr.set_static_paths(new)

@@ -153,10 +153,12 @@ def wire(ctx: UIContext, ui: AnnotateUI) -> None:
     writes = {"concurrency_limit": studio.db.writers or "default", "concurrency_id": "annotate-write"}
 
     # on page load, and again when the browser's remembered name and batch arrive (the stored state is
-    # read when the tab first opens, maybe while a name is being typed: open_page never blanks one)
+    # read when the tab first opens, maybe while a name is being typed: open_page never blanks one); when
+    # they arrive while the page-load call is still running, it runs once more with them ("once", the
+    # default for a load, would drop that call, and a reload would lose the annotator's place)
     loaded = gr.on([ctx.demo.load, ui.remember.change], ctx.guard("open_page", ctrl.open_page), inputs=[ui.remember],
                    outputs=[ui.name, ui.batch, ui.whoami, ui.admin_col, *ui.item], api_visibility="private",
-                   **writes)
+                   trigger_mode="always_last", **writes)
     ctx.demo.load(None, js=KEYS_JS)
     started = ui.start.click(ctx.guard("annotate", ctrl.start), [ui.name, ui.batch],
                              [ui.batch, ui.whoami, ui.admin_col, ui.remember, *ui.item], api_name="annotate_start",
