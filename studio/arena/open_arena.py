@@ -307,6 +307,18 @@ def arena_status(studio, arena: str) -> ArenaStatus:
                            outputs=outputs, problem=problem)
 
 
+def still_filling(studio, batch_id: str) -> bool:
+    """True while ``batch_id`` is an open arena with comparisons still to make: an annotator who found
+    nothing to vote on should come back shortly rather than be told the batch is done."""
+    with studio.db.session() as s:
+        a, b = s.get(OpenArena, batch_id), s.get(ComparisonBatch, batch_id)
+        if a is None or b is None or b.status != "open":
+            return False
+        items = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id)) or 0
+    m = len(a.backends)
+    return items < len(a.prompts) * a.seeds * m * (m - 1) // 2
+
+
 def list_arenas(studio) -> list[ArenaStatus]:
     """Every arena, newest first."""
     with studio.db.session() as s:

@@ -11,7 +11,8 @@ import pytest
 
 from studio.annotation import AnnotationError, service, voting
 from studio.annotation.results import studio_leaderboard
-from studio.arena.open_arena import ArenaError, ArenaSpec, arena_status, list_arenas, open_arena, set_open
+from studio.arena.open_arena import (ArenaError, ArenaSpec, arena_status, list_arenas, open_arena, set_open,
+                                     still_filling)
 from studio.arena.open_fill import top_up, upcoming_pairs, vote_counts
 from tests.arena.conftest import ENGINES, arena_studio
 from tests.support.fake_backends import SolidColor
@@ -156,6 +157,19 @@ def test_every_combination_is_made_once_then_the_arena_says_it_is_exhausted(stud
     assert status.items == status.combinations == 12 and status.outputs == {"done": 2 * 2 * 3}
     keys = {it["item_key"] for it in service.batch_items(studio_db, arena)}
     assert len(keys) == 12
+
+
+def test_an_arena_still_filling_is_told_apart_from_one_that_is_done(studio_db):
+    """An annotator who finds nothing ready in an open arena is told more is coming, not that it is done."""
+    arena = open_arena(studio_db, spec(text="one prompt\nanother prompt", buffer=1))
+    top_up(studio_db, arena)
+    assert still_filling(studio_db, arena)
+    set_open(studio_db, arena, False)
+    assert not still_filling(studio_db, arena)  # closed: nothing more will come
+    full = open_arena(studio_db, spec(name="full", text="one prompt\nanother prompt", buffer=100))
+    assert top_up(studio_db, full).exhausted
+    assert not still_filling(studio_db, full)  # every combination made
+    assert not still_filling(studio_db, service.create_batch(studio_db, "fixed"))  # not an arena
 
 
 def test_a_failing_backend_is_reported_and_costs_no_vote(studio_db):

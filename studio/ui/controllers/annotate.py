@@ -11,6 +11,7 @@ import gradio as gr
 from studio.annotation import AnnotationError, service, views, voting
 from studio.annotation.service import KNOWN_CRITERIA
 from studio.annotation.vote_types import Start, Turn, Undo, Vote
+from studio.arena.open_arena import still_filling
 from studio.core import Studio
 from studio.images import ImageLoadError
 from studio.markup import path_free
@@ -19,6 +20,7 @@ from studio.ui.access import current_identity, require
 EXTRA_CRITERIA = 3  # radios for criteria after the first (the buttons answer the first)
 ITEM_VALUES = 8 + EXTRA_CRITERIA  # how many values item_values answers with
 NOTHING_LEFT = "No items left for you in this batch. Thank you!"
+MORE_COMING = "New comparisons for this arena are being made. Press Start again in a minute."
 USER_ERRORS = (AnnotationError, ImageLoadError)
 
 
@@ -54,7 +56,7 @@ class AnnotateController:
         if batch:
             try:  # the page opens anyway: the person can choose another batch
                 items = self.item_values(voting.annotate(self.db, self.settings, who.name, Start(batch),
-                                                         pair_order=self.pair_order))
+                                                         pair_order=self.pair_order), batch)
             except USER_ERRORS as exc:
                 gr.Warning(path_free(exc))  # a warning is not redacted by the guard as an error is
         return [name_value, gr.update(choices=choices, **({"value": batch} if batch else {})), f"{who.name} ({who.role})",
@@ -68,7 +70,7 @@ class AnnotateController:
             gr.Warning("Choose a comparison batch first." if choices else "No comparison batch is open yet.")
             return [gr.update(choices=choices), f"{who.name} ({who.role})", gr.update(visible=who.is_admin),
                     {"name": name or "", "batch": ""}, *self._unchanged_item()]
-        items = self.item_values(self._annotate(who.name, Start(batch)))
+        items = self.item_values(self._annotate(who.name, Start(batch)), batch)
         return [gr.update(choices=choices, value=batch), f"{who.name} ({who.role})",
                 gr.update(visible=who.is_admin), {"name": name or "", "batch": batch}, *items]
 
@@ -81,7 +83,7 @@ class AnnotateController:
         if not token:
             raise gr.Error("Nothing to vote on: press Start to get an item.")
         turn = self._annotate(who.name, Vote(token, choice, [criterion_1, criterion_2, criterion_3]))
-        return [turn.receipt.text(), *self._next_item_values(turn)]
+        return [turn.receipt.text(), *self._next_item_values(turn, batch)]
 
     def undo(self, name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None) -> list[Any]:
         """[status, *item]: the note on the withdrawn vote, and the item now in front of the annotator."""
@@ -89,7 +91,7 @@ class AnnotateController:
         if not batch:
             raise gr.Error("Choose a comparison batch first.")
         turn = self._annotate(who.name, Undo(batch))
-        return [turn.note, *self.item_values(turn)]
+        return [turn.note, *self.item_values(turn, batch)]
 
     def batch_list(self, name: str, batch: str | None, request: gr.Request, profile: gr.OAuthProfile | None):
         """The batch dropdown after an admin made or changed a batch."""
@@ -100,12 +102,12 @@ class AnnotateController:
 
     # ---- component values -----------------------------------------------------------------------
 
-    def item_values(self, turn: Turn) -> list[Any]:
+    def item_values(self, turn: Turn, batch: str) -> list[Any]:
         """[guidelines, prompt, source, left, right, token, progress, first criterion, *criteria]."""
         view, progress = turn.item, turn.progress.text()
         if view is None:
             empty_crit = [gr.update(visible=False, value=None)] * EXTRA_CRITERIA
-            return ["", NOTHING_LEFT, gr.update(value=None, visible=False), None, None, "", progress,
+            return ["", self._nothing_left(batch), gr.update(value=None, visible=False), None, None, "", progress,
                     gr.update(visible=False), *empty_crit]
         left, right, source_file = views.item_files(self.images, view)
         source = gr.update(value=source_file, visible=True) if source_file else gr.update(value=None, visible=False)
@@ -115,7 +117,7 @@ class AnnotateController:
         first_label = gr.update(visible=bool(extra), value=criterion_label(first))
         return [view.guidelines, view.prompt, source, left, right, view.assignment_id, progress, first_label, *crit]
 
-    def _next_item_values(self, turn: Turn) -> list[Any]:
+    def _next_item_values(self, turn: Turn, batch: str | None) -> list[Any]:
         """[prompt, source, left, right, token, progress] after a vote.
 
         Plain values where the page's layout stays: Gradio rebuilds a component's whole configuration
@@ -123,13 +125,17 @@ class AnnotateController:
         """
         view, progress, had_source = turn.item, turn.progress.text(), turn.receipt.had_source
         if view is None:
-            return [NOTHING_LEFT, gr.update(value=None, visible=False), None, None, "", progress]
+            return [self._nothing_left(batch), gr.update(value=None, visible=False), None, None, "", progress]
         left, right, source_file = views.item_files(self.images, view)
         if source_file:
             source = source_file if had_source else gr.update(value=source_file, visible=True)
         else:
             source = gr.update(value=None, visible=False) if had_source else None
         return [view.prompt, source, left, right, view.assignment_id, progress]
+
+    def _nothing_left(self, batch: str | None) -> str:
+        """Why there is no item: the batch is done for this annotator, or an open arena is still making more."""
+        return MORE_COMING if batch and still_filling(self.studio, batch) else NOTHING_LEFT
 
     @staticmethod
     def _unchanged_item() -> list[Any]:
