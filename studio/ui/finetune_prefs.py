@@ -52,12 +52,14 @@ def wire_panel(ctx: UIContext, ui: PrefsUI, dataset_source: gr.Radio, dataset_na
 
     ctrl = PrefsController(ctx.studio)
     batches = ctx.guard("finetune", ctrl.batches)
-    gr.context.Context.root_block.load(batches, None, ui.batch, api_visibility="private")
+    ctx.demo.load(batches, None, ui.batch, api_visibility="private")
     ui.accordion.expand(batches, None, ui.batch, show_progress="hidden")
     ui.batch.change(ctx.guard("finetune", ctrl.sources), [ui.batch], ui.source, show_progress="hidden",
                     api_name="finetune_prefs_sources")
     inputs = [ui.batch, ui.source, ui.keep_ties]
     ui.preview.click(ctx.guard("finetune", ctrl.preview), inputs, [ui.report, ui.nodes],
                      api_name="finetune_prefs_preview")
+    # one build at a time: a rebuild replaces the folder of its batch and source, which another build of
+    # the same batch would be writing
     ui.build.click(ctx.guard("finetune", ctrl.build), inputs, [ui.report, ui.nodes, dataset_source, dataset_name],
-                   api_name="finetune_prefs_build")
+                   api_name="finetune_prefs_build", concurrency_limit=1)

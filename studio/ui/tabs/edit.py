@@ -229,7 +229,7 @@ def wire(ctx: UIContext, ui: EditUI) -> None:
                       api_name="edit_backend_defaults")
     ui.t2i.change(ctx.guard("browse", ctrl.start_defaults), [ui.t2i], ui.start_fields(),
                   api_name="edit_start_defaults")
-    demo = gr.context.Context.root_block
+    demo = ctx.demo
     loaded = demo.load(ctx.guard("open_page", ctrl.load), [ui.owner, ui.backend, ui.t2i],
                        [ui.owner, ui.sessions] + out + ui.params() + [ui.sample] + ui.start_fields(),
                        js=LOAD_OWNER_JS, api_name=False)

@@ -193,9 +193,9 @@ def wire(ctx: UIContext, ui: FinetuneUI) -> None:
     ctrl = FinetuneController(ctx.studio, FORM_KEYS, TASK_FIELDS)
     ctrl.register_finished_runs()
     form = ui.form_inputs()
-    gr.context.Context.root_block.load(ctx.guard("finetune", ctrl.fill_lists), None,
-                                       [ui.preset, ui.form["base_model"], ui.form["dataset.name"]],
-                                       api_visibility="private")
+    ctx.demo.load(ctx.guard("finetune", ctrl.fill_lists), None,
+                  [ui.preset, ui.form["base_model"], ui.form["dataset.name"]],
+                  api_visibility="private")
     wire_panel(ctx, ui.prefs, ui.form["dataset.source"], ui.form["dataset.name"])
 
     shown = [ui.runs, ui.run, ui.status, ui.curve, ui.samples, ui.log]
