@@ -259,8 +259,7 @@ class ArenaStatus:
     @property
     def combinations(self) -> int:
         """Items the arena can make: every prompt and seed for every pair of backends."""
-        m = len(self.backends)
-        return self.prompts * self.seeds * m * (m - 1) // 2
+        return combinations(len(self.backends), self.prompts, self.seeds)
 
     def text(self) -> str:
         made = self.outputs.get("done", 0)
@@ -315,8 +314,12 @@ def still_filling(studio, batch_id: str) -> bool:
         if a is None or b is None or b.status != "open":
             return False
         items = s.scalar(select(func.count()).where(ComparisonItem.batch_id == batch_id)) or 0
-    m = len(a.backends)
-    return items < len(a.prompts) * a.seeds * m * (m - 1) // 2
+    return items < combinations(len(a.backends), len(a.prompts), a.seeds)
+
+
+def combinations(backends: int, prompts: int, seeds: int) -> int:
+    """Comparisons an arena can make: every prompt and seed for every pair of backends."""
+    return prompts * seeds * backends * (backends - 1) // 2
 
 
 def list_arenas(studio) -> list[ArenaStatus]:
