@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 
 from studio.annotation import AnnotationError
 from studio.annotation import generation
@@ -29,7 +29,7 @@ from studio.annotation.generation import MAX_SIDE, MIN_SIDE, prompts_from_file, 
 from studio.annotation.models import Assignment, ComparisonBatch, ComparisonItem, PairwiseVote
 from studio.annotation.service import create_batch, live_votes, resolve_batch, update_batch
 from studio.arena.matchmaking import POLICIES
-from studio.arena.open_models import ArenaOutput, OpenArena
+from studio.arena.open_models import MAX_TRIES, ArenaOutput, OpenArena
 
 KIND = "open-arena"
 TASKS = ("text-to-image", "edit")
@@ -224,8 +224,15 @@ def resolve_arena(studio, arena: str) -> str:
 
 
 def set_open(studio, arena: str, is_open: bool) -> None:
-    """Close an arena (annotators finish what they hold, nothing new is made) or open it again."""
-    update_batch(studio, resolve_arena(studio, arena), status="open" if is_open else "closed")
+    """Close an arena (annotators finish what they hold, nothing new is made) or open it again.
+
+    Opening it again forgets its failed outputs, so every combination they held back is tried anew
+    (the admin may have mended the backend meanwhile)."""
+    batch_id = resolve_arena(studio, arena)
+    update_batch(studio, batch_id, status="open" if is_open else "closed")
+    if is_open:
+        with studio.db.session() as s:
+            s.execute(delete(ArenaOutput).where(ArenaOutput.arena_id == batch_id, ArenaOutput.status == "failed"))
 
 
 def open_arena_ids(studio) -> list[str]:
@@ -269,7 +276,7 @@ class ArenaStatus:
         if self.outputs.get("generating"):
             line += f", {self.outputs['generating']} generating"
         if self.outputs.get("failed"):
-            line += f", {self.outputs['failed']} failed"
+            line += f", {self.outputs['failed']} failed (each tried up to {MAX_TRIES} times; opening the arena again retries them at once)"
         if self.problem:
             line += f" · latest problem: {self.problem}"
         return line

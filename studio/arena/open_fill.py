@@ -11,6 +11,11 @@ Caching: every image is one row of ``arena_outputs`` keyed by (arena, prompt, ba
 claims the row (status ``generating``) before it calls the backend; a worker that finds the row
 claimed by another moves on to another comparison, so no triple is ever generated twice, in one
 process or in several sharing a database. A finished image serves every pair that needs it.
+
+A failure (a remote backend down, a time limit met) is often passing: a failed row is claimed and tried
+again after :data:`RETRY_AFTER_S`, twice as long after each further failure, up to :data:`MAX_TRIES`
+tries; until then, and after the last, its combination is not offered. Opening a closed arena again
+clears its failures, so an admin who mended a backend gets every combination back at once.
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ from studio.annotation.models import ComparisonBatch, ComparisonItem, PairwiseVo
 from studio.annotation.service import add_comparison, live_votes
 from studio.arena.matchmaking import ranked_pairs
 from studio.arena.open_arena import fresh_items, resolve_arena
-from studio.arena.open_models import ArenaOutput, OpenArena
+from studio.arena.open_models import MAX_TRIES, RETRY_AFTER_S, ArenaOutput, OpenArena
 from studio.db.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -142,13 +147,25 @@ def upcoming_pairs(studio, arena: str) -> list[tuple[str, str]]:
     return [(names[i], names[j]) for i, j in pair_order(studio, state, random.Random())]
 
 
-def _stale(o: ArenaOutput, limit_s: int) -> bool:
+def _age(o: ArenaOutput) -> timedelta:
     started = o.started_at if o.started_at.tzinfo else o.started_at.replace(tzinfo=utcnow().tzinfo)
-    return utcnow() - started > timedelta(seconds=2 * limit_s)
+    return utcnow() - started
+
+
+def _stale(o: ArenaOutput, limit_s: int) -> bool:
+    """A claim older than twice the time limit: its worker died mid-generation (a stopped server)."""
+    return _age(o) > timedelta(seconds=2 * limit_s)
+
+
+def may_retry(o: ArenaOutput) -> bool:
+    """A failed output whose pause is over and that has tries left."""
+    tries = o.attempts or 1
+    return tries < MAX_TRIES and _age(o) >= timedelta(seconds=RETRY_AFTER_S * 2 ** (tries - 1))
 
 
 def choose_combination(state: _State, i: int, j: int, skip: set) -> tuple[int, int] | None:
-    """(prompt, seed index) for backends i and j that has no item yet and no failed or busy output.
+    """(prompt, seed index) for backends i and j that has no item yet and no busy output, nor a failed
+    one that is not due for another try.
 
     Prompts are spread evenly, but an image already generated counts in a prompt's favour: the key is
     (items of the prompt − cached outputs of this pair, −cached, seed index, prompt), so a prompt is
@@ -167,7 +184,9 @@ def choose_combination(state: _State, i: int, j: int, skip: set) -> tuple[int, i
                     continue
                 if o.status == "done":
                     cached += 1
-                elif o.status == "failed" or not _stale(o, state.arena.time_limit_s):
+                elif o.status == "failed":
+                    blocked = not may_retry(o)
+                elif not _stale(o, state.arena.time_limit_s):
                     blocked = True
             if blocked:
                 continue
@@ -186,7 +205,7 @@ def top_up(studio, arena: str, *, most: int | None = None, cancel: threading.Eve
        (:func:`choose_combination`).
     4. Get both outputs from the cache, or claim and generate them outside any transaction, each
        within the arena's time limit; a failure is recorded on its output (the status shows it) and
-       that combination is not offered again.
+       that combination is not offered again until the output is due for another try.
     5. Add the item (its key makes a second add of the same combination return the first) and go on.
     """
     batch_id = resolve_arena(studio, arena)
@@ -247,15 +266,17 @@ def _output(studio, state: _State, p: int, backend: str, seed: int) -> str | Non
                                                  ArenaOutput.seed == seed))
         if row is not None and row.status == "done":
             return row.image
-        if row is not None and row.status == "failed":
+        if row is not None and row.status == "failed" and not may_retry(row):
             raise _Failed(row.error)
         if row is not None:
-            if not _stale(row, limit):
+            if row.status == "generating" and not _stale(row, limit):
                 return None
-            # its worker died mid-generation (a stopped server): take the claim over
-            took = s.execute(update(ArenaOutput).where(ArenaOutput.id == row.id, ArenaOutput.status == "generating",
+            # a failure due for another try, or a worker that died mid-generation: take the claim over
+            again = {"status": "generating", "error": "", "attempts": (row.attempts or 1) + 1} \
+                if row.status == "failed" else {}
+            took = s.execute(update(ArenaOutput).where(ArenaOutput.id == row.id, ArenaOutput.status == row.status,
                                                        ArenaOutput.started_at == row.started_at)
-                             .values(started_at=utcnow())).rowcount
+                             .values(started_at=utcnow(), **again)).rowcount
             if took != 1:
                 return None
             claim = row.id

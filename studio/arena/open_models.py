@@ -8,7 +8,8 @@ votes, blindness, undo, boards and exports are the batch's. What a fixed batch l
   of items kept ready ahead of the annotators.
 - :class:`ArenaOutput`: one generated image per (arena, prompt, backend, seed). The unique key is
   the cache: a row is claimed (``generating``) before the backend runs, so no two workers in any
-  process generate the same triple, and a finished row is reused by every pair that needs it.
+  process generate the same triple, and a finished row is reused by every pair that needs it. A
+  failed row is claimed again after a pause (a backend that was down may be back), a few times.
 """
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from studio.db.base import Base, new_id, utcnow
+
+#: a failed output is tried again this long after its latest try started, twice as long after each
+#: further failure, up to MAX_TRIES tries in all (studio.arena.open_fill.may_retry)
+RETRY_AFTER_S = 600
+MAX_TRIES = 3
 
 
 class OpenArena(Base):
@@ -67,4 +73,7 @@ class ArenaOutput(Base):
     status: Mapped[str] = mapped_column(String(16), default="generating")
     image: Mapped[str | None] = mapped_column(String(64), ForeignKey("images.sha256"), nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    #: when the latest try started
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: tries so far (a failed output is tried again later, up to MAX_TRIES)
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import update
 
 from studio.annotation import AnnotationError, service, voting
 from studio.annotation.results import studio_leaderboard
 from studio.arena.open_arena import (ArenaError, ArenaSpec, arena_status, list_arenas, open_arena, set_open,
                                      still_filling)
 from studio.arena.open_fill import top_up, upcoming_pairs, vote_counts
+from studio.arena.open_models import MAX_TRIES, ArenaOutput
 from tests.arena.conftest import ENGINES, arena_studio
 from tests.support.fake_backends import SolidColor
 
@@ -185,7 +188,34 @@ def test_a_failing_backend_is_reported_and_costs_no_vote(studio_db):
     status = arena_status(studio_db, arena)
     assert "refused this prompt" in status.problem and status.outputs.get("failed") == 1
     assert status.votes == 1  # the vote stands
-    assert top_up(studio_db, arena).problems == []  # the failed combination is not tried again
+    assert top_up(studio_db, arena).problems == []  # the failed combination is not tried again at once
+
+
+def _pause_over(studio, arena):
+    """Move the failed outputs' latest try back past their pause (the longest the retry rule waits)."""
+    with studio.db.session() as s:
+        s.execute(update(ArenaOutput).where(ArenaOutput.arena_id == arena, ArenaOutput.status == "failed")
+                  .values(started_at=datetime.now(timezone.utc) - timedelta(days=1)))
+
+
+def test_a_failed_output_is_tried_again_after_a_pause_a_few_times_and_at_once_when_reopened(studio_db):
+    arena = open_arena(studio_db, spec(backends=["red-engine", "fragile-engine"], text="FAIL here", buffer=1))
+    assert "refused" in top_up(studio_db, arena).problems[0]
+    for tries in range(2, MAX_TRIES + 1):
+        assert top_up(studio_db, arena).problems == []  # pausing
+        _pause_over(studio_db, arena)
+        assert len(top_up(studio_db, arena).problems) == 1  # tried again, failed again
+        status = arena_status(studio_db, arena)
+        assert status.outputs == {"done": 1, "failed": 1} and f"up to {MAX_TRIES} times" in status.text()
+    _pause_over(studio_db, arena)
+    report = top_up(studio_db, arena)
+    assert report.problems == [] and report.exhausted  # no tries left: the combination is given up
+    assert still_filling(studio_db, arena)
+
+    set_open(studio_db, arena, False)
+    set_open(studio_db, arena, True)  # the admin mended the backend and opened the arena again
+    assert arena_status(studio_db, arena).outputs == {"done": 1}
+    assert len(top_up(studio_db, arena).problems) == 1  # tried at once
 
 
 def test_an_image_that_takes_longer_than_the_time_limit_is_stopped_and_reported(tmp_path):
