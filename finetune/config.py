@@ -101,6 +101,10 @@ class TrainConfig(_Strict):
     sample_prompts: list[str] = Field(default_factory=list)
     sample_steps: int = Field(20, ge=1, le=200)
     sample_guidance_scale: float = Field(7.5, ge=1.0, le=30.0)
+    #: text-to-image (supervised, Diffusion-DPO, winner SFT): share of training examples whose prompt is
+    #: replaced by the empty prompt, so the unconditional prediction that classifier-free guidance
+    #: subtracts learns along with the conditional one (the Diffusion-DPO authors' code: 0.2)
+    proportion_empty_prompts: float = Field(0.0, ge=0, lt=1)
     #: InstructPix2Pix: probability of dropping the prompt / the source image (classifier-free guidance)
     conditioning_dropout: float = Field(0.05, ge=0, lt=1)
     #: Janus-4o recipe: fraction of prompts replaced by padding, of input-image tokens masked

@@ -176,16 +176,23 @@ class DiffusionTask:
             hidden.append(out.hidden_states[-2])
         return torch.cat(hidden, dim=-1), pooled
 
+    def training_prompt(self, prompt: str) -> str:
+        """``prompt``, or the empty prompt for a ``proportion_empty_prompts`` share of text-to-image
+        examples (an edit model has its own ``conditioning_dropout``, applied to the batch)."""
+        p = self.config.proportion_empty_prompts
+        return "" if p and not self.edit and random.random() < p else prompt
+
     def make_example(self, row: dict[str, Any]) -> dict[str, torch.Tensor]:
         c = self.config
         flip = c.random_flip and random.random() < 0.5
         source = row["input_images"][0] if self.edit else None
         target, src, time_ids = load_pair(row["output_image"], source, c.resolution, c.center_crop, flip)
-        ex = {"pixel_values": target, "input_ids": self.tokenize([row["prompt"]])[0]}
+        prompt = self.training_prompt(row["prompt"])
+        ex = {"pixel_values": target, "input_ids": self.tokenize([prompt])[0]}
         if self.edit:
             ex["source_pixel_values"] = src
         if self.xl:
-            ex["input_ids_2"] = self.tokenize([row["prompt"]], self.tokenizer_2)[0]
+            ex["input_ids_2"] = self.tokenize([prompt], self.tokenizer_2)[0]
             ex["time_ids"] = torch.tensor(time_ids, dtype=torch.float32)
         return ex
 

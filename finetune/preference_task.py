@@ -64,7 +64,7 @@ class DiffusionDPOTask(DiffusionTask):
         flip = c.random_flip and random.random() < 0.5  # the same flip for both images of a pair
         ex = {"pixel_values_w": image_to_tensor(row["chosen_image"], c.resolution, c.center_crop, flip),
               "pixel_values_l": image_to_tensor(row["rejected_image"], c.resolution, c.center_crop, flip),
-              "input_ids": self.tokenize([row["prompt"]])[0],
+              "input_ids": self.tokenize([self.training_prompt(row["prompt"])])[0],
               "weight": torch.tensor(float(row.get("weight", 1.0)))}
         if self.edit:
             ex["source_pixel_values"] = image_to_tensor(row["input_images"][0], c.resolution, c.center_crop, flip)

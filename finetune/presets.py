@@ -92,13 +92,14 @@ CPU_PREFERENCE_PRESET = "CPU: Diffusion-DPO on the tiny model (LoRA)"
 BUILTIN_PRESETS.update({
     # Wallace et al. 2023 (Diffusion-DPO) in the diffusers research example's LoRA setup: rank 8 on
     # the UNet attention, β 5000 in the paper's convention (the example's 2500), lr 1e-5, batch 1 ×
-    # accumulation 64 per device; SD 1.5 at 512 px in fp16.
+    # accumulation 64 per device; SD 1.5 at 512 px in fp16. A fifth of the prompts are left empty, as
+    # in the authors' training code, so guidance's unconditional branch is trained too.
     "Diffusion-DPO (SD 1.5 LoRA, paper β)": {
         "task": "diffusion-dpo", "method": "lora",
         "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
         "beta_dpo": 5000.0, "learning_rate": 1e-5, "lr_scheduler": "constant", "lr_warmup_steps": 0,
         "max_steps": 2000, "batch_size": 1, "gradient_accumulation_steps": 64, "resolution": 512,
-        "mixed_precision": "fp16", "checkpointing_steps": 500, "seed": 0,
+        "mixed_precision": "fp16", "checkpointing_steps": 500, "seed": 0, "proportion_empty_prompts": 0.2,
         "dataset": {"source": "preferences", "name": "", "validation_split": 0.05},
     },
     # the baseline every preference method must beat: the same adapter trained on the winners only
@@ -107,7 +108,7 @@ BUILTIN_PRESETS.update({
         "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
         "learning_rate": 1e-5, "lr_scheduler": "constant", "max_steps": 2000, "batch_size": 1,
         "gradient_accumulation_steps": 64, "resolution": 512, "mixed_precision": "fp16",
-        "checkpointing_steps": 500, "seed": 0,
+        "checkpointing_steps": 500, "seed": 0, "proportion_empty_prompts": 0.2,
         "dataset": {"source": "preferences", "name": ""},
     },
     CPU_PREFERENCE_PRESET: {
@@ -115,7 +116,7 @@ BUILTIN_PRESETS.update({
         "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
         "beta_dpo": 5000.0, "learning_rate": 1e-3, "lr_scheduler": "constant", "max_steps": 150,
         "batch_size": 4, "resolution": 32, "device": "cpu", "checkpointing_steps": 100, "seed": 0,
-        "dataset": {"source": "preferences", "name": ""},
+        "proportion_empty_prompts": 0.2, "dataset": {"source": "preferences", "name": ""},
         "sample_every": 100, "sample_steps": 10, "sample_guidance_scale": 4.0,
         "sample_prompts": ["a red star", "a yellow heart", "a pink diamond"],
     },

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from finetune.config import parse_config
+from finetune.config import ConfigError, parse_config
 from finetune.datasets import write_manifest
 from finetune.dpo import diffusion_dpo_loss, dpo_loss
 from finetune.preference_data import read_pair_rows, validate_pairs
@@ -217,13 +218,14 @@ def test_winner_sft_trains_on_the_chosen_images_only(tiny_pipeline, pair_folder,
     assert (Path(config.output_dir) / "result" / "pytorch_lora_weights.safetensors").exists()
 
 
-@pytest.mark.parametrize("flip", [False, True])
-def test_dpo_stop_mid_epoch_then_resume_gives_identical_weights(tiny_pipeline, pair_folder, tmp_path, flip):
+@pytest.mark.parametrize("draws", [{}, {"random_flip": True}, {"proportion_empty_prompts": 0.5}],
+                         ids=["plain", "flip", "empty-prompts"])
+def test_dpo_stop_mid_epoch_then_resume_gives_identical_weights(tiny_pipeline, pair_folder, tmp_path, draws):
     """Batch 2 of 8 pairs: the stop at step 3 falls inside the second epoch (position saved and restored)."""
     from safetensors.torch import load_file
 
     tracker = RunTracker(Database(f"sqlite:///{tmp_path / 'runs.db'}"))
-    common = dict(batch_size=2, max_steps=6, random_flip=flip)
+    common = dict(batch_size=2, max_steps=6, **draws)
     straight = _dpo_config(tiny_pipeline, pair_folder, tmp_path / "straight", tmp_path, **common)
     assert Trainer(straight).run() == "completed"
     cfg = _dpo_config(tiny_pipeline, pair_folder, tmp_path / "resumed", tmp_path, **common)
@@ -238,6 +240,32 @@ def test_dpo_stop_mid_epoch_then_resume_gives_identical_weights(tiny_pipeline, p
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
     assert [s for s, _ in tracker.curve(run_id, "dpo_loss")] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("task", ["diffusion-dpo", "winner-sft"])
+def test_a_share_of_training_prompts_is_left_empty_so_guidance_learns_too(tiny_pipeline, pair_folder, tmp_path, task):
+    """The Diffusion-DPO authors' recipe: 20% of captions empty, so the unconditional prediction that
+    classifier-free guidance subtracts moves with the conditional one."""
+    from finetune.preference_task import DiffusionDPOTask, WinnerSFTTask
+
+    row = read_pair_rows(pair_folder)[0]
+    cls = DiffusionDPOTask if task == "diffusion-dpo" else WinnerSFTTask
+    empty_share = {}
+    for share in (0.0, 0.2):
+        config = _dpo_config(tiny_pipeline, pair_folder, tmp_path / f"{task}-{share}", tmp_path, task=task,
+                             proportion_empty_prompts=share)
+        t = cls(config, torch.device("cpu"), torch.float32)
+        empty, prompt = t.tokenize([""])[0], t.tokenize([row["prompt"]])[0]
+        random.seed(0)
+        ids = [t.make_example(row)["input_ids"] for _ in range(500)]
+        assert all(torch.equal(x, empty) or torch.equal(x, prompt) for x in ids)
+        empty_share[share] = sum(torch.equal(x, empty) for x in ids) / len(ids)
+    assert empty_share[0.0] == 0 and 0.15 < empty_share[0.2] < 0.25
+
+
+def test_an_empty_prompt_share_out_of_range_is_refused(tiny_pipeline, pair_folder, tmp_path):
+    with pytest.raises(ConfigError, match="proportion_empty_prompts"):
+        _dpo_config(tiny_pipeline, pair_folder, tmp_path / "bad", tmp_path, proportion_empty_prompts=1.0)
 
 
 @pytest.mark.slow

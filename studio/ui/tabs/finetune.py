@@ -40,11 +40,13 @@ NUMBER_FIELDS = [
     ("lr_min_ratio", "Cosine: final LR (fraction of peak)", 0.0, None),
     ("num_processes", "GPUs (processes)", 1, 0),
     ("beta_dpo", "DPO β (Diffusion-DPO: 5000; Janus image tokens: 0.1)", 5000.0, None),
+    ("proportion_empty_prompts", "Text-to-image: share of prompts left empty (Diffusion-DPO: 0.2)", 0.0, None),
 ]
 #: fields that mean something only for some tasks (hidden for the others)
 TASK_FIELDS = {"prompt_mask_prob": ("janus-t2i", "janus-ti2i"), "image_token_mask_prob": ("janus-ti2i",),
                "conditioning_dropout": ("edit",), "beta_dpo": ("diffusion-dpo", "diffusion-dpo-edit",
-                                                                 "janus-dpo", "janus-dpo-edit")}
+                                                                 "janus-dpo", "janus-dpo-edit"),
+               "proportion_empty_prompts": ("text-to-image", "diffusion-dpo", "winner-sft")}
 
 
 #: the form's fields in the order the handlers receive them (config key paths; see FinetuneUI.form)
