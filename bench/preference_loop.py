@@ -89,14 +89,15 @@ def draw(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float
     return images
 
 
-def ranked_pairs(pipe, judge, prompts: list[str], per_prompt: int, images: int, steps: int, guidance: float):
+def ranked_pairs(pipe, judge, prompts: list[str], per_prompt: int, images: int, steps: int, guidance: float,
+                 seed_start: int = 1000):
     """``images`` samples per prompt ranked by the judge; the i-th best paired with the i-th worst.
 
     On-policy preference pipelines pair the best and worst of several samples: the pairs with the
     largest score gaps, so the judge's preference, not sampling noise, is what separates them.
     Returns (first images, second images, (prompt, seed) of each pair's first image).
     """
-    seeds = [(p, 1000 + k) for p in prompts for k in range(images)]
+    seeds = [(p, seed_start + k) for p in prompts for k in range(images)]
     drawn = draw(pipe, [p for p, _ in seeds], [s for _, s in seeds], steps, guidance)
     first, second, jobs = [], [], []
     for i, prompt in enumerate(prompts):
@@ -111,7 +112,7 @@ def ranked_pairs(pipe, judge, prompts: list[str], per_prompt: int, images: int, 
 
 
 def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, steps: int, guidance: float,
-               min_gap: float, decided_by: str = "any", ranked: int = 0) -> tuple[Path, dict]:
+               min_gap: float, decided_by: str = "any", ranked: int = 0, seed_start: int = 1000) -> tuple[Path, dict]:
     """Two images per (prompt, seed pair), judged; decisive pairs with a score gap >= ``min_gap`` kept.
 
     With ``ranked`` = N, the two images of a pair are the i-th best and i-th worst of N samples of
@@ -123,7 +124,7 @@ def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, ste
     from studio.preferences.pickapic import Pair, write_pairs
 
     if ranked:
-        first, second, jobs = ranked_pairs(pipe, judge, prompts, per_prompt, ranked, steps, guidance)
+        first, second, jobs = ranked_pairs(pipe, judge, prompts, per_prompt, ranked, steps, guidance, seed_start)
     else:
         jobs = [(p, 1000 + 2 * k) for p in prompts for k in range(per_prompt)]
         first = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
@@ -142,7 +143,7 @@ def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, ste
         by_colour += kind == "colour"
         if gap < min_gap or decided_by not in ("any", kind):
             continue
-        pa, pb = img_dir / f"{n:04d}-a.png", img_dir / f"{n:04d}-b.png"
+        pa, pb = img_dir / f"{seed_start}-{n:04d}-a.png", img_dir / f"{seed_start}-{n:04d}-b.png"
         a.save(pa)
         b.save(pb)
         pairs.append(Pair(caption=prompt, image_0=str(pa), image_1=str(pb),
@@ -155,6 +156,14 @@ def make_pairs(pipe, judge, prompts: list[str], work: Path, per_prompt: int, ste
                     "decided_by_shape": len(gaps) - by_colour,
                     "median_score_gap": round(gaps[len(gaps) // 2], 3) if gaps else None,
                     "train_min_gap": min_gap, "train_decided_by": decided_by, "training_pairs": len(pairs)}
+
+
+def merged_pairs(folders: list[Path], out: Path) -> Path:
+    """One pairs folder with the pairs of every folder (image names differ by their seeds)."""
+    from studio.preferences.pickapic import read_pairs, write_pairs
+
+    write_pairs([p for folder in folders for p in read_pairs(folder)], out)
+    return out
 
 
 def gap_weighted(pairs: Path) -> Path:
@@ -216,8 +225,9 @@ def train(task: str, pairs: Path, out: Path, args) -> tuple[Path, dict]:
     dataset = {**preset["dataset"], "name": str(pairs)}
     if args.validation_split is not None:
         dataset["validation_split"] = args.validation_split
-    preset.update({"task": task, "dataset": dataset, "output_dir": str(out), "max_steps": args.steps,
-                   "sample_every": 0, "checkpointing_steps": args.eval_every or args.steps})
+    steps = args.steps or preset["max_steps"]
+    preset.update({"task": task, "dataset": dataset, "output_dir": str(out), "max_steps": steps,
+                   "sample_every": 0, "checkpointing_steps": args.eval_every or steps})
     if args.batch_size:
         preset["batch_size"] = args.batch_size
     if args.lr:
@@ -228,6 +238,12 @@ def train(task: str, pairs: Path, out: Path, args) -> tuple[Path, dict]:
         preset["seed"] = args.seed
     if args.rank:
         preset["lora"] = {**preset["lora"], "rank": args.rank, "alpha": float(args.rank)}
+    if args.targets:
+        preset["lora"] = {**preset["lora"], "target_modules": args.targets}
+    if args.method:
+        preset["method"] = args.method
+    if args.empty_prompts is not None:
+        preset["proportion_empty_prompts"] = args.empty_prompts
     config = parse_config(preset)
     report = validate_pairs(read_pair_rows(pairs), task, config.resolution)
     refusal = preference_refusal(config, report)
@@ -241,10 +257,20 @@ def train(task: str, pairs: Path, out: Path, args) -> tuple[Path, dict]:
 
 
 def compare(pipe, judge, adapter: Path | None, base_images, jobs, steps, guidance):
-    """Judge verdicts adapter-vs-base per held-out (prompt, seed) and the adapter's images."""
-    pipe.load_lora_weights(str(adapter))
-    images = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
-    pipe.unload_lora_weights()
+    """Judge verdicts adapter-vs-base per held-out (prompt, seed) and the adapter's images (a LoRA
+    folder, or a whole pipeline folder from ``--method full``)."""
+    if (adapter / "model_index.json").exists():
+        from diffusers import UNet2DConditionModel
+
+        base_unet, pipe.unet = pipe.unet, UNet2DConditionModel.from_pretrained(str(adapter / "unet"))
+        try:
+            images = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
+        finally:
+            pipe.unet = base_unet
+    else:
+        pipe.load_lora_weights(str(adapter))
+        images = draw(pipe, [p for p, _ in jobs], [s for _, s in jobs], steps, guidance)
+        pipe.unload_lora_weights()
     verdicts = [judge.compare(a, b, p) for (p, _), a, b in zip(jobs, images, base_images)]
     return verdicts, images
 
@@ -301,18 +327,27 @@ def main() -> int:
                     help="override the preset's validation split (DPO figures on pairs held back from training)")
     ap.add_argument("--eval-every", type=int, default=0,
                     help="validation figures every N steps (default: at the end)")
-    ap.add_argument("--steps", type=int, default=150, help="training steps of each method")
+    ap.add_argument("--steps", type=int, default=0, help="training steps of each method (0: the preset's)")
     ap.add_argument("--sample-steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--grid", default="", help="also save a before/after grid (rows: base, winner SFT, DPO)")
     ap.add_argument("--work", default="")
     ap.add_argument("--pairs", default="", help="reuse a pairs folder from an earlier run (skips generation)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of the loop: from round 2, the previous DPO adapter draws new pairs and DPO "
+                         "trains again on all of them (judged like round 1's adapter)")
     ap.add_argument("--tasks", default="winner-sft,diffusion-dpo", help="methods to train, comma-separated")
     ap.add_argument("--batch-size", type=int, default=0, help="override the preset's batch size")
     ap.add_argument("--lr", type=float, default=0.0, help="override the preset's learning rate")
     ap.add_argument("--beta", type=float, default=0.0, help="override the preset's beta_dpo")
     ap.add_argument("--seed", type=int, default=None, help="override the preset's training seed")
     ap.add_argument("--rank", type=int, default=0, help="override the preset's LoRA rank (alpha = rank)")
+    ap.add_argument("--method", choices=("lora", "full"), default="",
+                    help="override the preset's method (full: the whole UNet, the reference a frozen copy)")
+    ap.add_argument("--empty-prompts", type=float, default=None,
+                    help="override the preset's proportion_empty_prompts (share of training prompts left empty)")
+    ap.add_argument("--targets", default="", help="override the preset's LoRA target modules (a preset of "
+                                                  "finetune.lora.TARGET_PRESETS)")
     args = ap.parse_args()
 
     import torch
@@ -346,6 +381,21 @@ def main() -> int:
         t = time.perf_counter()
         results[task], fits[task] = train(task, pairs, work / task, args)
         timings[f"train_{task}_s"] = round(time.perf_counter() - t, 1)
+    for r in range(2, args.rounds + 1):
+        # the loop again: the latest DPO adapter draws new pairs of the training prompts (new seeds), the
+        # judge ranks them, and DPO trains afresh from the base on every round's pairs
+        t = time.perf_counter()
+        latest = results[f"diffusion-dpo-round{r - 1}" if r > 2 else "diffusion-dpo"]
+        pipe.load_lora_weights(str(latest))
+        more, more_data = make_pairs(pipe, judge, train_prompts, work / f"round{r}", args.pairs_per_prompt,
+                                     args.sample_steps, args.guidance, max(args.train_min_gap, judge.margin),
+                                     args.decided_by, args.images_per_prompt, seed_start=1000 * r)
+        pipe.unload_lora_weights()
+        pairs = merged_pairs([pairs, more], work / f"round{r}" / "all-pairs")
+        data[f"round{r}"] = more_data
+        task = f"diffusion-dpo-round{r}"
+        results[task], fits[task] = train("diffusion-dpo", pairs, work / task, args)
+        timings[f"round{r}_s"] = round(time.perf_counter() - t, 1)
 
     if args.validation_seeds:
         t = time.perf_counter()
@@ -372,11 +422,13 @@ def main() -> int:
     # on a machine shared with other jobs the wall time mostly measures the others; CPU time does not
     timings["cpu_s"] = round(time.process_time() - c0, 1)
     out["timings"] = timings
-    out["settings"] = {"threads": args.threads, "steps": args.steps, "batch_size": args.batch_size or "preset",
+    out["settings"] = {"threads": args.threads, "steps": args.steps or "preset", "batch_size": args.batch_size or "preset",
                        "lr": args.lr or "preset", "beta_dpo": args.beta or "preset", "rank": args.rank or "preset",
+                       "targets": args.targets or "preset", "method": args.method or "preset",
+                       "empty_prompts": "preset" if args.empty_prompts is None else args.empty_prompts,
                        "seed": "preset" if args.seed is None else args.seed,
                        "images_per_prompt": args.images_per_prompt or "2 (independent pairs)",
-                       "sample_steps": args.sample_steps, "guidance": args.guidance, "judge_margin": judge.margin}
+                       "sample_steps": args.sample_steps, "rounds": args.rounds, "guidance": args.guidance, "judge_margin": judge.margin}
     if args.grid and jobs:
         pick = list(range(0, len(jobs), args.held_out_seeds))[:10]
         save_grid([base_images[i] for i in pick], [[drawn[t][i] for i in pick] for t in drawn], Path(args.grid))
