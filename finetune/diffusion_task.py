@@ -223,15 +223,8 @@ class DiffusionTask:
             with torch.no_grad():
                 src = self.vae.encode(batch["source_pixel_values"].to(self.device, dtype=self.vae_dtype))
                 src_latents = src.latent_dist.mode().to(self.weight_dtype)
-            p = self.config.conditioning_dropout
-            if p > 0:
-                r = torch.rand(bsz, device=latents.device)
-                drop_prompt = (r < 2 * p).view(bsz, 1, 1)
-                hidden = torch.where(drop_prompt, self._empty_embedding.to(hidden.dtype), hidden)
-                if pooled is not None:
-                    pooled = torch.where(drop_prompt.view(bsz, 1), self._empty_pooled.to(pooled.dtype), pooled)
-                keep_image = 1 - ((r >= p) & (r < 3 * p)).to(src_latents.dtype).view(bsz, 1, 1, 1)
-                src_latents = src_latents * keep_image
+            hidden, pooled, src_latents = self.drop_conditioning(torch.rand(bsz, device=latents.device),
+                                                                 hidden, pooled, src_latents)
             noisy = torch.cat([noisy, src_latents], dim=1)
         if self.noise_scheduler.config.prediction_type == "v_prediction":
             target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
@@ -243,6 +236,22 @@ class DiffusionTask:
                                           "time_ids": batch["time_ids"].to(self.device, dtype=pooled.dtype)}
         pred = model(noisy, timesteps, hidden, return_dict=False, **extra)[0]
         return F.mse_loss(pred.float(), target.float(), reduction="mean")
+
+    def drop_conditioning(self, draws: torch.Tensor, hidden: torch.Tensor, pooled: torch.Tensor | None,
+                          src_latents: torch.Tensor):
+        """InstructPix2Pix's conditioning dropout, one uniform draw per example: below p the prompt is
+        emptied, from p to 2p the prompt and the source, from 2p to 3p the source alone, so both of
+        the edit pipeline's guidance terms have their unconditional predictions trained."""
+        p = self.config.conditioning_dropout
+        if p <= 0:
+            return hidden, pooled, src_latents
+        n = draws.shape[0]
+        drop_prompt = (draws < 2 * p).view(n, 1, 1)
+        hidden = torch.where(drop_prompt, self._empty_embedding.to(hidden.dtype), hidden)
+        if pooled is not None:
+            pooled = torch.where(drop_prompt.view(n, 1), self._empty_pooled.to(pooled.dtype), pooled)
+        keep_source = 1 - ((draws >= p) & (draws < 3 * p)).to(src_latents.dtype).view(n, 1, 1, 1)
+        return hidden, pooled, src_latents * keep_source
 
     # -- results ---------------------------------------------------------------------------
     def _pipeline_class(self):

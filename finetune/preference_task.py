@@ -6,7 +6,9 @@ LoRA, saving and sampling, so an adapter from either loads like any other text-t
 
 - Diffusion-DPO: winner and loser latents get the same noise and timestep; the reference is the
   same UNet with the LoRA adapter disabled (no second copy in memory), or a frozen copy of the base
-  for full fine-tuning.
+  for full fine-tuning. As in supervised training, some prompts are left empty (text-to-image,
+  ``proportion_empty_prompts``) or some conditioning dropped (edits, ``conditioning_dropout``), the
+  same for both images of a pair, so guidance's unconditional predictions learn too.
 - Winner SFT: the ordinary denoising loss on the chosen images only (rejection-sampling
   fine-tuning), the baseline a preference method has to beat.
 """
@@ -100,7 +102,10 @@ class DiffusionDPOTask(DiffusionTask):
         if self.edit:
             with torch.no_grad():
                 src = self.vae.encode(batch["source_pixel_values"].to(self.device, dtype=dt)).latent_dist.mode()
-            noisy = torch.cat([noisy, src.repeat(2, 1, 1, 1)], dim=1)
+            # one draw per pair: winner and loser lose the same conditioning, as they share noise and step
+            draws = torch.rand(pairs, device=latents.device).repeat(2)
+            hidden, _, src = self.drop_conditioning(draws, hidden, None, src.repeat(2, 1, 1, 1))
+            noisy = torch.cat([noisy, src], dim=1)
         if self.noise_scheduler.config.prediction_type == "v_prediction":
             target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
         else:

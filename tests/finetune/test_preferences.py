@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from finetune.config import ConfigError, parse_config
-from finetune.datasets import write_manifest
+from finetune.datasets import read_manifest, write_manifest
 from finetune.dpo import diffusion_dpo_loss, dpo_loss
 from finetune.preference_data import read_pair_rows, validate_pairs
 from finetune.reporting import RunReporter
@@ -261,6 +261,37 @@ def test_a_share_of_training_prompts_is_left_empty_so_guidance_learns_too(tiny_p
         assert all(torch.equal(x, empty) or torch.equal(x, prompt) for x in ids)
         empty_share[share] = sum(torch.equal(x, empty) for x in ids) / len(ids)
     assert empty_share[0.0] == 0 and 0.15 < empty_share[0.2] < 0.25
+
+
+def test_edit_dpo_drops_the_same_conditioning_for_both_images_of_a_pair(tmp_path):
+    """InstructPix2Pix's conditioning dropout in edit DPO: what the UNet is fed for a pair's winner and
+    loser (prompt and source latents) is the same, dropped or not."""
+    from finetune.preference_task import DiffusionDPOTask
+    from finetune.tiny import build_tiny_pipeline
+
+    pipe = build_tiny_pipeline(tmp_path / "ip2p", sample_size=8, in_channels=8, unet_channels=(16, 32),
+                               vae_channels=(16, 32), text_dim=16)
+    src = tmp_path / "src"
+    src.mkdir()
+    grey = _square(src / "source.png", (128, 128, 128))
+    pairs = [Pair(caption=f"make it {name}", image_0=_square(src / f"good{i}.png", rgb),
+                  image_1=_square(src / f"bad{i}.png", (100, 100, 100)), label_0=1.0, source_image=grey)
+             for i, (name, rgb) in enumerate(list(COLORS.items()) * 2)]
+    write_pairs(pairs, tmp_path / "pairs")
+    config = _dpo_config(pipe, tmp_path / "pairs", tmp_path / "out", tmp_path, task="diffusion-dpo-edit",
+                         conditioning_dropout=0.3, batch_size=8)
+    task = DiffusionDPOTask(config, torch.device("cpu"), torch.float32)
+    fed = []
+    task.unet.register_forward_pre_hook(lambda module, args: fed.append((args[0], args[2])))
+    rows = read_manifest(config.manifest)
+    torch.manual_seed(0)
+    task.loss(task.trainable_module(), torch.utils.data.default_collate([task.make_example(r) for r in rows]))
+    sample, hidden = fed[0]  # the policy's call; the reference is fed the same
+    n = len(rows)
+    torch.testing.assert_close(hidden[:n], hidden[n:])
+    torch.testing.assert_close(sample[:n, 4:], sample[n:, 4:])
+    source_dropped = sample[:n, 4:].flatten(1).abs().sum(1) == 0
+    assert source_dropped.any() and not source_dropped.all()
 
 
 def test_an_empty_prompt_share_out_of_range_is_refused(tiny_pipeline, pair_folder, tmp_path):
