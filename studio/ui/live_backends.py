@@ -31,8 +31,11 @@ def wire(ctx: UIContext, demo: gr.Blocks) -> None:
         triggers = [demo.load, *([ctx.tabs.select] if ctx.tabs is not None else [])] if tab_id is None \
             else [ctx.tab_blocks[tab_id].select]
         seen = gr.State(-1)
+        # a tab change while the page-load redraw still runs (a backend added meanwhile) runs again after
+        # it: "once", the default, would drop it and leave the table as the page load read the registry
         gr.on(triggers, ctx.guard("open_page", _redraw(ctx.studio.backends, views)), [seen],
-              [seen, *(component for component, _ in views)], show_progress="hidden", api_visibility="private")
+              [seen, *(component for component, _ in views)], show_progress="hidden", api_visibility="private",
+              trigger_mode="always_last")
 
 
 def _redraw(registry, views: list[tuple[Any, Callable[[], Any]]]) -> Callable[[int], list[Any]]:
