@@ -114,10 +114,10 @@ BUILTIN_PRESETS.update({
     CPU_PREFERENCE_PRESET: {
         "base_model": str(CPU_BASE_MODEL), "task": "diffusion-dpo", "method": "lora",
         "lora": {"rank": 8, "alpha": 8.0, "dropout": 0.0, "target_modules": "unet-attention"},
-        "beta_dpo": 5000.0, "learning_rate": 1e-3, "lr_scheduler": "constant", "max_steps": 100,
-        "batch_size": 4, "resolution": 32, "device": "cpu", "checkpointing_steps": 100, "seed": 0,
+        "beta_dpo": 5000.0, "learning_rate": 1e-3, "lr_scheduler": "cosine", "max_steps": 150,
+        "batch_size": 4, "resolution": 32, "device": "cpu", "checkpointing_steps": 150, "seed": 0,
         "proportion_empty_prompts": 0.2, "dataset": {"source": "preferences", "name": ""},
-        "sample_every": 100, "sample_steps": 10, "sample_guidance_scale": 4.0,
+        "sample_every": 150, "sample_steps": 10, "sample_guidance_scale": 4.0,
         "sample_prompts": ["a red star", "a yellow heart", "a pink diamond"],
     },
 })
